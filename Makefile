@@ -1,0 +1,149 @@
+# corescope: libbpf CO-RE observability tools.
+# `make` builds every tool into build/bin; `make help` lists the targets.
+
+# One line per tool: a new tool adds its line here and nothing else.
+#TOOLS += execsnoop
+TOOLS += opensnoop
+
+NAME    := corescope
+VERSION := $(shell cat VERSION)
+
+PREFIX  ?= /usr/local
+SBINDIR ?= $(PREFIX)/sbin
+MANDIR  ?= $(PREFIX)/share/man
+DESTDIR ?=
+
+CC      ?= gcc
+CLANG   ?= clang
+LLVM_STRIP ?= llvm-strip
+BPFTOOL ?= bpftool
+
+ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/' \
+	-e 's/ppc64le/powerpc/' -e 's/s390x/s390/' -e 's/riscv64/riscv/')
+VMLINUX_H := vmlinux/$(ARCH)/vmlinux.h
+
+OUT     := build
+OBJDIR  := $(OUT)/obj
+BINDIR  := $(OUT)/bin
+
+# Strict in CI; -Werror is opt-in elsewhere so a newer compiler does not break a user's build.
+WERROR  ?= $(if $(CI),-Werror,)
+CFLAGS  ?= -O2 -g
+CFLAGS  += -Wall -Wextra -Wno-unused-parameter -Wshadow -Wformat=2 $(WERROR) \
+	   -D_GNU_SOURCE -DCORESCOPE_VERSION='"$(VERSION)"' -I$(OUT) -Icommon -Ibpf
+LDLIBS  := -lbpf -lelf -lz
+LDFLAGS ?=
+
+ifeq ($(STATIC),1)
+LDFLAGS += -static
+endif
+ifeq ($(SANITIZE),1)
+CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+# clang -target bpf does not search the host's multiarch include dir; pass it explicitly.
+CLANG_BPF_SYS_INCLUDES ?= $(shell $(CLANG) -v -E - </dev/null 2>&1 \
+	| sed -n '/<...> search starts here:/,/End of search list./{ s| \(/.*\)|-idirafter \1|p }')
+BPF_CFLAGS := -g -O2 -Wall -target bpf -D__TARGET_ARCH_$(ARCH) \
+	-I$(dir $(VMLINUX_H)) -Ibpf $(CLANG_BPF_SYS_INCLUDES)
+
+ifeq ($(V),1)
+Q =
+msg =
+else
+Q = @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+COMMON_SRCS := $(wildcard common/*.c)
+COMMON_OBJS := $(patsubst common/%.c,$(OBJDIR)/common/%.o,$(COMMON_SRCS))
+LIBCOMMON   := $(OUT)/libcommon.a
+UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
+UNIT_BINS   := $(patsubst tests/unit/%.c,$(OUT)/tests/%,$(UNIT_SRCS))
+TOOL_BINS   := $(addprefix $(BINDIR)/,$(TOOLS))
+
+.DELETE_ON_ERROR:
+.SECONDARY:
+.PHONY: all clean deps vmlinux install uninstall test unit check help
+
+all: $(TOOL_BINS)
+
+help:
+	@echo 'make            build every tool into $(BINDIR)/'
+	@echo 'make deps       install build and test dependencies (Debian 12, as root)'
+	@echo 'make test       unit tests, then integration tests against this kernel (root)'
+	@echo 'make install    PREFIX=$(PREFIX) DESTDIR=... (binaries to sbin, man pages to man8)'
+	@echo 'make vmlinux    regenerate $(VMLINUX_H) from /sys/kernel/btf/vmlinux'
+	@echo 'options: V=1 (show commands) STATIC=1 (static binaries) SANITIZE=1 (ASan+UBSan)'
+
+# Packages, not downloads: everything comes from Debian 12's archive.
+DEPS_PKGS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev make gcc pkg-config \
+	python3 iproute2 nftables util-linux coreutils procps kmod jq man-db
+
+deps:
+	@missing=$$(for p in $(DEPS_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
+		| grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing:" $$missing; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	else echo "dependencies already installed"; fi
+
+vmlinux:
+	$(Q)mkdir -p $(dir $(VMLINUX_H))
+	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $(VMLINUX_H).tmp
+	$(Q)mv $(VMLINUX_H).tmp $(VMLINUX_H)
+
+$(OUT)/%.bpf.o: bpf/%.bpf.c $(VMLINUX_H) | $(OUT)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -MMD -MP -c $< -o $@
+	$(Q)$(LLVM_STRIP) -g $@
+
+$(OUT)/%.skel.h: $(OUT)/%.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name $*_bpf > $@
+
+$(OBJDIR)/common/%.o: common/%.c | $(OBJDIR)/common
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(LIBCOMMON): $(COMMON_OBJS)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
+
+# A tool's object depends on its skeleton; -MMD picks up every header it includes.
+$(OBJDIR)/tools/%.o: tools/%.c $(OUT)/%.skel.h | $(OBJDIR)/tools
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BINDIR)/%: $(OBJDIR)/tools/%.o $(LIBCOMMON) | $(BINDIR)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(OUT)/tests/%: tests/unit/%.c $(LIBCOMMON) | $(OUT)/tests
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -Itests/unit -MMD -MP $(LDFLAGS) $< $(LIBCOMMON) $(LDLIBS) -o $@
+
+$(OUT) $(OBJDIR)/common $(OBJDIR)/tools $(BINDIR) $(OUT)/tests:
+	$(Q)mkdir -p $@
+
+unit: $(UNIT_BINS)
+
+# The README's test command. Integration tests need root; with CI=true they never skip.
+test: all unit
+	$(Q)python3 tests/run.py
+
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8
+	install -m 0755 $(TOOL_BINS) $(DESTDIR)$(SBINDIR)/
+	install -m 0644 $(addprefix docs/,$(addsuffix .8,$(TOOLS))) $(DESTDIR)$(MANDIR)/man8/
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(SBINDIR)/,$(TOOLS)) \
+	      $(addprefix $(DESTDIR)$(MANDIR)/man8/,$(addsuffix .8,$(TOOLS)))
+
+clean:
+	rm -rf $(OUT)
+
+-include $(wildcard $(OUT)/*.d $(OBJDIR)/*/*.d $(OUT)/tests/*.d)

@@ -1,0 +1,55 @@
+/* Process filters shared by the tools: set before load from the common -p/-u/-c options
+ * (common/bpfobj.c, bpfobj__apply_filters), so a filtered-out event costs one comparison. */
+#ifndef FILTER_BPF_H
+#define FILTER_BPF_H
+
+#include <bpf/bpf_helpers.h>
+
+const volatile __u32 filter_pid = 0;
+const volatile __u32 filter_uid = (__u32)-1;
+const volatile __u8 filter_cgroup = 0;
+/* -n NAME: keep tasks whose comm contains this (empty: all). */
+const volatile char filter_comm[16] = {};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_CGROUP_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} filter_cgroup_map SEC(".maps");
+
+/* Does the current task pass the -p/-u/-c filters? */
+static __always_inline bool filter_current(void)
+{
+	if (filter_pid && (bpf_get_current_pid_tgid() >> 32) != filter_pid)
+		return false;
+	if (filter_uid != (__u32)-1 && (__u32)bpf_get_current_uid_gid() != filter_uid)
+		return false;
+	if (filter_cgroup && bpf_current_task_under_cgroup(&filter_cgroup_map, 0) != 1)
+		return false;
+	return true;
+}
+
+/* Does comm contain filter_comm? A 16x16 scan, done only when -n was given. */
+static __always_inline bool filter_comm_match(const char *comm)
+{
+	int i, j;
+
+	if (!filter_comm[0])
+		return true;
+	for (i = 0; i < 16; i++) {
+		for (j = 0; j + i < 16; j++) {
+			if (!filter_comm[j])
+				return true;
+			if (comm[i + j] != filter_comm[j])
+				break;
+		}
+		if (j + i == 16 && (j == 16 || !filter_comm[j]))
+			return true;
+		if (!comm[i])
+			break;
+	}
+	return false;
+}
+
+#endif

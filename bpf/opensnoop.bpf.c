@@ -1,0 +1,161 @@
+/* opensnoop: file opens through open, openat and openat2, reported at syscall exit. */
+#include "vmlinux.h"
+
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#include "opensnoop.h"
+
+#define EVENT_MAX_SIZE sizeof(struct open_event)
+#include "events.bpf.h"
+#include "filter.bpf.h"
+#include "path.bpf.h"
+
+#define AT_FDCWD -100
+
+const volatile __u32 filter_tid = 0;
+const volatile __u8 failed_only = 0;
+const volatile __u8 full_path = 0;
+
+struct open_args {
+	const char *fname;
+	__s32 dfd;
+	__u32 flags;
+	__u32 mode;
+};
+
+/* Entry arguments keyed by thread id, until the matching exit. Bounded: a thread is in at
+ * most one open at a time, and entries of threads killed mid-syscall are evicted (LRU). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u32);
+	__type(value, struct open_args);
+} start SEC(".maps");
+
+static __always_inline int on_enter(const char *fname, int dfd, __u64 flags, __u64 mode)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)pid_tgid;
+	struct open_args args;
+
+	if (filter_tid && tid != filter_tid)
+		return 0;
+	if (!filter_current())
+		return 0;
+	if (filter_comm[0]) {
+		char comm[16];
+
+		bpf_get_current_comm(comm, sizeof(comm));
+		if (!filter_comm_match(comm))
+			return 0;
+	}
+	args.fname = fname;
+	args.dfd = dfd;
+	args.flags = flags;
+	args.mode = mode;
+	bpf_map_update_elem(&start, &tid, &args, BPF_ANY);
+	return 0;
+}
+
+static __always_inline int on_exit(void *ctx, long ret)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)pid_tgid;
+	struct open_args *args;
+	struct open_event *e;
+	__u64 size;
+	long len;
+
+	args = bpf_map_lookup_elem(&start, &tid);
+	if (!args)
+		return 0;
+	if (failed_only && ret >= 0)
+		goto done;
+	e = events_scratch();
+	if (!e)
+		goto done;
+	e->ts_ns = bpf_ktime_get_ns();
+	e->pid = pid_tgid >> 32;
+	e->tid = tid;
+	e->uid = (__u32)bpf_get_current_uid_gid();
+	e->ret = ret;
+	e->dfd = args->dfd;
+	e->flags = args->flags;
+	e->mode = args->mode;
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	/* Read at exit: the kernel has copied the name by now, so its page is present even when
+	 * it sits in memory the process had not touched before the call. */
+	len = bpf_probe_read_user_str(e->fname, sizeof(e->fname), args->fname);
+	if (len < 0)
+		len = 0;
+	e->fname_len = len;
+	e->path_len = 0;
+	e->path_depth = 0;
+	e->path_flags = 0;
+	size = offsetof(struct open_event, fname) + (len & (OPEN_FNAME_MAX - 1));
+	if (len == OPEN_FNAME_MAX)
+		size = offsetof(struct open_event, path);
+	if (full_path) {
+		__u32 n = 0;
+
+		if (ret >= 0) {
+			n = path_of_fd(ret, e->path, &e->path_depth, &e->path_flags);
+		} else if (len > 0 && e->fname[0] != '/') {
+			/* A failed open has no file: send the directory the name is relative to. */
+			e->path_flags |= PATH_OF_DIR;
+			if (args->dfd == AT_FDCWD)
+				n = path_of_cwd(e->path, &e->path_depth, &e->path_flags);
+			else
+				n = path_of_fd(args->dfd, e->path, &e->path_depth, &e->path_flags);
+		}
+		e->path_len = n;
+		size = offsetof(struct open_event, path) + n;
+	}
+	events_emit(ctx, e, size);
+done:
+	bpf_map_delete_elem(&start, &tid);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_open")
+int enter_open(struct trace_event_raw_sys_enter *ctx)
+{
+	return on_enter((const char *)ctx->args[0], AT_FDCWD, ctx->args[1], ctx->args[2]);
+}
+
+SEC("tracepoint/syscalls/sys_enter_openat")
+int enter_openat(struct trace_event_raw_sys_enter *ctx)
+{
+	return on_enter((const char *)ctx->args[1], (int)ctx->args[0], ctx->args[2], ctx->args[3]);
+}
+
+SEC("tracepoint/syscalls/sys_enter_openat2")
+int enter_openat2(struct trace_event_raw_sys_enter *ctx)
+{
+	struct open_how how = {};
+
+	bpf_probe_read_user(&how, sizeof(how), (void *)ctx->args[2]);
+	return on_enter((const char *)ctx->args[1], (int)ctx->args[0], how.flags, how.mode);
+}
+
+SEC("tracepoint/syscalls/sys_exit_open")
+int exit_open(struct trace_event_raw_sys_exit *ctx)
+{
+	return on_exit(ctx, ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_exit_openat")
+int exit_openat(struct trace_event_raw_sys_exit *ctx)
+{
+	return on_exit(ctx, ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_exit_openat2")
+int exit_openat2(struct trace_event_raw_sys_exit *ctx)
+{
+	return on_exit(ctx, ctx->ret);
+}
+
+char LICENSE[] SEC("license") = "GPL";

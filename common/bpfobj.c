@@ -1,0 +1,147 @@
+#include "bpfobj.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+#include <linux/capability.h>
+#include <sys/syscall.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+
+#include "cli.h"
+#include "escape.h"
+#include "log.h"
+#include "probe.h"
+
+#ifndef CGROUP2_SUPER_MAGIC
+#define CGROUP2_SUPER_MAGIC 0x63677270
+#endif
+
+int bpfobj__set_rodata(struct bpf_object *obj, const char *var, const void *val, size_t size)
+{
+	struct bpf_map *map = bpf_object__find_map_by_name(obj, ".rodata");
+	const struct btf *btf = bpf_object__btf(obj);
+	const struct btf_var_secinfo *vs;
+	const struct btf_type *sec;
+	size_t data_size;
+	char *data;
+	int id, i;
+
+	if (!map || !btf)
+		return -ENOENT;
+	id = btf__find_by_name_kind(btf, ".rodata", BTF_KIND_DATASEC);
+	if (id < 0)
+		return -ENOENT;
+	sec = btf__type_by_id(btf, id);
+	/* libbpf 1.1 returns const, but before load this is the writable mmap the skeleton
+	 * itself writes rodata through. */
+	data = (char *)bpf_map__initial_value(map, &data_size);
+	if (!data)
+		return -ENOENT;
+	vs = btf_var_secinfos(sec);
+	for (i = 0; i < btf_vlen(sec); i++, vs++) {
+		const struct btf_type *t = btf__type_by_id(btf, vs->type);
+
+		if (strcmp(btf__name_by_offset(btf, t->name_off), var) != 0)
+			continue;
+		if (vs->size != size || vs->offset + size > data_size)
+			return -EINVAL;
+		memcpy(data + vs->offset, val, size);
+		return 0;
+	}
+	return -ENOENT;
+}
+
+int bpfobj__apply_filters(struct bpf_object *obj, const struct cli_common *c)
+{
+	uint32_t pid = c->pid, uid = c->uid_set ? c->uid : (uint32_t)-1;
+	uint8_t cg = c->cgroup != NULL;
+	int err = 0;
+
+	if (pid)
+		err = bpfobj__set_rodata(obj, "filter_pid", &pid, sizeof(pid));
+	if (!err && c->uid_set)
+		err = bpfobj__set_rodata(obj, "filter_uid", &uid, sizeof(uid));
+	if (!err && cg)
+		err = bpfobj__set_rodata(obj, "filter_cgroup", &cg, sizeof(cg));
+	return err;
+}
+
+int bpfobj__apply_cgroup(struct bpf_object *obj, const struct cli_common *c)
+{
+	struct bpf_map *map;
+	struct statfs sfs;
+	char shown[256];
+	__u32 zero = 0;
+	int fd, err;
+
+	if (!c->cgroup)
+		return 0;
+	escape_text(shown, sizeof(shown), c->cgroup, strlen(c->cgroup), 0);
+	fd = open(c->cgroup, O_RDONLY | O_DIRECTORY);
+	if (fd < 0) {
+		err = -errno;
+		p_err("cgroup '%s': %s", shown, strerror(-err));
+		return err;
+	}
+	if (fstatfs(fd, &sfs) != 0 || sfs.f_type != CGROUP2_SUPER_MAGIC) {
+		p_err("cgroup '%s': not a cgroup v2 directory (e.g. /sys/fs/cgroup/system.slice)",
+		      shown);
+		close(fd);
+		return -EINVAL;
+	}
+	map = bpf_object__find_map_by_name(obj, "filter_cgroup_map");
+	err = map ? bpf_map_update_elem(bpf_map__fd(map), &zero, &fd, BPF_ANY) : -ENOENT;
+	if (err)
+		err = -errno;
+	close(fd);
+	if (err)
+		p_err("cgroup '%s': cannot set the filter: %s", shown, strerror(-err));
+	return err;
+}
+
+int bpfobj__autoload(struct bpf_object *obj, const char *prog, int cond)
+{
+	struct bpf_program *p = bpf_object__find_program_by_name(obj, prog);
+
+	if (!p)
+		return -ENOENT;
+	return bpf_program__set_autoload(p, cond != 0);
+}
+
+/* Effective capability check without libcap: CAP_BPF (39) and CAP_PERFMON (38), or
+ * CAP_SYS_ADMIN (21) on kernels before 5.8. */
+static bool has_cap(int cap)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[2] = { 0 };
+
+	if (syscall(SYS_capget, &hdr, data) != 0)
+		return false;
+	return data[cap / 32].effective & (1u << (cap % 32));
+}
+
+int bpfobj__check_env(const char *btf_path)
+{
+	if (!(has_cap(21) || (has_cap(39) && has_cap(38)))) {
+		p_err("needs root, or the CAP_BPF and CAP_PERFMON capabilities");
+		return -EPERM;
+	}
+	probe__set_btf_path(btf_path);
+	if (!probe__kernel_btf()) {
+		if (btf_path)
+			p_err("cannot read BTF file '%s'", btf_path);
+		else
+			p_err("kernel BTF not found at /sys/kernel/btf/vmlinux (needs "
+			      "CONFIG_DEBUG_INFO_BTF=y); pass --btf FILE with this kernel's BTF");
+		return -ENOENT;
+	}
+	return 0;
+}

@@ -1,0 +1,28 @@
+/* Helpers on a libbpf object that every tool needs between open and attach. */
+#ifndef COMMON_BPFOBJ_H
+#define COMMON_BPFOBJ_H
+
+#include <stddef.h>
+
+struct bpf_object;
+struct cli_common;
+
+/* Sets the `const volatile` global VAR in .rodata before load. Returns 0, -ENOENT when the
+ * object has no such variable, or -EINVAL when its size differs. */
+int bpfobj__set_rodata(struct bpf_object *obj, const char *var, const void *val, size_t size);
+
+/* Before load: copies the common -p/-u/-c filters into bpf/filter.bpf.h's variables.
+ * After load: bpfobj__apply_cgroup() opens the -c directory and arms filter_cgroup_map;
+ * it prints its own error (missing or non-cgroup2 directory) and returns negative errno. */
+int bpfobj__apply_filters(struct bpf_object *obj, const struct cli_common *c);
+int bpfobj__apply_cgroup(struct bpf_object *obj, const struct cli_common *c);
+
+/* Before load, when `cond` is false, keeps the named program from loading (it is a fallback
+ * that is not needed, or an attach point this kernel lacks). Returns 0 or -ENOENT. */
+int bpfobj__autoload(struct bpf_object *obj, const char *prog, int cond);
+
+/* Checks that the process may use BPF at all and that kernel BTF is there; prints a
+ * one-line error naming what is missing and returns negative errno. Call before opening. */
+int bpfobj__check_env(const char *btf_path);
+
+#endif

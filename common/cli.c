@@ -1,0 +1,242 @@
+#include "cli.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "escape.h"
+#include "log.h"
+
+const char *argp_program_version = "corescope " CORESCOPE_VERSION;
+const char *argp_program_bug_address = NULL;
+
+int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+	unsigned long long v;
+	char *end;
+	int base = 10;
+
+	if (!s || !*s)
+		return -EINVAL;
+	/* strtoull accepts leading blanks and a minus sign (wrapping it): reject both. */
+	if (!(s[0] >= '0' && s[0] <= '9'))
+		return -EINVAL;
+	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
+		base = 16;
+	errno = 0;
+	v = strtoull(s, &end, base);
+	if (*end != '\0' || end == s)
+		return -EINVAL;
+	if (errno == ERANGE || v < min || v > max)
+		return -ERANGE;
+	*out = v;
+	return 0;
+}
+
+void cli__usage_error(const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "%s: %s (see --help)\n", log_prog_name, msg);
+	exit(CLI_EXIT_USAGE);
+}
+
+static const char *printable(const char *arg, char *buf, size_t size)
+{
+	escape_text(buf, size, arg, strlen(arg), 0);
+	return buf;
+}
+
+uint64_t cli__u64(const char *arg, const char *what, uint64_t min, uint64_t max)
+{
+	char shown[128];
+	uint64_t v = 0;
+	int err = parse_u64(arg, min, max, &v);
+
+	if (err == -EINVAL)
+		cli__usage_error("invalid %s '%s': not a non-negative whole number", what,
+				 printable(arg, shown, sizeof(shown)));
+	if (err == -ERANGE)
+		cli__usage_error("invalid %s '%s': must be between %llu and %llu", what,
+				 printable(arg, shown, sizeof(shown)), (unsigned long long)min,
+				 (unsigned long long)max);
+	return v;
+}
+
+uint64_t cli__seconds_ms(const char *arg, const char *what, uint64_t min_ms, uint64_t max_ms)
+{
+	char whole[32], shown[128];
+	const char *dot = strchr(arg, '.');
+	uint64_t secs = 0, ms = 0;
+	size_t n = dot ? (size_t)(dot - arg) : strlen(arg);
+	int err = 0;
+
+	if (n == 0 || n >= sizeof(whole)) {
+		err = n ? -ERANGE : -EINVAL;
+	} else {
+		memcpy(whole, arg, n);
+		whole[n] = '\0';
+		err = parse_u64(whole, 0, UINT64_MAX / 1000 - 1, &secs);
+	}
+	if (!err && dot) {
+		const char *f = dot + 1;
+		uint64_t scale = 100;
+
+		if (!*f)
+			err = -EINVAL;
+		for (; !err && *f; f++) {
+			if (*f < '0' || *f > '9')
+				err = -EINVAL;
+			else
+				ms += (*f - '0') * scale;
+			scale /= 10;
+		}
+	}
+	if (!err) {
+		ms += secs * 1000;
+		if (ms < min_ms || ms > max_ms)
+			err = -ERANGE;
+	}
+	if (err == -EINVAL)
+		cli__usage_error("invalid %s '%s': not a number of seconds", what,
+				 printable(arg, shown, sizeof(shown)));
+	if (err)
+		cli__usage_error("invalid %s '%s': must be between %llu.%03llu and %llu.%03llu "
+				 "seconds",
+				 what, printable(arg, shown, sizeof(shown)),
+				 (unsigned long long)min_ms / 1000, (unsigned long long)min_ms % 1000,
+				 (unsigned long long)max_ms / 1000, (unsigned long long)max_ms % 1000);
+	return ms;
+}
+
+enum {
+	OPT_BTF = 0x1000,
+};
+
+/* The master table: cli__child() copies the entries a tool asked for. */
+static const struct {
+	unsigned which;
+	struct argp_option opt;
+} cli_options[] = {
+	{ 0, { "verbose", 'v', NULL, 0, "Verbose: libbpf log and the attach points chosen", -1 } },
+	{ 0, { "json", 'j', NULL, 0, "Print one JSON object per line (NDJSON)", -1 } },
+	{ 0, { "btf", OPT_BTF, "FILE", 0, "Kernel BTF to use instead of /sys/kernel/btf/vmlinux", -1 } },
+	{ CLI_PID, { "pid", 'p', "PID", 0, "Trace this process only", -1 } },
+	{ CLI_UID, { "uid", 'u', "UID", 0, "Trace this user ID only", -1 } },
+	{ CLI_CGROUP, { "cgroup", 'c', "PATH", 0,
+			"Trace processes in this cgroup v2 directory and its descendants", -1 } },
+	{ CLI_DURATION, { "duration", 'd', "SECONDS", 0, "Stop after SECONDS (fractions allowed)", -1 } },
+};
+
+#define CLI_NOPTS (sizeof(cli_options) / sizeof(cli_options[0]))
+
+static struct argp_option cli_selected[CLI_NOPTS + 1];
+static unsigned cli_which;
+static struct cli_common *cli_target;
+static FILE *cli_null_stream;
+
+static error_t cli_parse_opt(int key, char *arg, struct argp_state *state)
+{
+	struct cli_common *c = cli_target;
+
+	switch (key) {
+	case ARGP_KEY_INIT:
+		/* argp adds a second "Try --help" line to every error; send that to /dev/null so
+		 * each usage error stays one line (getopt's own message still reaches stderr). */
+		if (!cli_null_stream)
+			cli_null_stream = fopen("/dev/null", "w");
+		if (cli_null_stream)
+			state->err_stream = cli_null_stream;
+		return 0;
+	case 'v':
+		c->verbose = true;
+		return 0;
+	case 'j':
+		c->json = true;
+		return 0;
+	case OPT_BTF: {
+		struct stat st;
+
+		if (stat(arg, &st) != 0 || !S_ISREG(st.st_mode))
+			cli__usage_error("--btf '%s': not a readable file", arg);
+		c->btf_path = arg;
+		return 0;
+	}
+	case 'p':
+		if (!(cli_which & CLI_PID))
+			return ARGP_ERR_UNKNOWN;
+		c->pid = (uint32_t)cli__u64(arg, "PID", 1, 4194304);
+		return 0;
+	case 'u':
+		if (!(cli_which & CLI_UID))
+			return ARGP_ERR_UNKNOWN;
+		c->uid = (uint32_t)cli__u64(arg, "UID", 0, CLI_UID_ANY - 1);
+		c->uid_set = true;
+		return 0;
+	case 'c':
+		if (!(cli_which & CLI_CGROUP))
+			return ARGP_ERR_UNKNOWN;
+		c->cgroup = arg;
+		return 0;
+	case 'd':
+		if (!(cli_which & CLI_DURATION))
+			return ARGP_ERR_UNKNOWN;
+		c->duration_ms = cli__seconds_ms(arg, "duration", 1, 366ULL * 86400 * 1000);
+		return 0;
+	case ARGP_KEY_ARG:
+		if (cli_which & CLI_INTERVAL) {
+			if (state->arg_num == 0) {
+				c->interval_s = cli__u64(arg, "interval", 1, 86400 * 365);
+				c->interval_given = true;
+				return 0;
+			}
+			if (state->arg_num == 1) {
+				c->count = cli__u64(arg, "count", 1, UINT32_MAX);
+				return 0;
+			}
+		}
+		{
+			char shown[128];
+
+			escape_text(shown, sizeof(shown), arg, strlen(arg), 0);
+			cli__usage_error("unexpected argument '%s'", shown);
+		}
+	default:
+		return ARGP_ERR_UNKNOWN;
+	}
+}
+
+struct argp_child cli__child(unsigned which, struct cli_common *c)
+{
+	static struct argp cli_argp;
+	struct argp_child child = { 0 };
+	size_t i, n = 0;
+
+	memset(c, 0, sizeof(*c));
+	c->uid = CLI_UID_ANY;
+	cli_target = c;
+	cli_which = which;
+	for (i = 0; i < CLI_NOPTS; i++)
+		if (!cli_options[i].which || (cli_options[i].which & which))
+			cli_selected[n++] = cli_options[i].opt;
+	memset(&cli_selected[n], 0, sizeof(cli_selected[n]));
+	cli_argp.options = cli_selected;
+	cli_argp.parser = cli_parse_opt;
+	child.argp = &cli_argp;
+	child.header = "Common options:";
+	return child;
+}
+
+void cli__parse(const struct argp *argp, int argc, char **argv, void *input)
+{
+	argp_err_exit_status = CLI_EXIT_USAGE;
+	if (argp_parse(argp, argc, argv, 0, NULL, input))
+		exit(CLI_EXIT_USAGE);
+}

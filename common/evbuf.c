@@ -1,0 +1,162 @@
+#include "evbuf.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "bpfobj.h"
+#include "probe.h"
+#include "log.h"
+
+struct evbuf {
+	struct ring_buffer *rb;
+	struct perf_buffer *pb;
+	int lost_fd;
+	uint64_t perf_lost;
+	evbuf_sample_fn cb;
+	void *ctx;
+};
+
+/* A perf buffer per CPU of this many pages (the ring size, split across CPUs). */
+static size_t perf_pages;
+
+int evbuf__prepare(struct bpf_object *obj, size_t ring_bytes)
+{
+	struct bpf_map *map = bpf_object__find_map_by_name(obj, "events");
+	size_t page = sysconf(_SC_PAGESIZE), size = page;
+	uint64_t wakeup;
+	int ncpus, err;
+
+	if (!map)
+		return -ENOENT;
+	while (size < ring_bytes)
+		size <<= 1;
+	if (probe__btf_type("bpf_ringbuf")) {
+		err = bpf_map__set_max_entries(map, size);
+		if (err)
+			return err;
+		/* Wake the consumer once an eighth of the ring is pending: bursts are delivered in
+		 * batches well before the ring fills. */
+		wakeup = size / 8;
+		err = bpfobj__set_rodata(obj, "events_wakeup_bytes", &wakeup, sizeof(wakeup));
+		return err == -ENOENT ? 0 : err;
+	}
+	ncpus = libbpf_num_possible_cpus();
+	if (ncpus < 1)
+		ncpus = 1;
+	perf_pages = 1;
+	while (perf_pages * page * ncpus < size && perf_pages < 256)
+		perf_pages <<= 1;
+	err = bpf_map__set_type(map, BPF_MAP_TYPE_PERF_EVENT_ARRAY);
+	err = err ?: bpf_map__set_key_size(map, sizeof(int));
+	err = err ?: bpf_map__set_value_size(map, sizeof(int));
+	err = err ?: bpf_map__set_max_entries(map, ncpus);
+	return err;
+}
+
+static int ringbuf_sample(void *ctx, void *data, size_t size)
+{
+	struct evbuf *eb = ctx;
+
+	return eb->cb(eb->ctx, data, size);
+}
+
+static void perfbuf_sample(void *ctx, int cpu, void *data, __u32 size)
+{
+	struct evbuf *eb = ctx;
+
+	eb->cb(eb->ctx, data, size);
+}
+
+static void perfbuf_lost(void *ctx, int cpu, __u64 cnt)
+{
+	struct evbuf *eb = ctx;
+
+	eb->perf_lost += cnt;
+}
+
+struct evbuf *evbuf__new(struct bpf_object *obj, evbuf_sample_fn cb, void *ctx)
+{
+	struct bpf_map *map = bpf_object__find_map_by_name(obj, "events");
+	struct bpf_map *lost = bpf_object__find_map_by_name(obj, "events_lost");
+	struct evbuf *eb;
+	int err;
+
+	if (!map) {
+		errno = ENOENT;
+		return NULL;
+	}
+	eb = calloc(1, sizeof(*eb));
+	if (!eb)
+		return NULL;
+	eb->cb = cb;
+	eb->ctx = ctx;
+	eb->lost_fd = lost ? bpf_map__fd(lost) : -1;
+	if (bpf_map__type(map) == BPF_MAP_TYPE_RINGBUF) {
+		eb->rb = ring_buffer__new(bpf_map__fd(map), ringbuf_sample, eb, NULL);
+		err = eb->rb ? 0 : -errno;
+	} else {
+		eb->pb = perf_buffer__new(bpf_map__fd(map), perf_pages ? perf_pages : 64,
+					  perfbuf_sample, perfbuf_lost, eb, NULL);
+		err = eb->pb ? 0 : -errno;
+	}
+	if (err) {
+		free(eb);
+		errno = -err;
+		return NULL;
+	}
+	return eb;
+}
+
+int evbuf__poll(struct evbuf *eb, int timeout_ms)
+{
+	int n, m;
+
+	if (eb->pb) {
+		n = perf_buffer__poll(eb->pb, timeout_ms);
+		return n == -EINTR ? 0 : n;
+	}
+	n = ring_buffer__poll(eb->rb, timeout_ms);
+	if (n < 0 && n != -EINTR)
+		return n;
+	/* Records submitted without a wakeup do not end the wait: collect them now. */
+	m = ring_buffer__consume(eb->rb);
+	if (m < 0)
+		return m;
+	return (n > 0 ? n : 0) + m;
+}
+
+uint64_t evbuf__lost(struct evbuf *eb)
+{
+	int ncpus = libbpf_num_possible_cpus();
+	uint64_t total = eb->perf_lost;
+	__u32 zero = 0;
+
+	if (eb->lost_fd >= 0 && ncpus > 0) {
+		uint64_t *vals = calloc(ncpus, sizeof(*vals));
+
+		if (vals && bpf_map_lookup_elem(eb->lost_fd, &zero, vals) == 0)
+			for (int i = 0; i < ncpus; i++)
+				total += vals[i];
+		free(vals);
+	}
+	return total;
+}
+
+const char *evbuf__kind(const struct evbuf *eb)
+{
+	return eb->rb ? "ring buffer" : "perf buffer";
+}
+
+void evbuf__free(struct evbuf *eb)
+{
+	if (!eb)
+		return;
+	ring_buffer__free(eb->rb);
+	perf_buffer__free(eb->pb);
+	free(eb);
+}

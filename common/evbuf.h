@@ -1,0 +1,42 @@
+/* Event transport, user side: the BPF ring buffer (or the perf buffer on kernels without
+ * one) behind one small API, with lost events counted from both the kernel side (failed
+ * outputs, map `events_lost`) and the perf buffer's lost callback. Pairs with
+ * bpf/events.bpf.h. */
+#ifndef COMMON_EVBUF_H
+#define COMMON_EVBUF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct bpf_object;
+struct evbuf;
+
+/* Called for each event; return non-zero to stop consuming (the value is passed up). */
+typedef int (*evbuf_sample_fn)(void *ctx, const void *data, size_t size);
+
+/* Default ring size: ~10 ms of a worst-case 1 M events/s burst of 300-byte events, plus the
+ * consumer's scheduling delay on a busy 2-vCPU machine. */
+#define EVBUF_DEFAULT_BYTES (4u << 20)
+
+/* Before load: sizes the ring (ring_bytes, rounded up to a power of two pages) and its wakeup
+ * threshold, or turns `events` into a perf event array when the kernel has no ring buffer.
+ * Returns 0 or a negative errno. */
+int evbuf__prepare(struct bpf_object *obj, size_t ring_bytes);
+
+/* After load: starts consuming `events`. NULL with errno set on failure. */
+struct evbuf *evbuf__new(struct bpf_object *obj, evbuf_sample_fn cb, void *ctx);
+
+/* Waits up to timeout_ms for events and consumes everything pending (records below the
+ * wakeup threshold wake nobody, so the timeout is what delivers them on a quiet system).
+ * Returns the number of events consumed, or a negative errno (-EINTR is not an error). */
+int evbuf__poll(struct evbuf *eb, int timeout_ms);
+
+/* Events lost so far: kernel-side output failures plus perf buffer losses. */
+uint64_t evbuf__lost(struct evbuf *eb);
+
+/* "ring buffer" or "perf buffer". */
+const char *evbuf__kind(const struct evbuf *eb);
+
+void evbuf__free(struct evbuf *eb);
+
+#endif

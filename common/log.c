@@ -1,0 +1,106 @@
+#include "log.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <bpf/libbpf.h>
+
+#include "json.h"
+
+const char *log_prog_name = "corescope";
+static bool log_verbose;
+static bool log_json;
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list args)
+{
+	if (!log_verbose)
+		return 0;
+	return vfprintf(stderr, fmt, args);
+}
+
+void log__init(const char *prog_name, bool verbose, bool json)
+{
+	if (prog_name)
+		log_prog_name = prog_name;
+	log_verbose = verbose;
+	log_json = json;
+	libbpf_set_print(libbpf_print);
+}
+
+bool log__verbose(void)
+{
+	return log_verbose;
+}
+
+static void vlog(const char *prefix, const char *fmt, va_list ap)
+{
+	char msg[1024];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	/* stdout may hold buffered records: keep them ahead of the error in a shared log. */
+	fflush(stdout);
+	fprintf(stderr, "%s: %s%s\n", log_prog_name, prefix, msg);
+	if (log_json && prefix[0] == '\0') {
+		struct json_writer w;
+
+		json_writer__init(&w, stdout);
+		json_obj_begin(&w);
+		json_key(&w, "error");
+		json_str(&w, msg);
+		json_obj_end(&w);
+		json_writer__endl(&w);
+		fflush(stdout);
+	}
+}
+
+void p_err(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog("", fmt, ap);
+	va_end(ap);
+}
+
+void p_warn(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog("warning: ", fmt, ap);
+	va_end(ap);
+}
+
+void p_info(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!log_verbose)
+		return;
+	va_start(ap, fmt);
+	vlog("", fmt, ap);
+	va_end(ap);
+}
+
+void p_bpf_err(const char *what, int err)
+{
+	int e = err < 0 ? -err : err;
+
+	if (e == EPERM || e == EACCES) {
+		if (geteuid() != 0)
+			p_err("%s: %s: run as root (or with CAP_BPF and CAP_PERFMON)", what,
+			      strerror(e));
+		else
+			p_err("%s: %s: the kernel refused it (lockdown, seccomp or a missing "
+			      "capability); rerun with -v for the verifier log",
+			      what, strerror(e));
+	} else if (e == ESRCH || e == ENOENT) {
+		p_err("%s: %s: the kernel lacks a needed type, function or tracepoint; rerun with "
+		      "-v for details",
+		      what, strerror(e));
+	} else {
+		p_err("%s: %s (rerun with -v for details)", what, strerror(e));
+	}
+}

@@ -1,0 +1,139 @@
+#include "loop.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "evbuf.h"
+#include "log.h"
+
+static volatile sig_atomic_t exiting;
+
+static void on_signal(int sig)
+{
+	exiting = 1;
+}
+
+void loop__init(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	/* No SA_RESTART: a signal must interrupt epoll_wait and nanosleep. */
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	/* Full buffering even on a terminal: loop__flush() writes once per drained batch. */
+	setvbuf(stdout, NULL, _IOFBF, 64 * 1024);
+}
+
+bool loop__exiting(void)
+{
+	return exiting;
+}
+
+void loop__stop(void)
+{
+	exiting = 1;
+}
+
+int loop__flush(void)
+{
+	if (fflush(stdout) == 0)
+		return 0;
+	if (errno == EPIPE) {
+		exiting = 1;
+		return -EPIPE;
+	}
+	return -errno;
+}
+
+static uint64_t clock_ns(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+uint64_t loop__now_mono_ns(void)
+{
+	return clock_ns(CLOCK_MONOTONIC);
+}
+
+uint64_t loop__now_boot_ns(void)
+{
+	return clock_ns(CLOCK_BOOTTIME);
+}
+
+int loop__events(struct evbuf *eb, uint64_t duration_ms)
+{
+	uint64_t deadline = duration_ms ? loop__now_mono_ns() + duration_ms * 1000000ull : 0;
+	int n, timeout;
+
+	while (!exiting) {
+		timeout = LOOP_POLL_MS;
+		if (deadline) {
+			uint64_t now = loop__now_mono_ns();
+
+			if (now >= deadline)
+				break;
+			if ((deadline - now) / 1000000 < (uint64_t)timeout)
+				timeout = (int)((deadline - now) / 1000000) + 1;
+		}
+		n = evbuf__poll(eb, timeout);
+		if (n < 0) {
+			p_err("reading events: %s", strerror(-n));
+			return n;
+		}
+		if (n > 0 && loop__flush() == -EPIPE)
+			break;
+	}
+	/* Whatever arrived before the stop still gets printed. */
+	if (evbuf__poll(eb, 0) > 0)
+		loop__flush();
+	return 0;
+}
+
+static void sleep_until(uint64_t deadline_ns)
+{
+	struct timespec ts = {
+		.tv_sec = deadline_ns / 1000000000ull,
+		.tv_nsec = deadline_ns % 1000000000ull,
+	};
+
+	/* Interrupted by a signal: return and let the caller look at `exiting`. */
+	clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+}
+
+int loop__interval(uint64_t interval_ms, uint64_t count, uint64_t duration_ms, bool final_tick,
+		   int (*tick)(void *ctx), void *ctx)
+{
+	uint64_t start = loop__now_mono_ns(), next = start;
+	uint64_t end = duration_ms ? start + duration_ms * 1000000ull : 0;
+	uint64_t done = 0;
+	int err;
+
+	while (!exiting) {
+		next += interval_ms * 1000000ull;
+		if (end && next > end)
+			next = end;
+		sleep_until(next);
+		if (exiting && !final_tick)
+			break;
+		err = tick(ctx);
+		if (err)
+			return err;
+		if (loop__flush() == -EPIPE)
+			break;
+		done++;
+		if ((count && done >= count) || (end && loop__now_mono_ns() >= end))
+			break;
+	}
+	return 0;
+}

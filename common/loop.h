@@ -1,0 +1,40 @@
+/* Lifecycle: signals, the event loop of the snoop tools and the interval loop of the summary
+ * tools, and stdout that is buffered, flushed once per batch, and ends the tool quietly when
+ * the reader goes away (`tool | head -1` exits 0). */
+#ifndef COMMON_LOOP_H
+#define COMMON_LOOP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct evbuf;
+
+/* SIGINT, SIGTERM and SIGHUP end the loop; SIGPIPE is ignored so a closed pipe shows up as
+ * EPIPE on flush. Also switches stdout to full buffering. */
+void loop__init(void);
+
+/* True once a signal asked us to stop (or stdout's reader went away). */
+bool loop__exiting(void);
+void loop__stop(void);
+
+/* Flushes stdout; on a closed pipe stops the loop and returns -EPIPE. */
+int loop__flush(void);
+
+/* How long the consumer lets batched events wait on a quiet system. */
+#define LOOP_POLL_MS 100
+
+/* Consumes events until a signal, duration_ms (0: no limit) or a closed stdout.
+ * Returns 0, or a negative errno from polling. */
+int loop__events(struct evbuf *eb, uint64_t duration_ms);
+
+/* Calls tick(ctx) every interval_ms until count ticks (0: no limit), duration_ms, or a
+ * signal; a signal still runs one final tick when final_tick is set (Ctrl-C prints the last
+ * summary). tick returns non-zero to stop. Returns 0 or tick's value. */
+int loop__interval(uint64_t interval_ms, uint64_t count, uint64_t duration_ms, bool final_tick,
+		   int (*tick)(void *ctx), void *ctx);
+
+/* Monotonic and wall clock helpers in nanoseconds. */
+uint64_t loop__now_mono_ns(void);
+uint64_t loop__now_boot_ns(void);
+
+#endif

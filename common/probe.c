@@ -1,0 +1,197 @@
+#include "probe.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+#include <linux/bpf.h>
+
+#include "log.h"
+
+#ifndef TRACEFS_MAGIC
+#define TRACEFS_MAGIC 0x74726163
+#endif
+
+static bool is_tracefs_at(const char *dir)
+{
+	char events[PATH_MAX];
+	struct statfs sfs;
+
+	if (statfs(dir, &sfs) != 0 || sfs.f_type != TRACEFS_MAGIC)
+		return false;
+	snprintf(events, sizeof(events), "%s/events", dir);
+	return access(events, R_OK) == 0;
+}
+
+const char *probe__tracefs(void)
+{
+	static const char *found;
+	static bool tried;
+
+	if (tried)
+		return found;
+	tried = true;
+	if (is_tracefs_at("/sys/kernel/tracing"))
+		return found = "/sys/kernel/tracing";
+	if (is_tracefs_at("/sys/kernel/debug/tracing"))
+		return found = "/sys/kernel/debug/tracing";
+	/* A fresh boot (or a new mount namespace) may have no tracefs mounted at all; mounting
+	 * it is harmless and is what an administrator would do by hand. */
+	if (mount("tracefs", "/sys/kernel/tracing", "tracefs", 0, NULL) == 0) {
+		p_info("mounted tracefs at /sys/kernel/tracing");
+		if (is_tracefs_at("/sys/kernel/tracing"))
+			return found = "/sys/kernel/tracing";
+	} else {
+		p_info("tracefs is not mounted and mounting it failed: %s", strerror(errno));
+	}
+	return NULL;
+}
+
+bool probe__tracepoint(const char *category, const char *name)
+{
+	const char *tracefs = probe__tracefs();
+	char path[PATH_MAX];
+
+	if (!tracefs)
+		return false;
+	snprintf(path, sizeof(path), "%s/events/%s/%s/id", tracefs, category, name);
+	return access(path, R_OK) == 0;
+}
+
+static const char *btf_path_override;
+
+void probe__set_btf_path(const char *path)
+{
+	btf_path_override = path;
+}
+
+const char *probe__btf_path(void)
+{
+	return btf_path_override ? btf_path_override : "/sys/kernel/btf/vmlinux";
+}
+
+bool probe__kernel_btf(void)
+{
+	return access(probe__btf_path(), R_OK) == 0;
+}
+
+static struct btf *kernel_btf(void)
+{
+	static struct btf *btf;
+	static bool tried;
+
+	if (!tried) {
+		tried = true;
+		btf = btf__parse(probe__btf_path(), NULL);
+		if (!btf)
+			btf = NULL;
+	}
+	return btf;
+}
+
+bool probe__btf_type(const char *name)
+{
+	struct btf *btf = kernel_btf();
+
+	return btf && btf__find_by_name(btf, name) > 0;
+}
+
+/* The types of the running kernel: program attach needs the kernel's own BTF ids even when
+ * --btf names another file for CO-RE. */
+static int running_kernel_btf_id(const char *name, __u32 kind)
+{
+	static struct btf *vmlinux;
+	static bool tried;
+
+	if (!tried) {
+		tried = true;
+		vmlinux = btf__load_vmlinux_btf();
+		if (libbpf_get_error(vmlinux))
+			vmlinux = NULL;
+	}
+	if (!vmlinux)
+		return -ENOENT;
+	return btf__find_by_name_kind(vmlinux, name, kind);
+}
+
+static int load_trivial_tracing_prog(enum bpf_attach_type type, int btf_id)
+{
+	const struct bpf_insn insns[] = {
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 0 },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+	LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = type,
+		    .attach_btf_id = btf_id);
+
+	return bpf_prog_load(BPF_PROG_TYPE_TRACING, NULL, "GPL", insns, 2, &opts);
+}
+
+bool probe__tp_btf(const char *tp_name)
+{
+	char type_name[128];
+	int id, fd, link;
+
+	snprintf(type_name, sizeof(type_name), "btf_trace_%s", tp_name);
+	id = running_kernel_btf_id(type_name, BTF_KIND_TYPEDEF);
+	if (id <= 0)
+		return false;
+	fd = load_trivial_tracing_prog(BPF_TRACE_RAW_TP, id);
+	if (fd < 0)
+		return false;
+	link = bpf_raw_tracepoint_open(NULL, fd);
+	if (link >= 0)
+		close(link);
+	close(fd);
+	return link >= 0;
+}
+
+bool probe__fentry(const char *func)
+{
+	int id, fd, link;
+
+	id = running_kernel_btf_id(func, BTF_KIND_FUNC);
+	if (id <= 0)
+		return false;
+	fd = load_trivial_tracing_prog(BPF_TRACE_FENTRY, id);
+	if (fd < 0)
+		return false;
+	link = bpf_raw_tracepoint_open(NULL, fd);
+	if (link >= 0)
+		close(link);
+	close(fd);
+	return link >= 0;
+}
+
+bool probe__kprobes(void)
+{
+	return access("/sys/bus/event_source/devices/kprobe/type", R_OK) == 0;
+}
+
+bool probe__ringbuf(void)
+{
+	return libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, NULL) == 1;
+}
+
+bool probe__syscall(const char *name)
+{
+	char tp[64], fn[64];
+
+	snprintf(tp, sizeof(tp), "sys_enter_%s", name);
+	if (probe__tracefs())
+		return probe__tracepoint("syscalls", tp);
+	/* Syscall wrappers are named per architecture; a match on any of them will do. */
+	snprintf(fn, sizeof(fn), "__x64_sys_%s", name);
+	if (running_kernel_btf_id(fn, BTF_KIND_FUNC) > 0)
+		return true;
+	snprintf(fn, sizeof(fn), "__arm64_sys_%s", name);
+	return running_kernel_btf_id(fn, BTF_KIND_FUNC) > 0;
+}

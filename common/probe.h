@@ -1,0 +1,44 @@
+/* What this kernel offers: a tool chooses its attach points from these answers at run time
+ * (bpf_program__set_autoload) instead of failing on the first program that cannot load. */
+#ifndef COMMON_PROBE_H
+#define COMMON_PROBE_H
+
+#include <stdbool.h>
+
+/* Returns the tracefs mount point ("/sys/kernel/tracing" or the debugfs one), mounting
+ * tracefs at /sys/kernel/tracing when it is not mounted and we may; NULL if there is none
+ * (errno set). The answer is cached. */
+const char *probe__tracefs(void);
+
+/* Does the classic tracepoint CATEGORY:NAME exist (needs tracefs)? */
+bool probe__tracepoint(const char *category, const char *name);
+
+/* Kernel BTF: the --btf file if one was given (probe__set_btf_path), else
+ * /sys/kernel/btf/vmlinux. Returns true if it is readable. */
+void probe__set_btf_path(const char *path);
+const char *probe__btf_path(void);
+bool probe__kernel_btf(void);
+
+/* Does the kernel's BTF have this type (STRUCT, TYPEDEF, FUNC, ... by name)? */
+bool probe__btf_type(const char *name);
+
+/* Would a BPF_PROG_TYPE_TRACING program attached to this BTF-typed raw tracepoint
+ * ("sched_process_exec") load? Loads a two-instruction program. */
+bool probe__tp_btf(const char *tp_name);
+
+/* Would an fentry program on this kernel function load and attach? Loads and attaches a
+ * two-instruction program (this fails with EPERM on some kernels). */
+bool probe__fentry(const char *func);
+
+/* Can kprobes be created on this kernel at all (CONFIG_KPROBES and a kprobe PMU)? */
+bool probe__kprobes(void);
+
+/* BPF ring buffer maps (Linux 5.8+). */
+bool probe__ringbuf(void);
+
+/* Does this architecture have the syscall (e.g. "open" is absent on arm64)? Uses the
+ * syscall tracepoints when tracefs is there, else the kernel's BTF for __x64_sys_NAME-style
+ * symbols. */
+bool probe__syscall(const char *name);
+
+#endif

@@ -1,0 +1,65 @@
+#include "tool.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "bpfobj.h"
+#include "evbuf.h"
+#include "log.h"
+#include "loop.h"
+#include "out.h"
+
+int tool__init(const char *name, const struct cli_common *c)
+{
+	log__init(name, c->verbose, c->json);
+	loop__init();
+	return bpfobj__check_env(c->btf_path);
+}
+
+int tool__before_load(struct bpf_object *obj, const struct cli_common *c, size_t ring_bytes)
+{
+	int err = bpfobj__apply_filters(obj, c);
+
+	if (err) {
+		p_err("setting filters: %s", strerror(-err));
+		return err;
+	}
+	if (ring_bytes) {
+		err = evbuf__prepare(obj, ring_bytes);
+		if (err) {
+			p_err("setting up the event buffer: %s", strerror(-err));
+			return err;
+		}
+	}
+	return 0;
+}
+
+int tool__after_load(struct bpf_object *obj, const struct cli_common *c)
+{
+	return bpfobj__apply_cgroup(obj, c);
+}
+
+void tool__ready(const char *what)
+{
+	fprintf(stderr, "Tracing %s... Hit Ctrl-C to end.\n", what);
+}
+
+uint64_t tool__report_lost(struct evbuf *eb, struct out *o)
+{
+	uint64_t lost = eb ? evbuf__lost(eb) : 0;
+
+	if (!lost)
+		return 0;
+	fprintf(stderr, "%s: %llu events lost (the consumer fell behind)\n", log_prog_name,
+		(unsigned long long)lost);
+	if (o && out__is_json(o)) {
+		struct json_writer *w = out__json(o);
+
+		json_obj_begin(w);
+		json_key(w, "lost_events");
+		json_u64(w, lost);
+		json_obj_end(w);
+		json_writer__endl(w);
+	}
+	return lost;
+}

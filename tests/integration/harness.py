@@ -1,0 +1,163 @@
+"""Shared helpers for the integration tests: run a real tool against this kernel, drive a
+workload the test controls, and read the tool's output (text or JSON lines)."""
+import json
+import os
+import signal
+import subprocess
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BIN = os.path.join(ROOT, "build", "bin")
+
+_running = []
+
+
+class Skip(Exception):
+    pass
+
+
+def require_bpf():
+    if os.geteuid() != 0:
+        raise Skip("integration tests need root (BPF)")
+    if not os.path.exists("/sys/kernel/btf/vmlinux"):
+        raise Skip("no kernel BTF at /sys/kernel/btf/vmlinux")
+
+
+def tool_path(name):
+    path = os.path.join(BIN, name)
+    if not os.access(path, os.X_OK):
+        raise AssertionError(f"{path} is not built (run make)")
+    return path
+
+
+class Tool:
+    """A tool running in the background until stop(): start() returns once it printed its
+    'Tracing ...' line on stderr (it is attached), stop() sends SIGINT and collects output."""
+
+    def __init__(self, name, *args, env=None, ready=True, cwd=None):
+        self.argv = [tool_path(name)] + [str(a) for a in args]
+        self.env = env
+        self.wait_ready = ready
+        self.cwd = cwd
+        self.proc = None
+        self.rc = None
+        self.out = ""
+        self.err = ""
+
+    def start(self, timeout=15):
+        self._out = tempfile.TemporaryFile()
+        self._err = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(self.argv, stdout=self._out, stderr=self._err,
+                                     stdin=subprocess.DEVNULL, env=self.env, cwd=self.cwd)
+        _running.append(self)
+        if not self.wait_ready:
+            return self
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._err.seek(0)
+            text = self._err.read().decode(errors="replace")
+            if "Hit Ctrl-C to end" in text:
+                return self
+            if self.proc.poll() is not None:
+                self._collect()
+                raise AssertionError(f"{self.argv} exited {self.rc} before attaching: "
+                                     f"{self.err.strip()}")
+            time.sleep(0.02)
+        self.stop()
+        raise AssertionError(f"{self.argv} did not attach within {timeout}s: {self.err}")
+
+    def _collect(self):
+        self.rc = self.proc.returncode
+        self._out.seek(0)
+        self._err.seek(0)
+        self.out = self._out.read().decode(errors="surrogateescape")
+        self.err = self._err.read().decode(errors="replace")
+
+    def wait(self, timeout=30):
+        """Waits for the tool to end by itself (count or duration reached)."""
+        self.proc.wait(timeout=timeout)
+        self._collect()
+        return self
+
+    def stop(self, sig=signal.SIGINT, timeout=10):
+        if self.proc.poll() is None:
+            # Batched events wait up to the poll timeout: let them arrive before the stop.
+            time.sleep(0.3)
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError(f"{self.argv} ignored signal {sig}")
+        self._collect()
+        if self in _running:
+            _running.remove(self)
+        return self
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def json(self):
+        return json_lines(self.out)
+
+    def lines(self):
+        return self.out.splitlines()
+
+
+def cleanup_all():
+    for t in list(_running):
+        try:
+            t.stop(sig=signal.SIGKILL)
+        except Exception:  # noqa: BLE001 - best effort at test end
+            pass
+    _running.clear()
+
+
+def run(name, *args, timeout=30, **kw):
+    """Runs a tool to completion; returns CompletedProcess with text output."""
+    return subprocess.run([tool_path(name)] + [str(a) for a in args], capture_output=True,
+                          text=True, timeout=timeout, errors="surrogateescape", **kw)
+
+
+def json_lines(text):
+    """Every line must be one JSON object (NDJSON)."""
+    out = []
+    for i, line in enumerate(text.splitlines()):
+        try:
+            obj = json.loads(line)
+        except ValueError as e:
+            raise AssertionError(f"line {i + 1} is not JSON ({e}): {line!r}")
+        assert isinstance(obj, dict), f"line {i + 1} is not an object: {line!r}"
+        out.append(obj)
+    return out
+
+
+def assert_usage_error(name, *args, expect_rc=2, contains=None):
+    """A bad command line: exit status expect_rc and exactly one line on stderr."""
+    p = run(name, *args)
+    lines = p.stderr.strip().splitlines()
+    assert p.returncode == expect_rc, f"{name} {args}: exit {p.returncode}, want {expect_rc}: {p.stderr}"
+    assert len(lines) == 1, f"{name} {args}: want one stderr line, got {lines}"
+    assert p.stdout == "", f"{name} {args}: stdout should be empty: {p.stdout!r}"
+    if contains:
+        assert contains in lines[0], f"{name} {args}: {lines[0]!r} lacks {contains!r}"
+    return lines[0]
+
+
+def bpf_prog_ids():
+    out = subprocess.run(["bpftool", "-j", "prog", "show"], capture_output=True, text=True)
+    return {p["id"] for p in json.loads(out.stdout or "[]")}
+
+
+def wait_for(pred, timeout=5, interval=0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(interval)
+    return pred()

@@ -1,0 +1,160 @@
+"""opensnoop against the real kernel: a workload of opens the test controls."""
+import os
+import subprocess
+import tempfile
+import uuid
+
+import harness
+from harness import Tool
+
+
+def opener(*paths, cwd=None, dirfd_base=None):
+    """A child process that opens each path (relative to dirfd_base when given) and exits."""
+    code = (
+        "import os, sys\n"
+        "base = sys.argv[1]\n"
+        "d = os.open(base, os.O_RDONLY) if base else None\n"
+        "for p in sys.argv[2:]:\n"
+        "    try:\n"
+        "        fd = os.open(p, os.O_RDONLY, dir_fd=d) if d is not None else os.open(p, os.O_RDONLY)\n"
+        "        os.close(fd)\n"
+        "    except OSError:\n"
+        "        pass\n"
+    )
+    p = subprocess.Popen(["/usr/bin/python3", "-c", code, dirfd_base or ""] + list(paths),
+                         cwd=cwd)
+    p.wait()
+    return p.pid
+
+
+def test_open_fields_json():
+    with tempfile.TemporaryDirectory() as d:
+        name = os.path.join(d, "file-" + uuid.uuid4().hex)
+        open(name, "w").close()
+        missing = os.path.join(d, "missing-" + uuid.uuid4().hex)
+        with Tool("opensnoop", "-j") as t:
+            pid = opener(name, missing)
+        ev = [e for e in t.json() if e.get("pid") == pid]
+        ok = [e for e in ev if e["path"] == name]
+        bad = [e for e in ev if e["path"] == missing]
+        assert len(ok) == 1, ev
+        assert ok[0]["fd"] >= 3 and ok[0]["err"] == 0
+        assert ok[0]["comm"] == "python3"
+        assert ok[0]["tid"] == pid
+        assert len(bad) == 1 and bad[0]["fd"] == -1 and bad[0]["err"] == 2, bad
+        assert t.rc == 0
+
+
+def test_pid_filter_and_failed_only():
+    with tempfile.TemporaryDirectory() as d:
+        name = os.path.join(d, "f")
+        open(name, "w").close()
+        missing = os.path.join(d, "nope")
+        other = opener(name)  # a process before the tool: irrelevant
+        sleeper = subprocess.Popen(["/usr/bin/python3", "-c",
+                                    "import os,sys,time\n"
+                                    "sys.stdin.readline()\n"
+                                    f"for p in [{name!r}, {missing!r}]:\n"
+                                    "    try: os.close(os.open(p, os.O_RDONLY))\n"
+                                    "    except OSError: pass\n"],
+                                   stdin=subprocess.PIPE)
+        try:
+            with Tool("opensnoop", "-j", "-x", "-p", sleeper.pid) as t:
+                opener(name, missing)  # another process: filtered out
+                sleeper.communicate(b"go\n", timeout=10)
+        finally:
+            sleeper.kill()
+        ev = t.json()
+        assert ev, t.err
+        assert all(e["pid"] == sleeper.pid for e in ev), ev
+        assert all(e["err"] != 0 for e in ev), ev
+        assert [e["path"] for e in ev if e["path"] in (name, missing)] == [missing]
+        assert other != sleeper.pid
+
+
+def test_full_path_cwd_and_dirfd():
+    with tempfile.TemporaryDirectory() as d:
+        real = os.path.realpath(d)
+        os.makedirs(os.path.join(d, "a", "b"))
+        target = os.path.join(real, "a", "b", "t-" + uuid.uuid4().hex)
+        open(target, "w").close()
+        leaf = os.path.basename(target)
+        with Tool("opensnoop", "-j", "-F") as t:
+            p1 = opener(f"./b/../b/{leaf}", f"b/missing-{leaf}", cwd=os.path.join(d, "a"))
+            p2 = opener(f"a/./b/{leaf}", f"a/b/../zz-{leaf}", dirfd_base=d)
+        by = lambda pid: {e["path"]: e for e in t.json() if e.get("pid") == pid}
+        e1, e2 = by(p1), by(p2)
+        assert target in e1 and e1[target]["fd"] >= 0, e1.keys()
+        assert os.path.join(real, "a", "b", "missing-" + leaf) in e1, e1.keys()
+        assert target in e2, e2.keys()
+        assert os.path.join(real, "a", "zz-" + leaf) in e2, e2.keys()
+
+
+def test_name_filter_keeps_running():
+    with tempfile.TemporaryDirectory() as d:
+        name = os.path.join(d, "n")
+        open(name, "w").close()
+        with Tool("opensnoop", "-j", "-n", "python") as t:
+            subprocess.run(["/bin/cat", name], check=True, capture_output=True)
+            p1 = opener(name)
+            subprocess.run(["/bin/cat", name], check=True, capture_output=True)
+            p2 = opener(name)
+            assert t.proc.poll() is None, "opensnoop -n stopped"
+        ev = t.json()
+        assert all("python" in e["comm"] for e in ev), ev
+        pids = {e["pid"] for e in ev if e["path"] == name}
+        assert {p1, p2} <= pids
+
+
+def test_text_columns_and_escaping():
+    with tempfile.TemporaryDirectory() as d:
+        evil = os.path.join(d, "x\n\x1b[31mred y")
+        open(evil, "w").close()
+        with Tool("opensnoop", "-U", "-e") as t:
+            pid = opener(evil)
+        lines = t.lines()
+        assert lines[0].split() == ["UID", "PID", "COMM", "FD", "ERR", "FLAGS", "MODE", "PATH"]
+        mine = [l for l in lines if f" {pid} " in l and "red" in l]
+        assert len(mine) == 1, lines
+        assert "\x1b" not in t.out
+        assert mine[0].endswith("/x\\n\\x1b[31mred y"), mine[0]
+        assert "O_RDONLY" in mine[0]
+
+
+def test_head_exits_cleanly():
+    before = harness.bpf_prog_ids()
+    p = subprocess.Popen(f"{harness.tool_path('opensnoop')} | head -1", shell=True,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    for _ in range(50):
+        opener("/etc/hostname")
+        if p.poll() is not None:
+            break
+    out, err = p.communicate(timeout=20)
+    assert out.decode().split()[:2] == ["PID", "COMM"], out
+    assert p.returncode == 0
+    assert harness.wait_for(lambda: harness.bpf_prog_ids() <= before), "programs left loaded"
+
+
+def test_bad_options():
+    harness.assert_usage_error("opensnoop", "-p", "abc", contains="PID")
+    harness.assert_usage_error("opensnoop", "-p", "-5")
+    harness.assert_usage_error("opensnoop", "--bogus")
+    harness.assert_usage_error("opensnoop", "-d", "1x")
+    harness.assert_usage_error("opensnoop", "extra")
+
+
+def test_duration_ends_tool():
+    t = Tool("opensnoop", "-d", "0.5", "-j").start()
+    t.wait(timeout=10)
+    assert t.rc == 0, t.err
+
+
+def test_works_without_tracefs_mounted():
+    """A private mount namespace where tracefs is not mounted: the tool mounts its own."""
+    code = ("umount /sys/kernel/tracing 2>/dev/null; umount /sys/kernel/debug 2>/dev/null; "
+            f"{harness.tool_path('opensnoop')} -j -d 1.5 & sleep 1; cat /etc/hostname >/dev/null; wait")
+    p = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", code],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    ev = harness.json_lines(p.stdout)
+    assert any(e["path"] == "/etc/hostname" and e["comm"] == "cat" for e in ev), p.stdout[-500:]

@@ -1,0 +1,125 @@
+#!/usr/bin/env python3
+"""The test runner behind `make test`: unit binaries (build/tests/test_*), then the
+integration tests (tests/integration/test_*.py) that run the real tools against this kernel.
+
+Usage: python3 tests/run.py [SUBSTRING...]   (only tests whose name contains one of them)
+Ends with the line "N passed, N failed, N skipped". With CI=true an integration test that
+would skip (not root, no BPF) fails instead: CI must never pass by skipping."""
+import glob
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import time
+import traceback
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+
+import harness  # noqa: E402
+
+TEST_TIMEOUT = int(os.environ.get("TEST_TIMEOUT", "180"))
+
+
+class Timeout(Exception):
+    pass
+
+
+def on_alarm(signum, frame):
+    raise Timeout(f"test took longer than {TEST_TIMEOUT}s")
+
+
+def wanted(name, filters):
+    return not filters or any(f in name for f in filters)
+
+
+def run_unit(filters, counts):
+    for binary in sorted(glob.glob(os.path.join(ROOT, "build", "tests", "test_*"))):
+        if binary.endswith(".d") or not os.access(binary, os.X_OK):
+            continue
+        name = "unit/" + os.path.basename(binary)
+        if not wanted(name, filters):
+            continue
+        start = time.monotonic()
+        try:
+            proc = subprocess.run([binary], capture_output=True, text=True, timeout=TEST_TIMEOUT,
+                                  cwd=ROOT)
+        except subprocess.TimeoutExpired:
+            print(f"FAIL {name}: timed out")
+            counts["failed"] += 1
+            continue
+        summary = [l for l in proc.stdout.splitlines() if l.startswith("unit: ")]
+        for line in proc.stdout.splitlines():
+            if line.startswith("FAIL"):
+                print(f"FAIL {name}: {line[5:]}")
+        if not summary:
+            print(f"FAIL {name}: no summary line (exit {proc.returncode})")
+            sys.stdout.write(proc.stdout + proc.stderr)
+            counts["failed"] += 1
+            continue
+        words = summary[-1].replace(",", "").split()
+        passed, failed = int(words[1]), int(words[3])
+        if proc.returncode != 0 and failed == 0:
+            failed = 1
+        counts["passed"] += passed
+        counts["failed"] += failed
+        if failed:
+            sys.stdout.write(proc.stderr)
+        print(f"{'ok  ' if not failed else 'FAIL'} {name}: {passed} passed, {failed} failed "
+              f"({time.monotonic() - start:.1f}s)")
+
+
+def run_integration(filters, counts):
+    ci = os.environ.get("CI") == "true"
+    for path in sorted(glob.glob(os.path.join(ROOT, "tests", "integration", "test_*.py"))):
+        modname = os.path.splitext(os.path.basename(path))[0]
+        spec = importlib.util.spec_from_file_location(modname, path)
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        tests = [(n, f) for n, f in vars(mod).items() if n.startswith("test_") and callable(f)]
+        tests.sort(key=lambda nf: nf[1].__code__.co_firstlineno)
+        for fname, fn in tests:
+            name = f"{modname[5:]}/{fname[5:]}"
+            if not wanted(name, filters):
+                continue
+            start = time.monotonic()
+            signal.signal(signal.SIGALRM, on_alarm)
+            signal.alarm(TEST_TIMEOUT)
+            try:
+                harness.require_bpf()
+                fn()
+                signal.alarm(0)
+                counts["passed"] += 1
+                print(f"ok   {name} ({time.monotonic() - start:.1f}s)")
+            except harness.Skip as e:
+                signal.alarm(0)
+                if ci:
+                    counts["failed"] += 1
+                    print(f"FAIL {name}: would skip in CI: {e}")
+                else:
+                    counts["skipped"] += 1
+                    print(f"skip {name}: {e}")
+            except BaseException as e:  # noqa: BLE001 - a test's failure of any kind
+                signal.alarm(0)
+                if isinstance(e, KeyboardInterrupt):
+                    raise
+                counts["failed"] += 1
+                print(f"FAIL {name}: {type(e).__name__}: {e}")
+                traceback.print_exc(file=sys.stdout)
+            finally:
+                harness.cleanup_all()
+            sys.stdout.flush()
+
+
+def main():
+    filters = sys.argv[1:]
+    counts = {"passed": 0, "failed": 0, "skipped": 0}
+    run_unit(filters, counts)
+    run_integration(filters, counts)
+    print(f"{counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped")
+    return 1 if counts["failed"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

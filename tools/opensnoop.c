@@ -1,0 +1,320 @@
+/* opensnoop: trace file opens (open, openat, openat2) as they return. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <bpf/libbpf.h>
+
+#include "cli.h"
+#include "evbuf.h"
+#include "log.h"
+#include "loop.h"
+#include "out.h"
+#include "pathbuf.h"
+#include "probe.h"
+#include "tool.h"
+
+#include "opensnoop.h"
+#include "opensnoop.skel.h"
+
+struct env {
+	struct cli_common c;
+	uint32_t tid;
+	const char *name;
+	bool timestamp;
+	bool print_uid;
+	bool failed_only;
+	bool extended;
+	bool full_path;
+};
+
+enum col { COL_TIME, COL_UID, COL_PID, COL_TID, COL_COMM, COL_FD, COL_ERR, COL_FLAGS, COL_MODE,
+	   COL_PATH, NCOLS };
+
+static struct out_col columns[NCOLS] = {
+	[COL_TIME] = { "TIME(s)", "time_s", 12, 0 },
+	[COL_UID] = { "UID", "uid", 6, 0 },
+	[COL_PID] = { "PID", "pid", 7, 0 },
+	[COL_TID] = { "TID", "tid", 7, OUT_HIDE_TEXT },
+	[COL_COMM] = { "COMM", "comm", 16, OUT_LEFT },
+	[COL_FD] = { "FD", "fd", 3, 0 },
+	[COL_ERR] = { "ERR", "err", 3, 0 },
+	[COL_FLAGS] = { "FLAGS", "flags", 24, OUT_LEFT },
+	[COL_MODE] = { "MODE", "mode", 4, OUT_LEFT },
+	[COL_PATH] = { "PATH", "path", 0, OUT_LEFT },
+};
+
+struct ctx {
+	const struct env *env;
+	struct out *out;
+	uint64_t start_ns;
+};
+
+static const char doc[] =
+	"Trace file opens (open, openat, openat2) as they return.\n"
+	"\n"
+	"EXAMPLES:\n"
+	"  opensnoop             # trace all opens\n"
+	"  opensnoop -p 181      # only PID 181\n"
+	"  opensnoop -x          # only failed opens\n"
+	"  opensnoop -F -e       # absolute paths, decoded flags\n"
+	"  opensnoop -n ssh -j   # commands containing \"ssh\", as JSON lines";
+
+enum { OPT_TID = 't', OPT_TIMESTAMP = 'T', OPT_UID_COL = 'U', OPT_FAILED = 'x',
+       OPT_NAME = 'n', OPT_EXTENDED = 'e', OPT_FULL = 'F' };
+
+static const struct argp_option options[] = {
+	{ "tid", OPT_TID, "TID", 0, "Trace this thread only", 0 },
+	{ "name", OPT_NAME, "NAME", 0, "Only commands whose name contains NAME", 0 },
+	{ "failed", OPT_FAILED, NULL, 0, "Only failed opens", 0 },
+	{ "timestamp", OPT_TIMESTAMP, NULL, 0, "Include a TIME(s) column (seconds since start)", 0 },
+	{ "print-uid", OPT_UID_COL, NULL, 0, "Include a UID column", 0 },
+	{ "extended-fields", OPT_EXTENDED, NULL, 0, "Include decoded FLAGS and MODE columns", 0 },
+	{ "full-path", OPT_FULL, NULL, 0, "Absolute, canonical paths", 0 },
+	{},
+};
+
+static error_t parse_arg(int key, char *arg, struct argp_state *state)
+{
+	struct env *env = state->input;
+
+	switch (key) {
+	case OPT_TID:
+		env->tid = (uint32_t)cli__u64(arg, "TID", 1, 4194304);
+		break;
+	case OPT_NAME:
+		if (!*arg || strlen(arg) > 15)
+			cli__usage_error("invalid NAME: must be 1 to 15 characters (a command name)");
+		env->name = arg;
+		break;
+	case OPT_FAILED:
+		env->failed_only = true;
+		break;
+	case OPT_TIMESTAMP:
+		env->timestamp = true;
+		break;
+	case OPT_UID_COL:
+		env->print_uid = true;
+		break;
+	case OPT_EXTENDED:
+		env->extended = true;
+		break;
+	case OPT_FULL:
+		env->full_path = true;
+		break;
+	default:
+		return ARGP_ERR_UNKNOWN;
+	}
+	return 0;
+}
+
+static const struct {
+	int flag;
+	const char *name;
+} open_flags[] = {
+	{ O_CREAT, "O_CREAT" },	      { O_EXCL, "O_EXCL" },	    { O_NOCTTY, "O_NOCTTY" },
+	{ O_TRUNC, "O_TRUNC" },	      { O_APPEND, "O_APPEND" },	    { O_NONBLOCK, "O_NONBLOCK" },
+	{ O_DSYNC, "O_DSYNC" },	      { O_ASYNC, "O_ASYNC" },	    { O_DIRECT, "O_DIRECT" },
+	{ O_LARGEFILE, "O_LARGEFILE" }, { O_NOFOLLOW, "O_NOFOLLOW" }, { O_NOATIME, "O_NOATIME" },
+	{ O_CLOEXEC, "O_CLOEXEC" },   { O_PATH, "O_PATH" },
+};
+
+/* "O_WRONLY|O_CREAT|O_TRUNC"; O_SYNC and O_TMPFILE include other bits and go first. */
+static void decode_flags(uint32_t flags, char *buf, size_t size)
+{
+	static const char *const acc[] = { "O_RDONLY", "O_WRONLY", "O_RDWR", "O_ACCMODE" };
+	size_t n;
+	unsigned i;
+
+	n = snprintf(buf, size, "%s", acc[flags & O_ACCMODE]);
+	flags &= ~O_ACCMODE;
+	if ((flags & __O_TMPFILE) == __O_TMPFILE) {
+		n += snprintf(buf + n, n < size ? size - n : 0, "|O_TMPFILE");
+		flags &= ~(__O_TMPFILE | O_DIRECTORY);
+	} else if (flags & O_DIRECTORY) {
+		n += snprintf(buf + n, n < size ? size - n : 0, "|O_DIRECTORY");
+		flags &= ~O_DIRECTORY;
+	}
+	if ((flags & O_SYNC) == O_SYNC) {
+		n += snprintf(buf + n, n < size ? size - n : 0, "|O_SYNC");
+		flags &= ~O_SYNC;
+	}
+	for (i = 0; i < sizeof(open_flags) / sizeof(open_flags[0]); i++) {
+		if (flags & open_flags[i].flag) {
+			n += snprintf(buf + n, n < size ? size - n : 0, "|%s", open_flags[i].name);
+			flags &= ~open_flags[i].flag;
+		}
+	}
+	if (flags)
+		snprintf(buf + n, n < size ? size - n : 0, "|0x%x", flags);
+}
+
+/* The absolute path of an event: the opened file's, or for a failed relative open the
+ * directory's path joined with the name as given, canonicalized. */
+static const char *event_full_path(const struct open_event *e, char *buf, size_t size)
+{
+	size_t len = e->path_len < sizeof(e->path) ? e->path_len : sizeof(e->path);
+
+	if (!(e->path_flags & PATH_FOUND)) {
+		if (e->fname[0] != '/')
+			return NULL;
+		snprintf(buf, size, "%s", e->fname);
+	} else {
+		pathbuf__join(buf, size, e->path, len, e->path_depth);
+		if (e->path_flags & PATH_OF_DIR)
+			pathbuf__append(buf, size, e->fname);
+	}
+	pathbuf__canonicalize(buf);
+	return buf;
+}
+
+static int handle_event(void *vctx, const void *data, size_t size)
+{
+	const struct open_event *e = data;
+	struct ctx *ctx = vctx;
+	const struct env *env = ctx->env;
+	struct out *o = ctx->out;
+	char full[PATH_MAX + 16], flags[256];
+	const char *path = NULL;
+	size_t fname_len;
+
+	if (size < offsetof(struct open_event, fname))
+		return 0;
+	fname_len = e->fname_len ? e->fname_len - 1 : 0;
+	if (fname_len > size - offsetof(struct open_event, fname))
+		fname_len = size - offsetof(struct open_event, fname);
+	if (env->full_path)
+		path = event_full_path(e, full, sizeof(full));
+
+	out__begin(o);
+	out__double(o, COL_TIME, (double)(e->ts_ns - ctx->start_ns) / 1e9, 6);
+	out__u64(o, COL_UID, e->uid);
+	out__u64(o, COL_PID, e->pid);
+	out__u64(o, COL_TID, e->tid);
+	out__cstr(o, COL_COMM, e->comm);
+	out__s64(o, COL_FD, e->ret >= 0 ? e->ret : -1);
+	out__s64(o, COL_ERR, e->ret >= 0 ? 0 : -e->ret);
+	decode_flags(e->flags, flags, sizeof(flags));
+	out__fmt(o, COL_FLAGS, "%s", flags);
+	if (e->flags & (O_CREAT | __O_TMPFILE))
+		out__fmt(o, COL_MODE, "%04o", e->mode);
+	else
+		out__fmt(o, COL_MODE, "-");
+	if (path)
+		out__cstr(o, COL_PATH, path);
+	else
+		out__str(o, COL_PATH, e->fname, fname_len);
+	if (out__json(o) && (e->path_flags & PATH_TRUNCATED)) {
+		json_key(out__json(o), "path_truncated");
+		json_bool(out__json(o), true);
+	}
+	out__end(o);
+	return 0;
+}
+
+/* open(2) does not exist on every architecture; openat2 needs Linux 5.6. */
+static void choose_programs(struct opensnoop_bpf *skel)
+{
+	static const char *const calls[] = { "open", "openat", "openat2" };
+	struct bpf_program *enter[] = { skel->progs.enter_open, skel->progs.enter_openat,
+					skel->progs.enter_openat2 };
+	struct bpf_program *exit_[] = { skel->progs.exit_open, skel->progs.exit_openat,
+					skel->progs.exit_openat2 };
+	unsigned i;
+
+	for (i = 0; i < 3; i++) {
+		bool have = probe__syscall(calls[i]);
+
+		bpf_program__set_autoload(enter[i], have);
+		bpf_program__set_autoload(exit_[i], have);
+		p_info("%s: %s", calls[i], have ? "tracing" : "not on this kernel, skipped");
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct env env = { 0 };
+	struct argp_child children[] = { cli__child(CLI_PID | CLI_UID | CLI_DURATION, &env.c), {} };
+	const struct argp argp = { .options = options, .parser = parse_arg, .doc = doc,
+				   .children = children };
+	struct opensnoop_bpf *skel = NULL;
+	struct evbuf *eb = NULL;
+	struct out *o = NULL;
+	struct ctx ctx = { .env = &env };
+	char comm[16] = {};
+	int err;
+
+	cli__parse(&argp, argc, argv, &env);
+	err = tool__init("opensnoop", &env.c);
+	if (err)
+		return 1;
+	if (!probe__tracefs()) {
+		p_err("tracefs is not mounted and could not be mounted: run 'mount -t tracefs "
+		      "tracefs /sys/kernel/tracing' as root");
+		return 1;
+	}
+
+	LIBBPF_OPTS(bpf_object_open_opts, open_opts, .btf_custom_path = env.c.btf_path);
+	skel = opensnoop_bpf__open_opts(&open_opts);
+	if (!skel) {
+		p_bpf_err("opening BPF object", -errno);
+		err = -errno;
+		goto cleanup;
+	}
+	skel->rodata->filter_tid = env.tid;
+	skel->rodata->failed_only = env.failed_only;
+	skel->rodata->full_path = env.full_path;
+	if (env.name) {
+		strncpy(comm, env.name, sizeof(comm) - 1);
+		memcpy((void *)skel->rodata->filter_comm, comm, sizeof(comm));
+	}
+	choose_programs(skel);
+	err = tool__before_load(skel->obj, &env.c, EVBUF_DEFAULT_BYTES);
+	if (err)
+		goto cleanup;
+	err = opensnoop_bpf__load(skel);
+	if (err) {
+		p_bpf_err("loading BPF programs", err);
+		goto cleanup;
+	}
+	err = tool__after_load(skel->obj, &env.c);
+	if (err)
+		goto cleanup;
+	err = opensnoop_bpf__attach(skel);
+	if (err) {
+		p_bpf_err("attaching to the open syscalls' tracepoints", err);
+		goto cleanup;
+	}
+
+	if (!env.timestamp)
+		columns[COL_TIME].flags |= OUT_HIDE;
+	if (!env.print_uid)
+		columns[COL_UID].flags |= OUT_HIDE_TEXT;
+	if (!env.extended)
+		columns[COL_FLAGS].flags |= OUT_HIDE_TEXT, columns[COL_MODE].flags |= OUT_HIDE_TEXT;
+	o = out__new(stdout, env.c.json, columns, NCOLS);
+	ctx.out = o;
+	eb = o ? evbuf__new(skel->obj, handle_event, &ctx) : NULL;
+	if (!eb) {
+		err = -errno;
+		p_err("setting up the event buffer: %s", strerror(errno));
+		goto cleanup;
+	}
+	p_info("events through the %s", evbuf__kind(eb));
+	ctx.start_ns = loop__now_mono_ns();
+	out__header(o);
+	loop__flush();
+	tool__ready("file opens");
+	err = loop__events(eb, env.c.duration_ms);
+	tool__report_lost(eb, o);
+	loop__flush();
+
+cleanup:
+	evbuf__free(eb);
+	out__free(o);
+	opensnoop_bpf__destroy(skel);
+	return err ? 1 : 0;
+}
