@@ -2,7 +2,7 @@
 # `make` builds every tool into build/bin; `make help` lists the targets.
 
 # One line per tool: a new tool adds its line here and nothing else.
-#TOOLS += execsnoop
+TOOLS += execsnoop
 TOOLS += opensnoop
 
 NAME    := corescope

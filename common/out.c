@@ -206,10 +206,20 @@ void out__end(struct out *o)
 	}
 }
 
-void out__clock_hms(char *buf, size_t size)
+void out__hms(char *buf, size_t size, uint64_t mono_ns)
 {
-	time_t t = time(NULL);
+	static int64_t mono_to_real;
+	struct timespec mono, real;
 	struct tm tm;
+	time_t t;
+
+	if (!mono_to_real) {
+		clock_gettime(CLOCK_MONOTONIC, &mono);
+		clock_gettime(CLOCK_REALTIME, &real);
+		mono_to_real = ((int64_t)real.tv_sec - mono.tv_sec) * 1000000000LL +
+			       (real.tv_nsec - mono.tv_nsec);
+	}
+	t = (time_t)(((int64_t)mono_ns + mono_to_real) / 1000000000LL);
 
 	localtime_r(&t, &tm);
 	strftime(buf, size, "%H:%M:%S", &tm);

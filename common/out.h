@@ -53,7 +53,8 @@ void out__fmt(struct out *o, int col, const char *fmt, ...) __attribute__((forma
 struct json_writer *out__json(struct out *o);
 void out__end(struct out *o);
 
-/* Local wall-clock time "HH:MM:SS" of a CLOCK_BOOTTIME/MONOTONIC-free now, for -T columns. */
-void out__clock_hms(char *buf, size_t size);
+/* Local wall-clock time "HH:MM:SS" of a CLOCK_MONOTONIC timestamp (bpf_ktime_get_ns()), so a
+ * time column shows when the event happened, not when it was printed. */
+void out__hms(char *buf, size_t size, uint64_t mono_ns);
 
 #endif

@@ -1,0 +1,221 @@
+/* execsnoop: new processes. Successful execs are reported from sched_process_exec, where the
+ * new image's argument area is in place (the kernel wrote it, so it is present in memory);
+ * failed execs (-x) from the exec syscalls' exit, reading argv through the pointers saved at
+ * entry (by then the kernel has touched those pages too). */
+#include "vmlinux.h"
+
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#include "execsnoop.h"
+
+#define EVENT_MAX_SIZE sizeof(struct exec_event)
+#include "events.bpf.h"
+#include "filter.bpf.h"
+
+const volatile __u32 filter_ppid = 0;
+
+static __always_inline bool exec_filtered(struct task_struct *task)
+{
+	if (!filter_current())
+		return true;
+	if (filter_ppid && BPF_CORE_READ(task, real_parent, tgid) != filter_ppid)
+		return true;
+	return false;
+}
+
+static __always_inline struct exec_event *exec_event_start(struct task_struct *task)
+{
+	struct exec_event *e = events_scratch();
+
+	if (!e)
+		return NULL;
+	e->ts_ns = bpf_ktime_get_ns();
+	e->pid = bpf_get_current_pid_tgid() >> 32;
+	e->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	e->uid = (__u32)bpf_get_current_uid_gid();
+	e->ret = 0;
+	e->flags = 0;
+	e->args_size = 0;
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	return e;
+}
+
+static __always_inline int on_exec(void *ctx)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	unsigned long start, end, len;
+	struct exec_event *e;
+
+	if (exec_filtered(task))
+		return 0;
+	if (filter_comm[0]) {
+		char comm[16];
+
+		bpf_get_current_comm(comm, sizeof(comm));
+		if (!filter_comm_match(comm))
+			return 0;
+	}
+	e = exec_event_start(task);
+	if (!e)
+		return 0;
+	start = BPF_CORE_READ(task, mm, arg_start);
+	end = BPF_CORE_READ(task, mm, arg_end);
+	len = end > start ? end - start : 0;
+	if (len > EXEC_ARGS_MAX) {
+		len = EXEC_ARGS_MAX;
+		e->flags |= EXEC_ARGS_TRUNCATED;
+	}
+	barrier_var(len);
+	if (len > EXEC_ARGS_MAX)
+		len = EXEC_ARGS_MAX;
+	if (len && bpf_probe_read_user(e->args, len, (void *)start) != 0) {
+		e->flags |= EXEC_ARGS_UNREADABLE;
+		len = 0;
+	}
+	e->args_size = len;
+	events_emit(ctx, e, offsetof(struct exec_event, args) + len);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(exec_btf, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	return on_exec(ctx);
+}
+
+/* Same hook for kernels whose BTF lacks the typed tracepoint (fallback chosen at run time). */
+SEC("raw_tp/sched_process_exec")
+int exec_raw(struct bpf_raw_tracepoint_args *ctx)
+{
+	return on_exec(ctx);
+}
+
+/* --- failed execs (-x) --- */
+
+struct exec_args {
+	const char *filename;
+	const char *const *argv;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, struct exec_args);
+} exec_start SEC(".maps");
+
+static __always_inline int on_enter(const char *filename, const char *const *argv)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct exec_args args = { .filename = filename, .argv = argv };
+
+	if (exec_filtered((struct task_struct *)bpf_get_current_task()))
+		return 0;
+	bpf_map_update_elem(&exec_start, &tid, &args, BPF_ANY);
+	return 0;
+}
+
+struct argv_read {
+	struct exec_event *e;
+	const char *const *argv;
+	__u32 off;
+};
+
+static __always_inline long argv_read_one(__u32 i, struct argv_read *r)
+{
+	const char *arg = NULL;
+	long n;
+
+	if (bpf_probe_read_user(&arg, sizeof(arg), &r->argv[i]) || !arg)
+		return 1;
+	if (r->off > EXEC_ARGS_MAX - EXEC_ARG_MAX) {
+		r->e->flags |= EXEC_ARGS_TRUNCATED;
+		return 1;
+	}
+	n = bpf_probe_read_user_str(&r->e->args[r->off & (EXEC_ARGS_MAX - 1)], EXEC_ARG_MAX, arg);
+	if (n <= 0) {
+		r->e->flags |= EXEC_ARGS_UNREADABLE;
+		return 1;
+	}
+	r->off += n;
+	return 0;
+}
+
+static long argv_read_cb(__u32 i, void *ctx)
+{
+	return argv_read_one(i, ctx);
+}
+
+static __always_inline int on_exit(void *ctx, long ret)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct exec_args *args = bpf_map_lookup_elem(&exec_start, &tid);
+	struct argv_read r = {};
+	struct exec_event *e;
+
+	if (!args)
+		return 0;
+	/* Success was reported by sched_process_exec, with the new image's arguments. */
+	if (ret >= 0)
+		goto done;
+	if (filter_comm[0]) {
+		char comm[16];
+
+		bpf_get_current_comm(comm, sizeof(comm));
+		if (!filter_comm_match(comm))
+			goto done;
+	}
+	e = exec_event_start((struct task_struct *)bpf_get_current_task());
+	if (!e)
+		goto done;
+	e->ret = ret;
+	r.e = e;
+	r.argv = args->argv;
+	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_loop)) {
+		bpf_loop(EXEC_FAILED_ARGS_MAX, argv_read_cb, &r, 0);
+	} else {
+		for (int i = 0; i < 20; i++)
+			if (argv_read_one(i, &r))
+				break;
+	}
+	/* No argv at all (execve(path, NULL, ...)): show the file name instead. */
+	if (r.off == 0 && args->filename) {
+		long n = bpf_probe_read_user_str(e->args, EXEC_ARG_MAX, args->filename);
+
+		if (n > 0)
+			r.off = n;
+	}
+	e->args_size = r.off;
+	events_emit(ctx, e, offsetof(struct exec_event, args) + r.off);
+done:
+	bpf_map_delete_elem(&exec_start, &tid);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_execve")
+int enter_execve(struct trace_event_raw_sys_enter *ctx)
+{
+	return on_enter((const char *)ctx->args[0], (const char *const *)ctx->args[1]);
+}
+
+SEC("tracepoint/syscalls/sys_enter_execveat")
+int enter_execveat(struct trace_event_raw_sys_enter *ctx)
+{
+	return on_enter((const char *)ctx->args[1], (const char *const *)ctx->args[2]);
+}
+
+SEC("tracepoint/syscalls/sys_exit_execve")
+int exit_execve(struct trace_event_raw_sys_exit *ctx)
+{
+	return on_exit(ctx, ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_exit_execveat")
+int exit_execveat(struct trace_event_raw_sys_exit *ctx)
+{
+	return on_exit(ctx, ctx->ret);
+}
+
+char LICENSE[] SEC("license") = "GPL";
