@@ -78,8 +78,11 @@ help:
 	@echo 'options: V=1 (show commands) STATIC=1 (static binaries) SANITIZE=1 (ASan+UBSan)'
 
 # Packages, not downloads: everything comes from Debian 12's archive.
-DEPS_PKGS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev make gcc pkg-config \
-	python3 iproute2 nftables util-linux coreutils procps kmod jq man-db
+DEPS_BUILD := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev make gcc libc6-dev pkg-config
+# The integration tests' workloads and checkers (netns, firewall, loop devices, promtool).
+DEPS_TEST  := python3 iproute2 nftables iptables util-linux mount procps kmod jq man-db \
+	binutils prometheus
+DEPS_PKGS  := $(DEPS_BUILD) $(DEPS_TEST)
 
 deps:
 	@missing=$$(for p in $(DEPS_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \

@@ -1,0 +1,269 @@
+/* Unit tests for the command line, escaping, JSON, column output and path helpers. */
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "escape.h"
+#include "json.h"
+#include "out.h"
+#include "pathbuf.h"
+#include "testhelp.h"
+
+static void test_parse_u64_strict(void)
+{
+	uint64_t v = 7;
+
+	CHECK_INT(parse_u64("0", 0, 10, &v), 0);
+	CHECK_INT(v, 0);
+	CHECK_INT(parse_u64("10", 0, 10, &v), 0);
+	CHECK_INT(v, 10);
+	CHECK_INT(parse_u64("0x1f", 0, 100, &v), 0);
+	CHECK_INT(v, 31);
+	CHECK_INT(parse_u64("18446744073709551615", 0, UINT64_MAX, &v), 0);
+	CHECK(v == UINT64_MAX);
+	CHECK_INT(parse_u64("18446744073709551616", 0, UINT64_MAX, &v), -ERANGE);
+	CHECK_INT(parse_u64("11", 0, 10, &v), -ERANGE);
+	CHECK_INT(parse_u64("0", 1, 10, &v), -ERANGE);
+	CHECK_INT(parse_u64("abc", 0, 10, &v), -EINVAL);
+	CHECK_INT(parse_u64("", 0, 10, &v), -EINVAL);
+	CHECK_INT(parse_u64("-5", 0, 10, &v), -EINVAL);
+	CHECK_INT(parse_u64(" 5", 0, 10, &v), -EINVAL);
+	CHECK_INT(parse_u64("5 ", 0, 10, &v), -EINVAL);
+	CHECK_INT(parse_u64("5x", 0, 10, &v), -EINVAL);
+	CHECK_INT(parse_u64("+5", 0, 10, &v), -EINVAL);
+	CHECK_INT(parse_u64("0x", 0, 10, &v), -EINVAL);
+	CHECK_INT(parse_u64(NULL, 0, 10, &v), -EINVAL);
+}
+
+/* Runs fn in a child (cli__* exit on bad input); returns its exit status and stderr. */
+static int child_status(void (*fn)(void *), void *arg, char *err, size_t size)
+{
+	int pipefd[2], status = -1;
+	ssize_t n;
+	pid_t pid;
+
+	if (pipe(pipefd))
+		return -1;
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		dup2(pipefd[1], 2);
+		close(pipefd[0]);
+		fn(arg);
+		exit(0);
+	}
+	close(pipefd[1]);
+	n = read(pipefd[0], err, size - 1);
+	err[n > 0 ? n : 0] = '\0';
+	close(pipefd[0]);
+	waitpid(pid, &status, 0);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void seconds_bad(void *arg)
+{
+	cli__seconds_ms(arg, "duration", 1, 10000);
+}
+
+static void test_cli_seconds(void)
+{
+	char err[512];
+
+	CHECK_INT(cli__seconds_ms("1.5", "d", 1, 10000), 1500);
+	CHECK_INT(cli__seconds_ms("2", "d", 1, 10000), 2000);
+	CHECK_INT(cli__seconds_ms("0.001", "d", 1, 10000), 1);
+	CHECK_INT(child_status(seconds_bad, "abc", err, sizeof(err)), 2);
+	CHECK(strstr(err, "invalid duration 'abc'") != NULL);
+	CHECK(strchr(err, '\n') == err + strlen(err) - 1);
+	CHECK_INT(child_status(seconds_bad, "1.", err, sizeof(err)), 2);
+	CHECK_INT(child_status(seconds_bad, "-1", err, sizeof(err)), 2);
+	CHECK_INT(child_status(seconds_bad, "0", err, sizeof(err)), 2);
+	CHECK_INT(child_status(seconds_bad, "11", err, sizeof(err)), 2);
+	CHECK(strstr(err, "between") != NULL);
+}
+
+static void u64_bad(void *arg)
+{
+	cli__u64(arg, "PID", 1, 100);
+}
+
+static void test_cli_u64_errors_escaped(void)
+{
+	char err[512];
+
+	CHECK_INT(child_status(u64_bad, "\x1b[31m", err, sizeof(err)), 2);
+	CHECK(strchr(err, '\x1b') == NULL);
+	CHECK(strstr(err, "invalid PID '\\x1b[31m'") != NULL);
+	CHECK_INT(child_status(u64_bad, "101", err, sizeof(err)), 2);
+	CHECK(strstr(err, "between 1 and 100") != NULL);
+}
+
+static const char *esc(const char *s, size_t len, unsigned flags)
+{
+	static char buf[256];
+
+	escape_text(buf, sizeof(buf), s, len, flags);
+	return buf;
+}
+
+static void test_escape_text(void)
+{
+	char small[6];
+
+	CHECK_STR(esc("plain text", 10, 0), "plain text");
+	CHECK_STR(esc("a b", 3, ESCAPE_SPACE), "a\\x20b");
+	CHECK_STR(esc("a\nb\tc\rd", 7, 0), "a\\nb\\tc\\rd");
+	CHECK_STR(esc("\x1b[2J", 4, 0), "\\x1b[2J");
+	CHECK_STR(esc("back\\slash", 10, 0), "back\\\\slash");
+	CHECK_STR(esc("\x7f", 1, 0), "\\x7f");
+	CHECK_STR(esc("caf\xc3\xa9", 5, 0), "caf\xc3\xa9");           /* valid UTF-8 */
+	CHECK_STR(esc("\xe2\x82\xac", 3, 0), "\xe2\x82\xac");          /* euro sign */
+	CHECK_STR(esc("\xff\xfe", 2, 0), "\\xff\\xfe");                  /* invalid */
+	CHECK_STR(esc("\xc3", 1, 0), "\\xc3");                            /* cut sequence */
+	CHECK_STR(esc("\xc0\xaf", 2, 0), "\\xc0\\xaf");                  /* overlong */
+	CHECK_STR(esc("\xed\xa0\x80", 3, 0), "\\xed\\xa0\\x80");        /* surrogate */
+	CHECK_STR(esc("\xc2\x9b", 2, 0), "\\xc2\\x9b");                  /* C1 CSI */
+	CHECK_STR(esc("\xe2\x80\xa8", 3, 0), "\\xe2\\x80\\xa8");        /* line separator */
+	CHECK_STR(esc("a\0b", 3, 0), "a\\x00b");
+	/* Truncation never cuts an escape in half, and reports the full length. */
+	CHECK_INT(escape_text(small, sizeof(small), "ab\x1b", 3, 0), 6);
+	CHECK_STR(small, "ab");
+}
+
+static char *json_of(void (*fn)(struct json_writer *))
+{
+	static char out[1024];
+	FILE *f = fmemopen(out, sizeof(out), "w");
+	struct json_writer w;
+
+	json_writer__init(&w, f);
+	fn(&w);
+	fclose(f);
+	return out;
+}
+
+static void json_record(struct json_writer *w)
+{
+	json_obj_begin(w);
+	json_key(w, "s");
+	json_str(w, "q\"b\\n\n\x01");
+	json_key(w, "bad");
+	json_strn(w, "\xff" "a", 2);
+	json_key(w, "n");
+	json_s64(w, -3);
+	json_key(w, "u");
+	json_u64(w, UINT64_MAX);
+	json_key(w, "arr");
+	json_arr_begin(w);
+	json_u64(w, 1);
+	json_obj_begin(w);
+	json_key(w, "x");
+	json_null(w);
+	json_obj_end(w);
+	json_bool(w, true);
+	json_arr_end(w);
+	json_key(w, "d");
+	json_double(w, 1.5);
+	json_key(w, "utf8");
+	json_str(w, "\xc3\xa9\xe2\x80\xa8");
+	json_obj_end(w);
+	json_writer__endl(w);
+}
+
+static void test_json_writer(void)
+{
+	CHECK_STR(json_of(json_record),
+		  "{\"s\":\"q\\\"b\\\\n\\n\\u0001\",\"bad\":\"\\udcffa\",\"n\":-3,"
+		  "\"u\":18446744073709551615,\"arr\":[1,{\"x\":null},true],\"d\":1.5,"
+		  "\"utf8\":\"\xc3\xa9\\u2028\"}\n");
+}
+
+static struct out_col cols[] = {
+	{ "PID", "pid", 5, 0 },
+	{ "COMM", "comm", 6, OUT_LEFT },
+	{ "UID", "uid", 4, OUT_HIDE_TEXT },
+	{ "GONE", "gone", 4, OUT_HIDE },
+	{ "PATH", "path", 0, OUT_LEFT },
+};
+
+static void out_rows(struct out *o)
+{
+	out__header(o);
+	out__begin(o);
+	out__u64(o, 0, 42);
+	out__cstr(o, 1, "a b");
+	out__u64(o, 2, 1000);
+	out__u64(o, 3, 9);
+	out__cstr(o, 4, "/tmp/x y\n");
+	out__end(o);
+}
+
+static void test_out_text_and_json(void)
+{
+	char text[512], json[512];
+	FILE *f;
+	struct out *o;
+
+	f = fmemopen(text, sizeof(text), "w");
+	o = out__new(f, false, cols, 5);
+	out_rows(o);
+	out__free(o);
+	fclose(f);
+	CHECK_STR(text, "  PID COMM   PATH\n"
+			"   42 a\\x20b /tmp/x y\\n\n");
+
+	f = fmemopen(json, sizeof(json), "w");
+	o = out__new(f, true, cols, 5);
+	out_rows(o);
+	out__free(o);
+	fclose(f);
+	CHECK_STR(json, "{\"pid\":42,\"comm\":\"a b\",\"uid\":1000,\"path\":\"/tmp/x y\\n\"}\n");
+}
+
+static void test_pathbuf(void)
+{
+	char buf[64];
+	/* leaf first: c, b, a */
+	static const char comps[] = "c\0b\0a";
+
+	CHECK_INT(pathbuf__join(buf, sizeof(buf), comps, sizeof(comps), 3), 6);
+	CHECK_STR(buf, "/a/b/c");
+	CHECK_INT(pathbuf__join(buf, sizeof(buf), "", 0, 0), 1);
+	CHECK_STR(buf, "/");
+	CHECK_INT(pathbuf__join(buf, 4, comps, sizeof(comps), 3), -ENAMETOOLONG);
+
+	strcpy(buf, "/a/b");
+	pathbuf__append(buf, sizeof(buf), "../c/./d/");
+	pathbuf__canonicalize(buf);
+	CHECK_STR(buf, "/a/c/d");
+	strcpy(buf, "/");
+	pathbuf__append(buf, sizeof(buf), "x");
+	pathbuf__canonicalize(buf);
+	CHECK_STR(buf, "/x");
+	strcpy(buf, "/a");
+	pathbuf__append(buf, sizeof(buf), "/abs//p");
+	pathbuf__canonicalize(buf);
+	CHECK_STR(buf, "/abs/p");
+	strcpy(buf, "/../../..");
+	pathbuf__canonicalize(buf);
+	CHECK_STR(buf, "/");
+	strcpy(buf, "/a/..b/...");
+	pathbuf__canonicalize(buf);
+	CHECK_STR(buf, "/a/..b/...");
+}
+
+int main(void)
+{
+	TEST_RUN(test_parse_u64_strict);
+	TEST_RUN(test_cli_seconds);
+	TEST_RUN(test_cli_u64_errors_escaped);
+	TEST_RUN(test_escape_text);
+	TEST_RUN(test_json_writer);
+	TEST_RUN(test_out_text_and_json);
+	TEST_RUN(test_pathbuf);
+	return TEST_REPORT();
+}
