@@ -44,6 +44,9 @@ struct {
 /* Pending bytes at which a producer wakes the consumer; below it, records wait for the
  * consumer's poll timeout. One wakeup per event costs the traced process microseconds. */
 const volatile __u64 events_wakeup_bytes = 64 * 1024;
+/* Cleared by user space to use the perf buffer although the kernel has a ring buffer
+ * (CORESCOPE_EVENTS=perf, to exercise the fallback). */
+const volatile __u8 events_use_ringbuf = 1;
 
 static __always_inline void *events_scratch(void)
 {
@@ -71,7 +74,7 @@ static __always_inline void events_emit(void *ctx, void *data, __u64 size)
 	if (size > EVENT_MAX_SIZE)
 		size = EVENT_MAX_SIZE;
 	barrier_var(size);
-	if (bpf_core_type_exists(struct bpf_ringbuf)) {
+	if (bpf_core_type_exists(struct bpf_ringbuf) && events_use_ringbuf) {
 		__u64 flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= events_wakeup_bytes
 				      ? BPF_RB_FORCE_WAKEUP
 				      : BPF_RB_NO_WAKEUP;

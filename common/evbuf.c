@@ -1,6 +1,7 @@
 #include "evbuf.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -24,6 +25,15 @@ struct evbuf {
 /* A perf buffer per CPU of this many pages (the ring size, split across CPUs). */
 static size_t perf_pages;
 
+/* CORESCOPE_EVENTS=perf selects the perf buffer even where the ring buffer exists, so the
+ * fallback that older kernels take can be tested on a new one. */
+static bool evbuf_force_perf(void)
+{
+	const char *v = getenv("CORESCOPE_EVENTS");
+
+	return v && strcmp(v, "perf") == 0;
+}
+
 int evbuf__prepare(struct bpf_object *obj, size_t ring_bytes)
 {
 	struct bpf_map *map = bpf_object__find_map_by_name(obj, "events");
@@ -35,7 +45,7 @@ int evbuf__prepare(struct bpf_object *obj, size_t ring_bytes)
 		return -ENOENT;
 	while (size < ring_bytes)
 		size <<= 1;
-	if (probe__btf_type("bpf_ringbuf")) {
+	if (probe__btf_type("bpf_ringbuf") && !evbuf_force_perf()) {
 		err = bpf_map__set_max_entries(map, size);
 		if (err)
 			return err;
@@ -45,6 +55,9 @@ int evbuf__prepare(struct bpf_object *obj, size_t ring_bytes)
 		err = bpfobj__set_rodata(obj, "events_wakeup_bytes", &wakeup, sizeof(wakeup));
 		return err == -ENOENT ? 0 : err;
 	}
+	err = bpfobj__set_rodata(obj, "events_use_ringbuf", &(uint8_t){ 0 }, 1);
+	if (err && err != -ENOENT)
+		return err;
 	ncpus = libbpf_num_possible_cpus();
 	if (ncpus < 1)
 		ncpus = 1;

@@ -34,7 +34,7 @@ bool log__verbose(void)
 	return log_verbose;
 }
 
-static void vlog(const char *prefix, const char *fmt, va_list ap)
+static void vlog(const char *prefix, bool is_error, const char *fmt, va_list ap)
 {
 	char msg[1024];
 
@@ -42,7 +42,7 @@ static void vlog(const char *prefix, const char *fmt, va_list ap)
 	/* stdout may hold buffered records: keep them ahead of the error in a shared log. */
 	fflush(stdout);
 	fprintf(stderr, "%s: %s%s\n", log_prog_name, prefix, msg);
-	if (log_json && prefix[0] == '\0') {
+	if (log_json && is_error) {
 		struct json_writer w;
 
 		json_writer__init(&w, stdout);
@@ -60,7 +60,7 @@ void p_err(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vlog("", fmt, ap);
+	vlog("", true, fmt, ap);
 	va_end(ap);
 }
 
@@ -69,7 +69,7 @@ void p_warn(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vlog("warning: ", fmt, ap);
+	vlog("warning: ", false, fmt, ap);
 	va_end(ap);
 }
 
@@ -80,7 +80,7 @@ void p_info(const char *fmt, ...)
 	if (!log_verbose)
 		return;
 	va_start(ap, fmt);
-	vlog("", fmt, ap);
+	vlog("", false, fmt, ap);
 	va_end(ap);
 }
 

@@ -321,11 +321,6 @@ int main(int argc, char **argv)
 	err = tool__after_load(skel->obj, &env.c);
 	if (err)
 		goto cleanup;
-	err = execsnoop_bpf__attach(skel);
-	if (err) {
-		p_bpf_err("attaching to sched_process_exec", err);
-		goto cleanup;
-	}
 
 	if (!env.time_hms)
 		columns[COL_TIME].flags |= OUT_HIDE;
@@ -339,6 +334,12 @@ int main(int argc, char **argv)
 	if (!eb) {
 		err = -errno;
 		p_err("setting up the event buffer: %s", strerror(errno));
+		goto cleanup;
+	}
+	/* Consumer first: with the perf buffer, events before it exists would be lost. */
+	err = execsnoop_bpf__attach(skel);
+	if (err) {
+		p_bpf_err("attaching to sched_process_exec", err);
 		goto cleanup;
 	}
 	p_info("events through the %s", evbuf__kind(eb));

@@ -283,11 +283,6 @@ int main(int argc, char **argv)
 	err = tool__after_load(skel->obj, &env.c);
 	if (err)
 		goto cleanup;
-	err = opensnoop_bpf__attach(skel);
-	if (err) {
-		p_bpf_err("attaching to the open syscalls' tracepoints", err);
-		goto cleanup;
-	}
 
 	if (!env.timestamp)
 		columns[COL_TIME].flags |= OUT_HIDE;
@@ -301,6 +296,12 @@ int main(int argc, char **argv)
 	if (!eb) {
 		err = -errno;
 		p_err("setting up the event buffer: %s", strerror(errno));
+		goto cleanup;
+	}
+	/* Consumer first: with the perf buffer, events before it exists would be lost. */
+	err = opensnoop_bpf__attach(skel);
+	if (err) {
+		p_bpf_err("attaching to the open syscalls' tracepoints", err);
 		goto cleanup;
 	}
 	p_info("events through the %s", evbuf__kind(eb));

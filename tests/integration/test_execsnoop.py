@@ -225,3 +225,16 @@ def test_works_without_tracefs_mounted():
     ev = harness.json_lines(p.stdout)
     assert ["/bin/true", "ns-ok"] in [e["args"] for e in ev], p.stdout
     assert any(e["ret"] == -2 and e["args"] == ["/nonexistent-ns"] for e in ev), p.stdout
+
+
+def test_btf_file_and_perf_buffer():
+    """--btf with a copy of the kernel's BTF, and events through the perf buffer."""
+    with tempfile.TemporaryDirectory() as d:
+        btf = os.path.join(d, "vmlinux.btf")
+        shutil.copy("/sys/kernel/btf/vmlinux", btf)
+        env = dict(os.environ, CORESCOPE_EVENTS="perf")
+        with Tool("execsnoop", "-j", "-v", "--btf", btf, env=env) as t:
+            pid = spawn(["/bin/true", "via-btf-file"])
+        assert "perf buffer" in t.err
+        assert [e["args"] for e in t.json() if e["pid"] == pid] == [["/bin/true", "via-btf-file"]]
+    harness.assert_usage_error("execsnoop", "--btf", "/nonexistent.btf")

@@ -158,3 +158,43 @@ def test_works_without_tracefs_mounted():
     assert p.returncode == 0, p.stderr
     ev = harness.json_lines(p.stdout)
     assert any(e["path"] == "/etc/hostname" and e["comm"] == "cat" for e in ev), p.stdout[-500:]
+
+
+def test_perf_buffer_fallback():
+    """The perf buffer path that kernels without a ring buffer take, forced on this one."""
+    with tempfile.TemporaryDirectory() as d:
+        name = os.path.join(d, "pb-" + uuid.uuid4().hex)
+        open(name, "w").close()
+        env = dict(os.environ, CORESCOPE_EVENTS="perf")
+        with Tool("opensnoop", "-j", "-v", env=env) as t:
+            pid = opener(*[name] * 50)
+        assert "events through the perf buffer" in t.err, t.err
+        ev = [e for e in t.json() if e.get("pid") == pid and e.get("path") == name]
+        assert len(ev) == 50, len(ev)
+        assert "events lost" not in t.err, t.err
+
+
+def test_lost_events_are_counted():
+    """A stalled consumer: the ring fills, and every event is either printed or counted."""
+    n = 60000
+    with tempfile.TemporaryDirectory() as d:
+        name = os.path.join(d, "L" * 200)
+        open(name, "w").close()
+        worker = subprocess.Popen(
+            ["/usr/bin/python3", "-c",
+             "import os, sys\nsys.stdin.readline()\n"
+             f"for _ in range({n}):\n    os.close(os.open({name!r}, os.O_RDONLY))\n"],
+            stdin=subprocess.PIPE)
+        t = Tool("opensnoop", "-j", "-p", worker.pid).start()
+        try:
+            os.kill(t.proc.pid, 19)  # SIGSTOP: the consumer falls behind
+            worker.communicate(b"go\n", timeout=60)
+        finally:
+            os.kill(t.proc.pid, 18)  # SIGCONT
+        t.stop()
+        ev = t.json()
+        got = sum(1 for e in ev if e.get("path") == name)
+        lost = [e["lost_events"] for e in ev if "lost_events" in e]
+        assert lost and lost[0] > 0, "the ring should have overflowed"
+        assert got + lost[0] == n, (got, lost)
+        assert "events lost" in t.err
