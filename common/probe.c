@@ -123,52 +123,42 @@ static int running_kernel_btf_id(const char *name, __u32 kind)
 	return btf__find_by_name_kind(vmlinux, name, kind);
 }
 
-static int load_trivial_tracing_prog(enum bpf_attach_type type, int btf_id)
+/* Loads and attaches a two-instruction tracing program to the BTF type `name` of `kind`:
+ * the only reliable answer to "will this attach type work here", since some kernels list
+ * the function yet refuse the program (lockdown, missing trampoline support). */
+static bool tracing_prog_attaches(const char *name, __u32 kind, enum bpf_attach_type type)
 {
 	const struct bpf_insn insns[] = {
 		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 0 },
 		{ .code = BPF_JMP | BPF_EXIT },
 	};
-	LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = type,
-		    .attach_btf_id = btf_id);
+	int id = running_kernel_btf_id(name, kind), fd, link;
+	LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = type);
 
-	return bpf_prog_load(BPF_PROG_TYPE_TRACING, NULL, "GPL", insns, 2, &opts);
+	if (id <= 0)
+		return false;
+	opts.attach_btf_id = id;
+	fd = bpf_prog_load(BPF_PROG_TYPE_TRACING, NULL, "GPL", insns, 2, &opts);
+	if (fd < 0)
+		return false;
+	link = bpf_raw_tracepoint_open(NULL, fd);
+	if (link >= 0)
+		close(link);
+	close(fd);
+	return link >= 0;
 }
 
 bool probe__tp_btf(const char *tp_name)
 {
 	char type_name[128];
-	int id, fd, link;
 
 	snprintf(type_name, sizeof(type_name), "btf_trace_%s", tp_name);
-	id = running_kernel_btf_id(type_name, BTF_KIND_TYPEDEF);
-	if (id <= 0)
-		return false;
-	fd = load_trivial_tracing_prog(BPF_TRACE_RAW_TP, id);
-	if (fd < 0)
-		return false;
-	link = bpf_raw_tracepoint_open(NULL, fd);
-	if (link >= 0)
-		close(link);
-	close(fd);
-	return link >= 0;
+	return tracing_prog_attaches(type_name, BTF_KIND_TYPEDEF, BPF_TRACE_RAW_TP);
 }
 
 bool probe__fentry(const char *func)
 {
-	int id, fd, link;
-
-	id = running_kernel_btf_id(func, BTF_KIND_FUNC);
-	if (id <= 0)
-		return false;
-	fd = load_trivial_tracing_prog(BPF_TRACE_FENTRY, id);
-	if (fd < 0)
-		return false;
-	link = bpf_raw_tracepoint_open(NULL, fd);
-	if (link >= 0)
-		close(link);
-	close(fd);
-	return link >= 0;
+	return tracing_prog_attaches(func, BTF_KIND_FUNC, BPF_TRACE_FENTRY);
 }
 
 bool probe__kprobes(void)

@@ -1,7 +1,10 @@
 #include "tool.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+
+#include <bpf/libbpf.h>
 
 #include "bpfobj.h"
 #include "evbuf.h"
@@ -62,4 +65,32 @@ uint64_t tool__report_lost(struct evbuf *eb, struct out *o)
 		json_writer__endl(w);
 	}
 	return lost;
+}
+
+int tool__run_events(const struct tool_events *te)
+{
+	struct evbuf *eb;
+	int err;
+
+	eb = evbuf__new(te->skeleton->obj ? *te->skeleton->obj : NULL, te->handler, te->ctx);
+	if (!eb) {
+		err = -errno;
+		p_err("setting up the event buffer: %s", strerror(errno));
+		return err;
+	}
+	err = bpf_object__attach_skeleton(te->skeleton);
+	if (err) {
+		p_bpf_err("attaching BPF programs", err);
+		goto out;
+	}
+	p_info("events through the %s", evbuf__kind(eb));
+	out__header(te->out);
+	loop__flush();
+	tool__ready(te->what);
+	err = loop__events(eb, te->duration_ms);
+	tool__report_lost(eb, te->out);
+	loop__flush();
+out:
+	evbuf__free(eb);
+	return err;
 }

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "cli.h"
+#include "evbuf.h"
 
 struct bpf_object;
 struct evbuf;
@@ -23,6 +24,23 @@ int tool__before_load(struct bpf_object *obj, const struct cli_common *c, size_t
 
 /* After load: the cgroup filter. Prints its own error. */
 int tool__after_load(struct bpf_object *obj, const struct cli_common *c);
+
+struct bpf_object_skeleton;
+
+/* The rest of a snoop tool, after load: start consuming events (before attaching, so the
+ * perf buffer loses nothing), attach the skeleton, print the header, run the event loop
+ * until a signal, duration_ms or a closed stdout, and report lost events. Prints its own
+ * errors; returns 0 or a negative errno. */
+struct tool_events {
+	struct bpf_object_skeleton *skeleton; /* skel->skeleton */
+	struct out *out;
+	evbuf_sample_fn handler;
+	void *ctx;
+	const char *what;     /* "file opens": for the ready line */
+	uint64_t duration_ms; /* 0: until interrupted */
+};
+
+int tool__run_events(const struct tool_events *te);
 
 /* "Tracing ... Hit Ctrl-C to end." on stderr, once attached, so a person (and a test) knows
  * when events start to count. */

@@ -241,7 +241,6 @@ int main(int argc, char **argv)
 	const struct argp argp = { .options = options, .parser = parse_arg, .doc = doc,
 				   .children = children };
 	struct opensnoop_bpf *skel = NULL;
-	struct evbuf *eb = NULL;
 	struct out *o = NULL;
 	struct ctx ctx = { .env = &env };
 	char comm[16] = {};
@@ -291,30 +290,19 @@ int main(int argc, char **argv)
 	if (!env.extended)
 		columns[COL_FLAGS].flags |= OUT_HIDE_TEXT, columns[COL_MODE].flags |= OUT_HIDE_TEXT;
 	o = out__new(stdout, env.c.json, columns, NCOLS);
+	if (!o) {
+		err = -ENOMEM;
+		p_err("out of memory");
+		goto cleanup;
+	}
 	ctx.out = o;
-	eb = o ? evbuf__new(skel->obj, handle_event, &ctx) : NULL;
-	if (!eb) {
-		err = -errno;
-		p_err("setting up the event buffer: %s", strerror(errno));
-		goto cleanup;
-	}
-	/* Consumer first: with the perf buffer, events before it exists would be lost. */
-	err = opensnoop_bpf__attach(skel);
-	if (err) {
-		p_bpf_err("attaching to the open syscalls' tracepoints", err);
-		goto cleanup;
-	}
-	p_info("events through the %s", evbuf__kind(eb));
 	ctx.start_ns = loop__now_mono_ns();
-	out__header(o);
-	loop__flush();
-	tool__ready("file opens");
-	err = loop__events(eb, env.c.duration_ms);
-	tool__report_lost(eb, o);
-	loop__flush();
+	err = tool__run_events(&(struct tool_events){ .skeleton = skel->skeleton, .out = o,
+						       .handler = handle_event, .ctx = &ctx,
+						       .what = "file opens",
+						       .duration_ms = env.c.duration_ms });
 
 cleanup:
-	evbuf__free(eb);
 	out__free(o);
 	opensnoop_bpf__destroy(skel);
 	return err ? 1 : 0;
