@@ -2,8 +2,12 @@
 # `make` builds every tool into build/bin; `make help` lists the targets.
 
 # One line per tool: a new tool adds its line here and nothing else.
+TOOLS += biolatency
 TOOLS += execsnoop
+TOOLS += filetop
 TOOLS += opensnoop
+TOOLS += tcpconnlat
+TOOLS += tcpretrans
 
 NAME    := corescope
 VERSION := $(shell cat VERSION)
@@ -38,7 +42,7 @@ ifeq ($(STATIC),1)
 LDFLAGS += -static
 endif
 ifeq ($(SANITIZE),1)
-CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer
+CFLAGS  += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=address,undefined
 endif
 
@@ -62,17 +66,24 @@ LIBCOMMON   := $(OUT)/libcommon.a
 UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS   := $(patsubst tests/unit/%.c,$(OUT)/tests/%,$(UNIT_SRCS))
 TOOL_BINS   := $(addprefix $(BINDIR)/,$(TOOLS))
+FUZZ_SRCS   := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS   := $(patsubst tests/fuzz/%.c,$(OUT)/fuzz/%,$(FUZZ_SRCS))
+FUZZ_SECONDS ?= 60
+FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	-D_GNU_SOURCE -DCORESCOPE_VERSION='"$(VERSION)"' -Icommon -Ibpf
 
 .DELETE_ON_ERROR:
 .SECONDARY:
-.PHONY: all clean deps vmlinux install uninstall test unit check help
+.PHONY: all clean deps vmlinux install uninstall test test-sanitize unit check help fuzz fuzz-build
 
 all: $(TOOL_BINS)
 
 help:
 	@echo 'make            build every tool into $(BINDIR)/'
 	@echo 'make deps       install build and test dependencies (Debian 12, as root)'
-	@echo 'make test       unit tests, then integration tests against this kernel (root)'
+	@echo 'make test       unit tests, fuzzers briefly, integration tests against this kernel (root)'
+	@echo 'make test-sanitize  the same tests against ASan+UBSan builds'
+	@echo 'make fuzz       each fuzz target for FUZZ_SECONDS (default 60)'
 	@echo 'make install    PREFIX=$(PREFIX) DESTDIR=... (binaries to sbin, man pages to man8)'
 	@echo 'make vmlinux    regenerate $(VMLINUX_H) from /sys/kernel/btf/vmlinux'
 	@echo 'options: V=1 (show commands) STATIC=1 (static binaries) SANITIZE=1 (ASan+UBSan)'
@@ -81,7 +92,7 @@ help:
 DEPS_BUILD := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev make gcc libc6-dev pkg-config
 # The integration tests' workloads and checkers (netns, firewall, loop devices, promtool).
 DEPS_TEST  := python3 iproute2 nftables iptables util-linux mount procps kmod jq man-db \
-	binutils prometheus
+	binutils prometheus libclang-rt-14-dev
 DEPS_PKGS  := $(DEPS_BUILD) $(DEPS_TEST)
 
 deps:
@@ -128,14 +139,31 @@ $(OUT)/tests/%: tests/unit/%.c $(LIBCOMMON) | $(OUT)/tests
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -Itests/unit -MMD -MP $(LDFLAGS) $< $(LIBCOMMON) $(LDLIBS) -o $@
 
-$(OUT) $(OBJDIR)/common $(OBJDIR)/tools $(BINDIR) $(OUT)/tests:
+$(OUT) $(OBJDIR)/common $(OBJDIR)/tools $(BINDIR) $(OUT)/tests $(OUT)/fuzz:
 	$(Q)mkdir -p $@
 
 unit: $(UNIT_BINS)
 
+# libFuzzer targets over the parsers and escapers, each linked with all of common/.
+$(OUT)/fuzz/%: tests/fuzz/%.c $(COMMON_SRCS) $(wildcard common/*.h) | $(OUT)/fuzz
+	$(call msg,FUZZ,$@)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) $< $(COMMON_SRCS) $(LDLIBS) -o $@
+
+fuzz-build: $(FUZZ_BINS)
+
+# Each target for FUZZ_SECONDS from its seed corpus (tests/fuzz/corpus/NAME, which also
+# keeps every input that once crashed); new crashes are written to $(OUT)/fuzz/.
+fuzz: fuzz-build
+	$(Q)python3 tests/run.py --fuzz-seconds $(FUZZ_SECONDS) fuzz/
+
 # The README's test command. Integration tests need root; with CI=true they never skip.
-test: all unit
-	$(Q)python3 tests/run.py
+test: all unit fuzz-build
+	$(Q)CORESCOPE_BUILD=$(OUT) python3 tests/run.py
+
+# The same suite against ASan+UBSan builds (leaks and undefined behaviour fail the tools).
+test-sanitize:
+	$(Q)$(MAKE) --no-print-directory SANITIZE=1 OUT=$(OUT)-san all unit
+	$(Q)CORESCOPE_BUILD=$(OUT)-san python3 tests/run.py
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8
@@ -147,6 +175,6 @@ uninstall:
 	      $(addprefix $(DESTDIR)$(MANDIR)/man8/,$(addsuffix .8,$(TOOLS)))
 
 clean:
-	rm -rf $(OUT)
+	rm -rf $(OUT) $(OUT)-san
 
 -include $(wildcard $(OUT)/*.d $(OBJDIR)/*/*.d $(OUT)/tests/*.d)

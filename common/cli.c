@@ -70,40 +70,54 @@ uint64_t cli__u64(const char *arg, const char *what, uint64_t min, uint64_t max)
 	return v;
 }
 
-uint64_t cli__seconds_ms(const char *arg, const char *what, uint64_t min_ms, uint64_t max_ms)
+int parse_seconds_ms(const char *s, uint64_t min_ms, uint64_t max_ms, uint64_t *out)
 {
-	char whole[32], shown[128];
-	const char *dot = strchr(arg, '.');
+	const char *dot = s ? strchr(s, '.') : NULL;
 	uint64_t secs = 0, ms = 0;
-	size_t n = dot ? (size_t)(dot - arg) : strlen(arg);
-	int err = 0;
+	char whole[32];
+	size_t n;
+	int err;
 
-	if (n == 0 || n >= sizeof(whole)) {
-		err = n ? -ERANGE : -EINVAL;
-	} else {
-		memcpy(whole, arg, n);
-		whole[n] = '\0';
-		err = parse_u64(whole, 0, UINT64_MAX / 1000 - 1, &secs);
-	}
-	if (!err && dot) {
+	if (!s)
+		return -EINVAL;
+	n = dot ? (size_t)(dot - s) : strlen(s);
+	if (n == 0)
+		return -EINVAL;
+	if (n >= sizeof(whole))
+		return -ERANGE;
+	if (strspn(s, "0123456789") != n)
+		return -EINVAL; /* decimal only: "0x10" seconds is a typo, not sixteen */
+	memcpy(whole, s, n);
+	whole[n] = '\0';
+	err = parse_u64(whole, 0, UINT64_MAX / 1000 - 1, &secs);
+	if (err)
+		return err;
+	if (dot) {
 		const char *f = dot + 1;
 		uint64_t scale = 100;
 
 		if (!*f)
-			err = -EINVAL;
-		for (; !err && *f; f++) {
+			return -EINVAL;
+		for (; *f; f++) {
 			if (*f < '0' || *f > '9')
-				err = -EINVAL;
-			else
-				ms += (*f - '0') * scale;
+				return -EINVAL;
+			ms += (*f - '0') * scale;
 			scale /= 10;
 		}
 	}
-	if (!err) {
-		ms += secs * 1000;
-		if (ms < min_ms || ms > max_ms)
-			err = -ERANGE;
-	}
+	ms += secs * 1000;
+	if (ms < min_ms || ms > max_ms)
+		return -ERANGE;
+	*out = ms;
+	return 0;
+}
+
+uint64_t cli__seconds_ms(const char *arg, const char *what, uint64_t min_ms, uint64_t max_ms)
+{
+	uint64_t ms = 0;
+	char shown[128];
+	int err = parse_seconds_ms(arg, min_ms, max_ms, &ms);
+
 	if (err == -EINVAL)
 		cli__usage_error("invalid %s '%s': not a number of seconds", what,
 				 printable(arg, shown, sizeof(shown)));

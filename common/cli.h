@@ -47,11 +47,14 @@ void cli__parse(const struct argp *argp, int argc, char **argv, void *input);
  * Returns 0, -EINVAL (not a number) or -ERANGE. */
 int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 
+/* Seconds as a decimal with an optional fraction ("1.5", at most millisecond precision is
+ * kept), to milliseconds in [min_ms, max_ms]. Returns 0, -EINVAL or -ERANGE. */
+int parse_seconds_ms(const char *s, uint64_t min_ms, uint64_t max_ms, uint64_t *out);
+
 /* parse_u64 for an option value; on failure prints "invalid WHAT 'ARG': reason" and exits 2. */
 uint64_t cli__u64(const char *arg, const char *what, uint64_t min, uint64_t max);
 
-/* Seconds as a decimal with an optional fraction ("1.5"), to milliseconds, in [min, max] ms;
- * exits 2 on a bad value. */
+/* parse_seconds_ms for an option value; exits 2 on a bad value. */
 uint64_t cli__seconds_ms(const char *arg, const char *what, uint64_t min_ms, uint64_t max_ms);
 
 /* Prints a one-line usage error and exits 2. */

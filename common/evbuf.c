@@ -20,6 +20,8 @@ struct evbuf {
 	uint64_t perf_lost;
 	evbuf_sample_fn cb;
 	void *ctx;
+	void *aligned;      /* perf samples are only 4-byte aligned: copied here */
+	size_t aligned_size;
 };
 
 /* A perf buffer per CPU of this many pages (the ring size, split across CPUs). */
@@ -82,6 +84,21 @@ static void perfbuf_sample(void *ctx, int cpu, void *data, __u32 size)
 {
 	struct evbuf *eb = ctx;
 
+	/* Event structs hold u64 fields: hand the callback an 8-byte aligned copy. */
+	if ((uintptr_t)data % 8) {
+		if (size > eb->aligned_size) {
+			void *p = realloc(eb->aligned, size);
+
+			if (!p) {
+				eb->perf_lost++;
+				return;
+			}
+			eb->aligned = p;
+			eb->aligned_size = size;
+		}
+		memcpy(eb->aligned, data, size);
+		data = eb->aligned;
+	}
 	eb->cb(eb->ctx, data, size);
 }
 
@@ -171,5 +188,6 @@ void evbuf__free(struct evbuf *eb)
 		return;
 	ring_buffer__free(eb->rb);
 	perf_buffer__free(eb->pb);
+	free(eb->aligned);
 	free(eb);
 }

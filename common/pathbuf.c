@@ -25,7 +25,8 @@ int pathbuf__join(char *dst, size_t size, const char *comps, size_t len, unsigne
 		size_t room = size - pos, l = strnlen(starts[i], comps + len - starts[i]);
 
 		if (room < l + 2) {
-			dst[pos] = '\0';
+			/* Keep what fits, and at least the root. */
+			dst[pos ? pos : 1] = '\0';
 			return -ENAMETOOLONG;
 		}
 		dst[pos++] = '/';

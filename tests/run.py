@@ -20,6 +20,9 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 import harness  # noqa: E402
 
 TEST_TIMEOUT = int(os.environ.get("TEST_TIMEOUT", "180"))
+BUILD = os.path.join(ROOT, os.environ.get("CORESCOPE_BUILD", "build"))
+# Seconds each fuzz target runs within `make test` (make fuzz passes a longer time).
+FUZZ_SECONDS = int(os.environ.get("FUZZ_SECONDS", "5"))
 
 
 class Timeout(Exception):
@@ -35,7 +38,7 @@ def wanted(name, filters):
 
 
 def run_unit(filters, counts):
-    for binary in sorted(glob.glob(os.path.join(ROOT, "build", "tests", "test_*"))):
+    for binary in sorted(glob.glob(os.path.join(BUILD, "tests", "test_*"))):
         if binary.endswith(".d") or not os.access(binary, os.X_OK):
             continue
         name = "unit/" + os.path.basename(binary)
@@ -68,6 +71,34 @@ def run_unit(filters, counts):
             sys.stdout.write(proc.stderr)
         print(f"{'ok  ' if not failed else 'FAIL'} {name}: {passed} passed, {failed} failed "
               f"({time.monotonic() - start:.1f}s)")
+
+
+def run_fuzz(filters, counts, seconds):
+    """Each libFuzzer target: its seed and regression corpus, then `seconds` of new inputs."""
+    for binary in sorted(glob.glob(os.path.join(BUILD, "fuzz", "fuzz_*"))):
+        if not os.access(binary, os.X_OK) or os.path.isdir(binary):
+            continue
+        target = os.path.basename(binary)[5:]
+        name = "fuzz/" + target
+        if not wanted(name, filters):
+            continue
+        seeds = os.path.join(ROOT, "tests", "fuzz", "corpus", target)
+        work = os.path.join(BUILD, "fuzz", "corpus-" + target)
+        os.makedirs(work, exist_ok=True)
+        cmd = [binary, f"-max_total_time={seconds}", "-timeout=10", "-rss_limit_mb=1024",
+               f"-artifact_prefix={os.path.join(BUILD, 'fuzz', target)}-", work]
+        if os.path.isdir(seeds):
+            cmd.append(seeds)
+        start = time.monotonic()
+        proc = subprocess.run(cmd, capture_output=True, text=True, errors="replace",
+                              timeout=seconds + 120)
+        if proc.returncode == 0:
+            counts["passed"] += 1
+            print(f"ok   {name} ({time.monotonic() - start:.1f}s)")
+        else:
+            counts["failed"] += 1
+            print(f"FAIL {name}: exit {proc.returncode}")
+            print("\n".join(proc.stderr.splitlines()[-40:]))
 
 
 def run_integration(filters, counts):
@@ -114,9 +145,15 @@ def run_integration(filters, counts):
 
 
 def main():
-    filters = sys.argv[1:]
+    args = sys.argv[1:]
+    seconds = FUZZ_SECONDS
+    if len(args) >= 2 and args[0] == "--fuzz-seconds":
+        seconds = int(args[1])
+        args = args[2:]
+    filters = args
     counts = {"passed": 0, "failed": 0, "skipped": 0}
     run_unit(filters, counts)
+    run_fuzz(filters, counts, seconds)
     run_integration(filters, counts)
     print(f"{counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped")
     return 1 if counts["failed"] else 0

@@ -8,7 +8,7 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BIN = os.path.join(ROOT, "build", "bin")
+BIN = os.path.join(ROOT, os.environ.get("CORESCOPE_BUILD", "build"), "bin")
 
 _running = []
 
@@ -99,8 +99,12 @@ class Tool:
     def __enter__(self):
         return self.start()
 
-    def __exit__(self, *exc):
+    def __exit__(self, exc_type, *exc):
         self.stop()
+        # A tool stopped by Ctrl-C exits 0; under SANITIZE=1 a leak or UB report makes it fail.
+        if exc_type is None:
+            assert self.rc == 0, f"{self.argv} exited {self.rc}: {self.err[-2000:]}"
+            assert "Sanitizer" not in self.err and "runtime error" not in self.err, self.err
 
     def json(self):
         return json_lines(self.out)
