@@ -55,8 +55,10 @@ class Tool:
             return self
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            self._err.seek(0)
-            text = self._err.read().decode(errors="replace")
+            # pread, not seek+read: the child shares this file's offset, and a seek(0)
+            # between its writes would make it overwrite what it wrote first.
+            fd = self._err.fileno()
+            text = os.pread(fd, os.fstat(fd).st_size, 0).decode(errors="replace")
             if "Hit Ctrl-C to end" in text:
                 return self
             if self.proc.poll() is not None:
@@ -153,9 +155,26 @@ def assert_usage_error(name, *args, expect_rc=2, contains=None):
     return lines[0]
 
 
-def bpf_prog_ids():
+def bpf_progs():
     out = subprocess.run(["bpftool", "-j", "prog", "show"], capture_output=True, text=True)
-    return {p["id"] for p in json.loads(out.stdout or "[]")}
+    return {p["id"]: p.get("name", "") for p in json.loads(out.stdout or "[]")}
+
+
+def bpf_prog_ids():
+    return set(bpf_progs())
+
+
+def leftover_progs(before, tool):
+    """Programs loaded since `before` (a bpf_prog_ids() set) that are the tool's own, by
+    name: other BPF users on the machine may come and go meanwhile."""
+    obj = os.path.join(ROOT, os.environ.get("CORESCOPE_BUILD", "build"), tool + ".bpf.o")
+    names = set()
+    out = subprocess.run(["bpftool", "-j", "btf", "dump", "file", obj], capture_output=True,
+                         text=True)
+    for t in json.loads(out.stdout or '{"types": []}').get("types", []):
+        if t.get("kind") == "FUNC":
+            names.add(t["name"][:15])
+    return {i: n for i, n in bpf_progs().items() if i not in before and n in names}
 
 
 def wait_for(pred, timeout=5, interval=0.05):

@@ -200,7 +200,8 @@ def test_head_exits_cleanly():
     out, err = p.communicate(timeout=20)
     assert out.decode().split()[:3] == ["PCOMM", "PID", "PPID"], out
     assert p.returncode == 0, err
-    assert harness.wait_for(lambda: harness.bpf_prog_ids() <= before), "programs left loaded"
+    assert harness.wait_for(lambda: not harness.leftover_progs(before, "execsnoop")), \
+        harness.leftover_progs(before, "execsnoop")
 
 
 def test_bad_options():

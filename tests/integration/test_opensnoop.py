@@ -132,7 +132,8 @@ def test_head_exits_cleanly():
     out, err = p.communicate(timeout=20)
     assert out.decode().split()[:2] == ["PID", "COMM"], out
     assert p.returncode == 0
-    assert harness.wait_for(lambda: harness.bpf_prog_ids() <= before), "programs left loaded"
+    assert harness.wait_for(lambda: not harness.leftover_progs(before, "opensnoop")), \
+        harness.leftover_progs(before, "opensnoop")
 
 
 def test_bad_options():
