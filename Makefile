@@ -70,7 +70,7 @@ FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=
 
 .DELETE_ON_ERROR:
 .SECONDARY:
-.PHONY: all clean deps vmlinux install uninstall test test-sanitize unit check help fuzz fuzz-build
+.PHONY: deb all clean deps vmlinux install uninstall test test-sanitize unit check help fuzz fuzz-build
 
 all: $(TOOL_BINS)
 
@@ -81,14 +81,16 @@ help:
 	@echo 'make test-sanitize  the same tests against ASan+UBSan builds'
 	@echo 'make fuzz       each fuzz target for FUZZ_SECONDS (default 60)'
 	@echo 'make install    PREFIX=$(PREFIX) DESTDIR=... (binaries to sbin, man pages to man8)'
+	@echo 'make deb        a Debian package in $(OUT)/ (commands named TOOL$(DEB_SUFFIX))'
 	@echo 'make vmlinux    regenerate $(VMLINUX_H) from /sys/kernel/btf/vmlinux'
 	@echo 'options: V=1 (show commands) STATIC=1 (static binaries) SANITIZE=1 (ASan+UBSan)'
 
 # Packages, not downloads: everything comes from Debian 12's archive.
-DEPS_BUILD := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev make gcc libc6-dev pkg-config
+DEPS_BUILD := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev make gcc libc6-dev pkg-config \
+	dpkg-dev
 # The integration tests' workloads and checkers (netns, firewall, loop devices, promtool).
 DEPS_TEST  := python3 iproute2 nftables iptables util-linux mount procps kmod jq man-db \
-	binutils prometheus libclang-rt-14-dev
+	binutils prometheus libclang-rt-14-dev debootstrap
 DEPS_PKGS  := $(DEPS_BUILD) $(DEPS_TEST)
 
 deps:
@@ -160,6 +162,45 @@ test: all unit fuzz-build
 test-sanitize:
 	$(Q)$(MAKE) --no-print-directory SANITIZE=1 OUT=$(OUT)-san all unit
 	$(Q)CORESCOPE_BUILD=$(OUT)-san python3 tests/run.py
+
+# A Debian binary package. Debian already ships execsnoop, opensnoop and tcpretrans
+# (perf-tools-unstable, ftrace-based) and *-bpfcc and *.bt variants, so the package's
+# commands carry the suffix -cs (execsnoop-cs) and never clash with them.
+DEB_SUFFIX ?= -cs
+DEB_ARCH   := $(shell dpkg --print-architecture 2>/dev/null)
+DEB        := $(OUT)/$(NAME)_$(VERSION)_$(DEB_ARCH).deb
+DEB_ROOT   := $(OUT)/deb/root
+
+deb: $(DEB)
+
+$(DEB): $(TOOL_BINS) $(addprefix docs/,$(addsuffix .8,$(TOOLS))) docs/copyright VERSION
+	$(call msg,DEB,$@)
+	$(Q)rm -rf $(OUT)/deb && mkdir -p $(DEB_ROOT)/DEBIAN $(DEB_ROOT)/usr/sbin \
+		$(DEB_ROOT)/usr/share/man/man8 $(DEB_ROOT)/usr/share/doc/$(NAME) $(OUT)/deb/debian
+	$(Q)for t in $(TOOLS); do \
+		install -m 0755 -s $(BINDIR)/$$t $(DEB_ROOT)/usr/sbin/$$t$(DEB_SUFFIX); \
+		sed -e "s/^\.TH \([A-Z0-9]*\) /.TH \1$(shell echo $(DEB_SUFFIX) | tr a-z A-Z) /" \
+			docs/$$t.8 | gzip -9n > $(DEB_ROOT)/usr/share/man/man8/$$t$(DEB_SUFFIX).8.gz; \
+	done
+	$(Q)install -m 0644 docs/copyright $(DEB_ROOT)/usr/share/doc/$(NAME)/copyright
+	$(Q)printf 'Source: $(NAME)\n\nPackage: $(NAME)\nArchitecture: any\n' \
+		> $(OUT)/deb/debian/control
+	$(Q)cd $(OUT)/deb && dpkg-shlibdeps -O $(addprefix root/usr/sbin/,$(addsuffix $(DEB_SUFFIX),$(TOOLS))) \
+		2>/dev/null | sed -n 's/^shlibs:Depends=//p' > depends
+	$(Q){ echo 'Package: $(NAME)'; \
+	  echo 'Version: $(VERSION)'; \
+	  echo 'Architecture: $(DEB_ARCH)'; \
+	  echo 'Maintainer: corescope maintainers <corescope@localhost>'; \
+	  echo "Installed-Size: $$(du -sk --exclude=DEBIAN $(DEB_ROOT) | cut -f1)"; \
+	  echo "Depends: $$(cat $(OUT)/deb/depends)"; \
+	  echo 'Section: admin'; \
+	  echo 'Priority: optional'; \
+	  echo 'Description: eBPF observability tools (libbpf CO-RE, no kprobes needed)'; \
+	  echo ' Standalone tracing tools in the tradition of BCC, built on libbpf CO-RE:'; \
+	  echo ' $(addsuffix $(DEB_SUFFIX),$(TOOLS)).'; \
+	  echo ' They need kernel BTF but no headers, compiler or Python on the target,'; \
+	  echo ' attach to stable tracepoints first and print columns or JSON lines.'; 	} > $(DEB_ROOT)/DEBIAN/control
+	$(Q)dpkg-deb --root-owner-group -Zxz --build $(DEB_ROOT) $@ >/dev/null
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8
