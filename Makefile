@@ -4,6 +4,8 @@
 # One line per tool: a new tool adds its line here and nothing else.
 TOOLS += execsnoop
 TOOLS += opensnoop
+TOOLS += tcpconnlat
+TOOLS += tcpretrans
 
 NAME    := corescope
 VERSION := $(shell cat VERSION)

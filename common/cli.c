@@ -1,6 +1,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <error.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -250,6 +251,8 @@ struct argp_child cli__child(unsigned which, struct cli_common *c)
 
 void cli__parse(const struct argp *argp, int argc, char **argv, void *input)
 {
+	/* Usage errors come before log__init(): name them after the command as invoked. */
+	log_prog_name = program_invocation_short_name;
 	argp_err_exit_status = CLI_EXIT_USAGE;
 	if (argp_parse(argp, argc, argv, 0, NULL, input))
 		exit(CLI_EXIT_USAGE);

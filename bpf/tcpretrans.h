@@ -1,0 +1,33 @@
+/* tcpretrans's event and per-flow counts: the ABI between bpf/tcpretrans.bpf.c and
+ * tools/tcpretrans.c. */
+#ifndef TCPRETRANS_H
+#define TCPRETRANS_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+#include "inet.h"
+
+enum tcpretrans_type {
+	TCPRETRANS_RETRANSMIT = 1, /* a retransmitted packet (one skb, segs segments) */
+	TCPRETRANS_LOSS_PROBE = 2, /* the kernel sent (or tried) a tail loss probe */
+};
+
+struct tcpretrans_event {
+	__u64 ts_ns;   /* bpf_ktime_get_ns() at the retransmit */
+	__u32 pid;     /* the task on the CPU, usually not the socket's owner (see the man page) */
+	__u32 state;   /* TCP state of the socket (1 = ESTABLISHED, ...) */
+	__u32 type;    /* enum tcpretrans_type */
+	__u32 segs;    /* TCP segments in the retransmitted packet (1 for a loss probe) */
+	struct inet_tuple tuple;
+};
+
+/* -c: the value of the per-flow map, keyed by struct inet_tuple. */
+struct tcpretrans_count {
+	__u64 retransmits; /* retransmitted packets */
+	__u64 segs;        /* segments in them: what the kernel's RetransSegs counts */
+	__u64 loss_probes;
+};
+
+#endif

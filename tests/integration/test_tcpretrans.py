@@ -1,0 +1,159 @@
+"""tcpretrans against real TCP: after the handshake, the client's namespace drops the server's
+packets (its ACKs) for a moment while the client sends, so the client retransmits; the
+kernel's own counters for that namespace (nstat, ss -ti) say how many segments."""
+import os
+import time
+
+import harness
+from harness import Tool
+from netns import Pair
+
+PORT = 5555
+DROP_SECONDS = 1.0
+
+
+def drop_server_packets(pair, ips):
+    """In the client's namespace, drop what the server sends on PORT (IPv4 and/or IPv6)."""
+    rules = "".join(f"  {'ip' if ip == 4 else 'ip6'} saddr {pair.addr('server', ip)} "
+                    f"tcp sport {PORT} counter drop\n" for ip in ips)
+    pair.nft("client", "table inet rttest {\n chain in {\n"
+                       f"  type filter hook input priority 0;\n{rules} }}\n}}\n")
+
+
+def retransmit_while_dropped(pair, client, conns, ips):
+    """Each connection sends small segments while the server's packets are dropped; the
+    drop ends before the connections recover, and every byte gets through in the end."""
+    drop_server_packets(pair, ips)
+    for fd in conns:
+        client.send("send", fd, 5, 1000, 40)
+    for _ in conns:
+        client.reply()
+    time.sleep(DROP_SECONDS)
+    assert pair.nft_counter("client", "rttest", "in") > 0, "nothing was dropped"
+    pair.nft_delete("client", "rttest")
+    # The next RTO retransmit is acknowledged; wait until nothing is outstanding.
+    assert harness.wait_for(lambda: "unacked" not in pair.run("client", "ss", "-tin").stdout,
+                            timeout=8), pair.run("client", "ss", "-tin").stdout
+
+
+def setup(pair, ips):
+    server = pair.agent("server")
+    for ip in ips:
+        server.cmd("listen", pair.addr("server", ip), PORT)
+    client = pair.agent("client")
+    conns = {}
+    for ip in ips:
+        fd, lport = client.cmd("connect", pair.addr("server", ip), PORT)
+        conns[ip] = (fd, int(lport))
+    return client, conns
+
+
+def ours(events, pair):
+    """Events of any flow between the two namespaces (either direction)."""
+    addrs = set(pair.addr4.values()) | set(pair.addr6.values())
+    return [e for e in events if e.get("laddr") in addrs or e.get("raddr") in addrs]
+
+
+def test_retransmits_of_exactly_that_flow_and_counts():
+    before = harness.bpf_prog_ids()
+    with Pair() as pair:
+        client, conns = setup(pair, [4])
+        fd, lport = conns[4]
+        with Tool("tcpretrans", "-j", "-v") as events, Tool("tcpretrans", "-c", "-j") as counts:
+            retransmit_while_dropped(pair, client, [fd], [4])
+            kernel_flow = pair.ss_retrans("client", lport)
+            kernel_ns = pair.snmp("client", "TcpRetransSegs")
+        assert "retransmits: tp_btf tcp:tcp_retransmit_skb" in events.err, events.err
+        ev = ours(events.json(), pair)
+        assert ev, events.out
+        flow = {("laddr", pair.addr("client", 4)), ("lport", lport),
+                ("raddr", pair.addr("server", 4)), ("rport", PORT), ("ip", 4)}
+        for e in ev:
+            assert flow <= set(e.items()), e
+            assert e["state"] == "ESTABLISHED" and e["type"] == "retransmit", e
+            assert e["segs"] >= 1 and isinstance(e["pid"], int), e
+        # Dated when they happened: within the last few seconds, one line per retransmit.
+        now = time.time_ns()
+        assert all(now - 15e9 < e["ts_ns"] <= now for e in ev), ev
+        assert kernel_flow >= 1 and kernel_ns >= kernel_flow, (kernel_flow, kernel_ns)
+        rows = ours(counts.json(), pair)
+        assert len(rows) == 1, counts.out
+        row = rows[0]
+        assert flow <= set(row.items()), row
+        assert row["segs"] >= kernel_flow and row["segs"] >= kernel_ns, (row, kernel_flow,
+                                                                          kernel_ns)
+        assert row["retransmits"] == len(ev) and row["segs"] == sum(e["segs"] for e in ev), \
+            (row, ev)
+        assert "loss_probes" not in row, "only with -l"
+        assert events.rc == 0 and counts.rc == 0
+    assert harness.wait_for(lambda: not harness.leftover_progs(before, "tcpretrans")), \
+        harness.leftover_progs(before, "tcpretrans")
+
+
+def test_ipv6_text_family_filters_and_classic_tracepoint():
+    with Pair() as pair:
+        client, conns = setup(pair, [4, 6])
+        # The text tool also takes the perf buffer fallback (kernels before 5.8).
+        with Tool("tcpretrans", "-6", env=dict(os.environ, CORESCOPE_EVENTS="perf")) as v6_text, \
+             Tool("tcpretrans", "-4", "-j", "-v", "--attach", "tracepoint") as v4_json, \
+             Tool("tcpretrans", "-c", "-6") as v6_counts:
+            retransmit_while_dropped(pair, client, [conns[4][0], conns[6][0]], [4, 6])
+            kernel6 = pair.ss_retrans("client", conns[6][1])
+        assert "retransmits: tracepoint tcp:tcp_retransmit_skb" in v4_json.err, v4_json.err
+        v4 = ours(v4_json.json(), pair)
+        assert v4 and all(e["ip"] == 4 and e["lport"] == conns[4][1] for e in v4), v4
+        assert all(e["ip"] == 4 for e in v4_json.json())
+
+        lines = v6_text.lines()
+        assert lines[0].split() == ["TIME", "PID", "IP", "LADDR:LPORT", "T>", "RADDR:RPORT",
+                                    "STATE"], lines[0]
+        local = f"[{pair.addr('client', 6)}]:{conns[6][1]}"
+        remote = f"[{pair.addr('server', 6)}]:{PORT}"
+        rows = [l.split() for l in lines[1:]]
+        assert all(r[2] == "6" for r in rows), lines
+        mine = [r for r in rows if r[3] == local]
+        assert mine and all(r[4:] == ["R>", remote, "ESTABLISHED"] for r in mine), lines
+        assert all(len(r[0]) == 8 and r[0].count(":") == 2 for r in mine), mine
+
+        counted = v6_counts.lines()
+        assert counted[0].split() == ["IP", "LADDR:LPORT", "RADDR:RPORT", "RETRANSMITS",
+                                      "SEGS"], counted
+        row = [l.split() for l in counted[1:] if l.split()[1] == local]
+        assert len(row) == 1 and row[0][2] == remote, counted
+        assert int(row[0][3]) == len(mine) and int(row[0][4]) >= kernel6 >= 1, (row, kernel6)
+        assert all(l.split()[0] == "6" for l in counted[1:]), counted
+
+
+def test_loss_probes_traced_or_refused_clearly():
+    """No kernel has a tracepoint for tail loss probes: -l needs fentry or kprobes on
+    tcp_send_loss_probe, and says so in one line when neither works (as on a kernel built
+    without kprobes that refuses fentry)."""
+    p = harness.run("tcpretrans", "-l", "-d", "0.3")
+    if p.returncode == 0:
+        assert p.stdout.split()[:2] == ["TIME", "PID"], p.stdout
+        p = harness.run("tcpretrans", "-l", "-v", "-d", "0.3")
+        assert "tail loss probes: fentry" in p.stderr or "tail loss probes: kprobe" in p.stderr
+        return
+    lines = p.stderr.strip().splitlines()
+    assert p.returncode == 1 and len(lines) == 1, p.stderr
+    assert lines[0].startswith("tcpretrans: -l: tail loss probes cannot be traced on this "
+                               "kernel"), lines
+    if not os.path.exists("/sys/bus/event_source/devices/kprobe/type"):
+        assert "kprobes are not available" in lines[0], lines
+    assert p.stdout == "", p.stdout
+
+
+def test_duration_ends_count_mode():
+    t = Tool("tcpretrans", "-c", "-d", "0.3").start()
+    t.wait(timeout=10)
+    assert t.rc == 0, t.err
+    assert t.lines()[0].split()[:3] == ["IP", "LADDR:LPORT", "RADDR:RPORT"], t.out
+
+
+def test_bad_options():
+    harness.assert_usage_error("tcpretrans", "-4", "-6", contains="-4 and -6")
+    harness.assert_usage_error("tcpretrans", "--attach", "kprobe", contains="attach")
+    harness.assert_usage_error("tcpretrans", "-p", "1")
+    harness.assert_usage_error("tcpretrans", "extra", contains="unexpected argument")
+    line = harness.assert_usage_error("tcpretrans", "-d", "abc")
+    assert line.startswith("tcpretrans: "), line

@@ -1,0 +1,378 @@
+/* tcpretrans: TCP retransmits as they happen, or counted per flow (-c). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "attach.h"
+#include "cli.h"
+#include "inet.h"
+#include "log.h"
+#include "loop.h"
+#include "out.h"
+#include "tool.h"
+
+#include "tcpretrans.h"
+#include "tcpretrans.skel.h"
+
+/* Retransmit storms are bursts of small events: 1 MiB holds ~14k, more than one poll interval
+ * of a heavy storm. -c sends no events and keeps the ring minimal. */
+#define TCPRETRANS_RING_BYTES (1u << 20)
+#define TCPRETRANS_COUNT_RING_BYTES (4u << 10)
+
+struct env {
+	struct cli_common c;
+	uint16_t family;
+	bool count;
+	bool loss_probes;
+	enum attach_kind attach;
+};
+
+/* Text shows "addr:port" endpoints; JSON has the address and the port as separate keys (the
+ * *PORT columns are JSON only, and the endpoint columns then carry just the address). */
+enum col { COL_TIME, COL_TS, COL_PID, COL_IP, COL_LOCAL, COL_LPORT, COL_TYPE, COL_REMOTE,
+	   COL_RPORT, COL_STATE, COL_SEGS, NCOLS };
+
+static struct out_col columns[NCOLS] = {
+	[COL_TIME] = { "TIME", "time", 8, OUT_LEFT },
+	[COL_TS] = { "TS", "ts_ns", 0, OUT_HIDE_TEXT },
+	[COL_PID] = { "PID", "pid", 7, 0 },
+	[COL_IP] = { "IP", "ip", 2, 0 },
+	[COL_LOCAL] = { "LADDR:LPORT", "laddr", INET_ENDPOINT_WIDTH, OUT_LEFT },
+	[COL_LPORT] = { "LPORT", "lport", 5, OUT_HIDE_TEXT },
+	[COL_TYPE] = { "T>", "type", 2, OUT_LEFT },
+	[COL_REMOTE] = { "RADDR:RPORT", "raddr", INET_ENDPOINT_WIDTH, OUT_LEFT },
+	[COL_RPORT] = { "RPORT", "rport", 5, OUT_HIDE_TEXT },
+	[COL_STATE] = { "STATE", "state", 11, OUT_LEFT },
+	[COL_SEGS] = { "SEGS", "segs", 4, OUT_HIDE_TEXT },
+};
+
+enum count_col { CCOL_IP, CCOL_LOCAL, CCOL_LPORT, CCOL_REMOTE, CCOL_RPORT, CCOL_RETRANS,
+		 CCOL_SEGS, CCOL_TLP, NCCOLS };
+
+static struct out_col count_columns[NCCOLS] = {
+	[CCOL_IP] = { "IP", "ip", 2, 0 },
+	[CCOL_LOCAL] = { "LADDR:LPORT", "laddr", INET_ENDPOINT_WIDTH, OUT_LEFT },
+	[CCOL_LPORT] = { "LPORT", "lport", 5, OUT_HIDE_TEXT },
+	[CCOL_REMOTE] = { "RADDR:RPORT", "raddr", INET_ENDPOINT_WIDTH, OUT_LEFT },
+	[CCOL_RPORT] = { "RPORT", "rport", 5, OUT_HIDE_TEXT },
+	[CCOL_RETRANS] = { "RETRANSMITS", "retransmits", 11, 0 },
+	[CCOL_SEGS] = { "SEGS", "segs", 8, 0 },
+	[CCOL_TLP] = { "LOSS_PROBES", "loss_probes", 11, 0 },
+};
+
+struct ctx {
+	struct out *out;
+	/* CLOCK_REALTIME minus CLOCK_MONOTONIC (bpf_ktime_get_ns), to date events. */
+	int64_t wall_offset_ns;
+};
+
+static const char doc[] =
+	"Trace TCP retransmits: one line per retransmitted packet, or counts per flow.\n"
+	"\n"
+	"PID is the task that was on the CPU: a retransmit runs from a timer or on an\n"
+	"incoming ACK, so it is usually 0 or an unrelated process, rarely the socket's owner.\n"
+	"\n"
+	"EXAMPLES:\n"
+	"  tcpretrans             # every retransmit\n"
+	"  tcpretrans -l          # also tail loss probes (needs fentry or kprobes)\n"
+	"  tcpretrans -c -d 10    # retransmits per flow over 10 seconds\n"
+	"  tcpretrans -6 -j       # IPv6 only, as JSON lines";
+
+enum { OPT_COUNT = 'c', OPT_LOSS = 'l', OPT_ATTACH = 0x100 };
+
+static const struct argp_option options[] = {
+	{ "count", OPT_COUNT, NULL, 0,
+	  "Count retransmits per flow and print the counts at the end", 0 },
+	{ "lossprobe", OPT_LOSS, NULL, 0,
+	  "Also trace tail loss probes (fails if this kernel cannot trace them)", 0 },
+	{ "attach", OPT_ATTACH, "KIND", 0,
+	  "Attach point for retransmits: auto (default), tp_btf or tracepoint", 0 },
+	{},
+};
+
+static error_t parse_arg(int key, char *arg, struct argp_state *state)
+{
+	struct env *env = state->input;
+
+	switch (key) {
+	case OPT_COUNT:
+		env->count = true;
+		break;
+	case OPT_LOSS:
+		env->loss_probes = true;
+		break;
+	case OPT_ATTACH:
+		env->attach = attach__parse(arg, ATTACH_MASK(ATTACH_TP_BTF) |
+						 ATTACH_MASK(ATTACH_TRACEPOINT));
+		break;
+	default:
+		return ARGP_ERR_UNKNOWN;
+	}
+	return 0;
+}
+
+/* An endpoint column: "addr:port" in text; in JSON the address alone (the port has its own
+ * key). */
+static void put_endpoint(struct out *o, int col, int port_col, const struct inet_tuple *t,
+			 const uint8_t *addr, unsigned port)
+{
+	char buf[INET_TEXT_MAX];
+
+	if (out__is_json(o))
+		out__fmt(o, col, "%s", inet__addr(t->family, addr, buf, sizeof(buf)));
+	else
+		out__fmt(o, col, "%s", inet__endpoint(t->family, addr, port, buf, sizeof(buf)));
+	out__u64(o, port_col, port);
+}
+
+static int handle_event(void *vctx, const void *data, size_t size)
+{
+	const struct tcpretrans_event *e = data;
+	struct ctx *ctx = vctx;
+	struct out *o = ctx->out;
+	bool json = out__is_json(o);
+	int64_t wall_ns;
+	const char *state;
+	char hms[16];
+	time_t secs;
+	struct tm tm;
+
+	if (size < sizeof(*e))
+		return 0;
+	wall_ns = (int64_t)e->ts_ns + ctx->wall_offset_ns;
+	secs = wall_ns / 1000000000;
+	localtime_r(&secs, &tm);
+	strftime(hms, sizeof(hms), "%H:%M:%S", &tm);
+	state = inet__tcp_state(e->state);
+
+	out__begin(o);
+	out__fmt(o, COL_TIME, "%s", hms);
+	out__u64(o, COL_TS, wall_ns);
+	out__u64(o, COL_PID, e->pid);
+	out__u64(o, COL_IP, inet__version(e->tuple.family));
+	put_endpoint(o, COL_LOCAL, COL_LPORT, &e->tuple, e->tuple.laddr, e->tuple.lport);
+	if (e->type == TCPRETRANS_LOSS_PROBE)
+		out__fmt(o, COL_TYPE, "%s", json ? "loss_probe" : "L>");
+	else
+		out__fmt(o, COL_TYPE, "%s", json ? "retransmit" : "R>");
+	put_endpoint(o, COL_REMOTE, COL_RPORT, &e->tuple, e->tuple.raddr, e->tuple.rport);
+	if (state)
+		out__fmt(o, COL_STATE, "%s", state);
+	else
+		out__fmt(o, COL_STATE, "%u", e->state);
+	out__u64(o, COL_SEGS, e->segs);
+	out__end(o);
+	return 0;
+}
+
+struct flow {
+	struct inet_tuple key;
+	struct tcpretrans_count count;
+};
+
+static int flow_cmp(const void *a, const void *b)
+{
+	const struct tcpretrans_count *x = &((const struct flow *)a)->count;
+	const struct tcpretrans_count *y = &((const struct flow *)b)->count;
+	uint64_t xs = x->segs + x->loss_probes, ys = y->segs + y->loss_probes;
+
+	return xs < ys ? 1 : xs > ys ? -1 : 0;
+}
+
+/* -c: the flows, most retransmitted first. Read once at the end (nothing deletes from the map
+ * while the programs run, so no count is lost between read and delete). */
+static int print_counts(struct tcpretrans_bpf *skel, struct out *o)
+{
+	int fd = bpf_map__fd(skel->maps.flows);
+	struct flow *flows = NULL, *grown;
+	size_t n = 0, cap = 0, i;
+	struct inet_tuple key, next, *prev = NULL;
+	int err = 0;
+
+	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			grown = realloc(flows, cap * sizeof(*flows));
+			if (!grown) {
+				err = -ENOMEM;
+				p_err("reading the per-flow counts: %s", strerror(ENOMEM));
+				goto out;
+			}
+			flows = grown;
+		}
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(fd, &key, &flows[n].count) != 0)
+			continue;
+		flows[n++].key = key;
+	}
+	if (n)
+		qsort(flows, n, sizeof(*flows), flow_cmp);
+	out__header(o);
+	for (i = 0; i < n; i++) {
+		const struct inet_tuple *t = &flows[i].key;
+
+		out__begin(o);
+		out__u64(o, CCOL_IP, inet__version(t->family));
+		put_endpoint(o, CCOL_LOCAL, CCOL_LPORT, t, t->laddr, t->lport);
+		put_endpoint(o, CCOL_REMOTE, CCOL_RPORT, t, t->raddr, t->rport);
+		out__u64(o, CCOL_RETRANS, flows[i].count.retransmits);
+		out__u64(o, CCOL_SEGS, flows[i].count.segs);
+		out__u64(o, CCOL_TLP, flows[i].count.loss_probes);
+		out__end(o);
+	}
+	if (skel->bss->flows_dropped)
+		p_warn("%llu retransmits not counted: more flows than the table holds (%u)",
+		       (unsigned long long)skel->bss->flows_dropped,
+		       bpf_map__max_entries(skel->maps.flows));
+out:
+	free(flows);
+	return err;
+}
+
+static int count_tick(void *ctx)
+{
+	return 0;
+}
+
+static int64_t wall_offset_ns(void)
+{
+	struct timespec rt, mono;
+
+	clock_gettime(CLOCK_REALTIME, &rt);
+	clock_gettime(CLOCK_MONOTONIC, &mono);
+	return ((int64_t)rt.tv_sec - mono.tv_sec) * 1000000000 + (rt.tv_nsec - mono.tv_nsec);
+}
+
+int main(int argc, char **argv)
+{
+	struct env env = { 0 };
+	struct argp_child children[] = { cli__child(CLI_DURATION, &env.c),
+					 inet__family_child(&env.family), {} };
+	const struct argp argp = { .options = options, .parser = parse_arg, .doc = doc,
+				   .children = children };
+	static const char *const tlp_funcs[] = { "tcp_send_loss_probe", NULL };
+	const struct attach_point retrans_point = { .tp_category = "tcp",
+						    .tp_name = "tcp_retransmit_skb" };
+	const struct attach_point tlp_point = { .funcs = tlp_funcs };
+	enum attach_kind kind, tlp_kind = ATTACH_AUTO;
+	struct tcpretrans_bpf *skel = NULL;
+	struct out *o = NULL;
+	struct ctx ctx = { 0 };
+	char why[160], tlp_why[2][160];
+	int err;
+
+	cli__parse(&argp, argc, argv, &env);
+	err = tool__init("tcpretrans", &env.c);
+	if (err)
+		return 1;
+
+	kind = env.attach != ATTACH_AUTO ? env.attach
+					 : attach__choose(ATTACH_MASK(ATTACH_TP_BTF) |
+								  ATTACH_MASK(ATTACH_TRACEPOINT),
+							  &retrans_point);
+	if (kind == ATTACH_AUTO) {
+		attach__possible(ATTACH_TRACEPOINT, &retrans_point, why, sizeof(why));
+		p_err("cannot trace retransmits on this kernel: %s (tcp:tcp_retransmit_skb needs "
+		      "Linux 4.16+)",
+		      why);
+		return 1;
+	}
+	if (env.attach != ATTACH_AUTO &&
+	    !attach__possible(kind, &retrans_point, why, sizeof(why))) {
+		p_err("--attach %s: not possible here: %s", attach__name(kind), why);
+		return 1;
+	}
+	p_info("retransmits: %s tcp:tcp_retransmit_skb", attach__name(kind));
+	if (env.loss_probes) {
+		/* No kernel has a tail loss probe tracepoint: only fentry or a kprobe on the
+		 * function that sends them will do, and it is all or nothing for -l. */
+		if (attach__possible(ATTACH_FENTRY, &tlp_point, tlp_why[0], sizeof(tlp_why[0])))
+			tlp_kind = ATTACH_FENTRY;
+		else if (attach__possible(ATTACH_KPROBE, &tlp_point, tlp_why[1],
+					  sizeof(tlp_why[1])))
+			tlp_kind = ATTACH_KPROBE;
+		if (tlp_kind == ATTACH_AUTO) {
+			p_err("-l: tail loss probes cannot be traced on this kernel: there is no "
+			      "tracepoint for them, %s, and %s",
+			      tlp_why[0], tlp_why[1]);
+			return 1;
+		}
+		p_info("tail loss probes: %s tcp_send_loss_probe", attach__name(tlp_kind));
+	}
+
+	LIBBPF_OPTS(bpf_object_open_opts, open_opts, .btf_custom_path = env.c.btf_path);
+	skel = tcpretrans_bpf__open_opts(&open_opts);
+	if (!skel) {
+		err = -errno;
+		p_bpf_err("opening BPF object", err);
+		goto cleanup;
+	}
+	skel->rodata->count_mode = env.count;
+	skel->rodata->filter_family = env.family;
+	bpf_program__set_autoload(skel->progs.retrans_btf, kind == ATTACH_TP_BTF);
+	bpf_program__set_autoload(skel->progs.retrans_tp, kind == ATTACH_TRACEPOINT);
+	bpf_program__set_autoload(skel->progs.tlp_fentry, tlp_kind == ATTACH_FENTRY);
+	bpf_program__set_autoload(skel->progs.tlp_kprobe, tlp_kind == ATTACH_KPROBE);
+	err = tool__before_load(skel->obj, &env.c,
+				env.count ? TCPRETRANS_COUNT_RING_BYTES : TCPRETRANS_RING_BYTES);
+	if (err)
+		goto cleanup;
+	err = tcpretrans_bpf__load(skel);
+	if (err) {
+		p_bpf_err("loading BPF programs", err);
+		goto cleanup;
+	}
+	err = tool__after_load(skel->obj, &env.c);
+	if (err)
+		goto cleanup;
+
+	if (env.family == AF_INET) {
+		columns[COL_LOCAL].width = columns[COL_REMOTE].width = INET_ENDPOINT4_WIDTH;
+		count_columns[CCOL_LOCAL].width = INET_ENDPOINT4_WIDTH;
+		count_columns[CCOL_REMOTE].width = INET_ENDPOINT4_WIDTH;
+	}
+	if (!env.loss_probes)
+		count_columns[CCOL_TLP].flags |= OUT_HIDE;
+	o = env.count ? out__new(stdout, env.c.json, count_columns, NCCOLS)
+		      : out__new(stdout, env.c.json, columns, NCOLS);
+	if (!o) {
+		err = -ENOMEM;
+		p_err("out of memory");
+		goto cleanup;
+	}
+	if (!env.count) {
+		ctx.out = o;
+		ctx.wall_offset_ns = wall_offset_ns();
+		err = tool__run_events(&(struct tool_events){
+			.skeleton = skel->skeleton, .out = o, .handler = handle_event, .ctx = &ctx,
+			.what = env.loss_probes ? "TCP retransmits and tail loss probes"
+						: "TCP retransmits",
+			.duration_ms = env.c.duration_ms });
+		goto cleanup;
+	}
+
+	err = tcpretrans_bpf__attach(skel);
+	if (err) {
+		p_bpf_err("attaching BPF programs", err);
+		goto cleanup;
+	}
+	tool__ready(env.loss_probes ? "TCP retransmits and tail loss probes, counting per flow"
+				    : "TCP retransmits, counting per flow");
+	/* One tick at the end: after -d, or at the signal (final_tick). */
+	loop__interval(env.c.duration_ms ? env.c.duration_ms : 366ull * 86400 * 1000, 1,
+		       env.c.duration_ms, true, count_tick, NULL);
+	err = print_counts(skel, o);
+	loop__flush();
+
+cleanup:
+	out__free(o);
+	tcpretrans_bpf__destroy(skel);
+	return err ? 1 : 0;
+}
