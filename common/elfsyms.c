@@ -1,0 +1,568 @@
+/* Function symbols of one ELF file, with separate debug files found by build-id or
+ * .gnu_debuglink, and the PT_LOAD layout that turns file offsets into virtual addresses. */
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "syms_internal.h"
+
+#ifndef NT_GNU_BUILD_ID
+#define NT_GNU_BUILD_ID 3
+#endif
+
+/* SHA-1 build-ids are 20 bytes; lld's --build-id=sha256 gives 32. */
+#define BUILD_ID_MAX 64
+
+struct elf_seg {
+	uint64_t offset, vaddr, filesz, memsz;
+};
+
+struct elf_syms {
+	struct symtab tab;
+	struct elf_seg *segs;
+	size_t nsegs;
+	unsigned char build_id[BUILD_ID_MAX];
+	size_t build_id_len;
+	char *debug_file;
+	enum elf_syms_source source;
+};
+
+/* What one pass over the section headers finds; pointers are into e's data. */
+struct elf_scan {
+	GElf_Ehdr ehdr;
+	Elf_Scn *symtab, *dynsym;
+	const char *debuglink;
+	uint32_t debuglink_crc;
+	unsigned char build_id[BUILD_ID_MAX];
+	size_t build_id_len;
+};
+
+static void note_build_id(Elf_Data *d, struct elf_scan *s)
+{
+	size_t off = 0, next, name_off, desc_off;
+	GElf_Nhdr nh;
+
+	while (off < d->d_size && (next = gelf_getnote(d, off, &nh, &name_off, &desc_off)) > 0) {
+		if (nh.n_type == NT_GNU_BUILD_ID && nh.n_namesz == 4 && nh.n_descsz > 0 &&
+		    memcmp((const char *)d->d_buf + name_off, "GNU", 4) == 0) {
+			s->build_id_len = nh.n_descsz < BUILD_ID_MAX ? nh.n_descsz : BUILD_ID_MAX;
+			memcpy(s->build_id, (const char *)d->d_buf + desc_off, s->build_id_len);
+			return;
+		}
+		off = next;
+	}
+}
+
+static void read_debuglink(Elf_Data *d, struct elf_scan *s)
+{
+	const char *p = d->d_buf;
+	size_t len, crc_off;
+	const unsigned char *c;
+
+	if (!p || d->d_size < 6)
+		return;
+	len = strnlen(p, d->d_size);
+	crc_off = (len + 4) & ~(size_t)3;  /* NUL, then padding to 4 */
+	if (len == 0 || crc_off + 4 > d->d_size)
+		return;
+	c = (const unsigned char *)p + crc_off;
+	/* The CRC is stored in the file's byte order. */
+	if (s->ehdr.e_ident[EI_DATA] == ELFDATA2MSB)
+		s->debuglink_crc = (uint32_t)c[0] << 24 | c[1] << 16 | c[2] << 8 | c[3];
+	else
+		s->debuglink_crc = (uint32_t)c[3] << 24 | c[2] << 16 | c[1] << 8 | c[0];
+	s->debuglink = p;
+}
+
+static int elf_scan(Elf *e, struct elf_scan *s)
+{
+	Elf_Scn *scn = NULL;
+	size_t shstrndx = 0, nph = 0, i;
+	GElf_Shdr sh;
+
+	memset(s, 0, sizeof(*s));
+	if (elf_kind(e) != ELF_K_ELF || !gelf_getehdr(e, &s->ehdr))
+		return -ENOEXEC;
+	if (elf_getshdrstrndx(e, &shstrndx))
+		shstrndx = 0;
+	while ((scn = elf_nextscn(e, scn))) {
+		const char *name;
+		Elf_Data *d;
+
+		if (!gelf_getshdr(scn, &sh))
+			continue;
+		switch (sh.sh_type) {
+		case SHT_SYMTAB:
+			if (!s->symtab && sh.sh_size)
+				s->symtab = scn;
+			break;
+		case SHT_DYNSYM:
+			if (!s->dynsym && sh.sh_size)
+				s->dynsym = scn;
+			break;
+		case SHT_NOTE:
+			if (!s->build_id_len && (d = elf_getdata(scn, NULL)))
+				note_build_id(d, s);
+			break;
+		case SHT_PROGBITS:
+			name = shstrndx ? elf_strptr(e, shstrndx, sh.sh_name) : NULL;
+			if (name && strcmp(name, ".gnu_debuglink") == 0 && (d = elf_getdata(scn, NULL)))
+				read_debuglink(d, s);
+			break;
+		}
+	}
+	/* A file without section headers (some vdsos, hand-made images) may still have notes. */
+	if (!s->build_id_len && elf_getphdrnum(e, &nph) == 0) {
+		for (i = 0; i < nph && !s->build_id_len; i++) {
+			GElf_Phdr ph;
+			Elf_Data *d;
+
+			if (gelf_getphdr(e, (int)i, &ph) && ph.p_type == PT_NOTE &&
+			    (d = elf_getdata_rawchunk(e, ph.p_offset, ph.p_filesz, ELF_T_NHDR)))
+				note_build_id(d, s);
+		}
+	}
+	return 0;
+}
+
+static int read_segments(Elf *e, struct elf_syms *es)
+{
+	size_t nph, i;
+
+	if (elf_getphdrnum(e, &nph) || nph == 0)
+		return 0;
+	es->segs = calloc(nph, sizeof(*es->segs));
+	if (!es->segs)
+		return -ENOMEM;
+	for (i = 0; i < nph; i++) {
+		GElf_Phdr ph;
+
+		if (!gelf_getphdr(e, (int)i, &ph) || ph.p_type != PT_LOAD)
+			continue;
+		es->segs[es->nsegs].offset = ph.p_offset;
+		es->segs[es->nsegs].vaddr = ph.p_vaddr;
+		es->segs[es->nsegs].filesz = ph.p_filesz;
+		es->segs[es->nsegs].memsz = ph.p_memsz;
+		es->nsegs++;
+	}
+	return 0;
+}
+
+/* Higher is preferred among aliases: sized, then global, weak, local, then a name without a
+ * leading '_' (clock_nanosleep over __GI___clock_nanosleep is what a reader recognises),
+ * then the default symbol version ("name@@V") over an old one ("name@V"). */
+static uint32_t sym_rank(const GElf_Sym *sym, const char *name, bool old_version)
+{
+	uint32_t r = sym->st_size ? 16 : 0;
+
+	switch (GELF_ST_BIND(sym->st_info)) {
+	case STB_GLOBAL:
+		r += 8;
+		break;
+	case STB_WEAK:
+		r += 4;
+		break;
+	}
+	if (name[0] != '_')
+		r += 2;
+	return r + !old_version;
+}
+
+static int add_symbols(Elf *e, const struct elf_scan *s, Elf_Scn *scn, struct symtab_builder *b)
+{
+	uint64_t *sec_end = NULL;
+	size_t shnum = 0, n, i, strsz;
+	Elf_Data *d, *sd;
+	Elf_Scn *strscn;
+	const char *strs;
+	GElf_Shdr sh;
+	int err = 0;
+
+	if (!gelf_getshdr(scn, &sh) || sh.sh_entsize == 0)
+		return 0;
+	d = elf_getdata(scn, NULL);
+	strscn = elf_getscn(e, sh.sh_link);
+	sd = strscn ? elf_getdata(strscn, NULL) : NULL;
+	if (!d || !sd || !sd->d_buf)
+		return 0;
+	strs = sd->d_buf;
+	strsz = sd->d_size;
+	n = sh.sh_size / sh.sh_entsize;
+	for (i = 1; i < n; i++) {
+		uint64_t value, end_hint = 0;
+		const char *name, *at;
+		bool old_version;
+		size_t nlen;
+		GElf_Sym sym;
+		int type;
+
+		if (!gelf_getsym(d, (int)i, &sym))
+			break;
+		type = GELF_ST_TYPE(sym.st_info);
+		if ((type != STT_FUNC && type != STT_GNU_IFUNC) || sym.st_shndx == SHN_UNDEF ||
+		    sym.st_value == 0 || sym.st_name >= strsz)
+			continue;
+		name = strs + sym.st_name;
+		nlen = strnlen(name, strsz - sym.st_name);
+		if (nlen == 0 || nlen == strsz - sym.st_name)
+			continue;
+		/* GNU ld writes versioned definitions into .symtab as "name@@V" or "name@V":
+		 * the version is noise in a stack. */
+		at = memchr(name + 1, '@', nlen - 1);
+		old_version = at && at[1] != '@';
+		if (at)
+			nlen = at - name;
+		value = sym.st_value;
+		/* The low bit of an ARM function address selects Thumb mode; it is not code. */
+		if (s->ehdr.e_machine == EM_ARM)
+			value &= ~(uint64_t)1;
+		if (sym.st_size == 0 && sym.st_shndx < SHN_LORESERVE) {
+			/* Only unsized symbols need their section's end: compute the table once. */
+			if (!sec_end && elf_getshdrnum(e, &shnum) == 0 && shnum) {
+				size_t k;
+
+				sec_end = calloc(shnum, sizeof(*sec_end));
+				if (!sec_end) {
+					err = -ENOMEM;
+					break;
+				}
+				for (k = 0; k < shnum; k++) {
+					Elf_Scn *x = elf_getscn(e, k);
+					GElf_Shdr xs;
+
+					if (x && gelf_getshdr(x, &xs))
+						sec_end[k] = xs.sh_addr + xs.sh_size;
+				}
+			}
+			if (sec_end && sym.st_shndx < shnum)
+				end_hint = sec_end[sym.st_shndx];
+		}
+		err = symtab_builder__add(b, name, nlen, value, sym.st_size, end_hint,
+					  sym_rank(&sym, name, old_version));
+		if (err)
+			break;
+	}
+	free(sec_end);
+	return err;
+}
+
+static int file_crc32(int fd, uint32_t *crc)
+{
+	struct stat st;
+	uLong c = crc32(0L, Z_NULL, 0);
+	const unsigned char *p;
+	size_t off = 0;
+	void *map;
+
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode))
+		return -EINVAL;
+	if (st.st_size == 0) {
+		*crc = (uint32_t)c;
+		return 0;
+	}
+	map = mmap(NULL, st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (map == MAP_FAILED)
+		return -errno;
+	p = map;
+	/* zlib takes a 32-bit length. */
+	while (off < (size_t)st.st_size) {
+		size_t chunk = (size_t)st.st_size - off;
+
+		if (chunk > (1u << 30))
+			chunk = 1u << 30;
+		c = crc32(c, p + off, (uInt)chunk);
+		off += chunk;
+	}
+	munmap(map, st.st_size);
+	*crc = (uint32_t)c;
+	return 0;
+}
+
+/* An open candidate debug file; valid when it has a .symtab and matches what the binary
+ * asks for (its build-id, or its debuglink CRC). */
+struct debug_file {
+	int fd;
+	Elf *e;
+	struct elf_scan scan;
+};
+
+static void debug_file_close(struct debug_file *df)
+{
+	if (df->e)
+		elf_end(df->e);
+	if (df->fd >= 0)
+		close(df->fd);
+	df->e = NULL;
+	df->fd = -1;
+}
+
+static bool debug_file_try(struct debug_file *df, const char *path, const struct elf_scan *want,
+			   bool by_crc)
+{
+	uint32_t crc = 0;
+
+	df->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (df->fd < 0)
+		return false;
+	if (by_crc && (file_crc32(df->fd, &crc) || crc != want->debuglink_crc))
+		goto bad;
+	df->e = elf_begin(df->fd, ELF_C_READ_MMAP, NULL);
+	if (!df->e || elf_scan(df->e, &df->scan) || !df->scan.symtab)
+		goto bad;
+	if (!by_crc && (df->scan.build_id_len != want->build_id_len ||
+			memcmp(df->scan.build_id, want->build_id, want->build_id_len) != 0))
+		goto bad;
+	return true;
+bad:
+	debug_file_close(df);
+	return false;
+}
+
+/* Looks for the debug file the way gdb does: by build-id under the debug root, then by
+ * debuglink name next to the binary, in its .debug/, and under the debug root. */
+static char *find_debug_file(const struct elf_scan *s, const char *debug_dir, const char *path,
+			     const char *root, struct debug_file *df)
+{
+	char buf[PATH_MAX], dir[PATH_MAX];
+	const char *slash;
+	size_t i;
+	int n;
+
+	if (s->build_id_len >= 2) {
+		n = snprintf(buf, sizeof(buf), "%s/.build-id/%02x/", debug_dir, s->build_id[0]);
+		for (i = 1; i < s->build_id_len && n > 0 && (size_t)n + 3 < sizeof(buf); i++)
+			n += snprintf(buf + n, sizeof(buf) - n, "%02x", s->build_id[i]);
+		if (n > 0 && (size_t)n + sizeof(".debug") <= sizeof(buf)) {
+			memcpy(buf + n, ".debug", sizeof(".debug"));
+			if (debug_file_try(df, buf, s, false))
+				return strdup(buf);
+		}
+	}
+	if (!s->debuglink || !path || !(slash = strrchr(path, '/')))
+		return NULL;
+	n = snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+	if (n < 0 || (size_t)n >= sizeof(dir))
+		return NULL;
+	if (!root)
+		root = "";
+	n = snprintf(buf, sizeof(buf), "%s%s/%s", root, dir, s->debuglink);
+	if (n > 0 && (size_t)n < sizeof(buf) && debug_file_try(df, buf, s, true))
+		return strdup(buf);
+	n = snprintf(buf, sizeof(buf), "%s%s/.debug/%s", root, dir, s->debuglink);
+	if (n > 0 && (size_t)n < sizeof(buf) && debug_file_try(df, buf, s, true))
+		return strdup(buf);
+	n = snprintf(buf, sizeof(buf), "%s%s/%s", debug_dir, dir, s->debuglink);
+	if (n > 0 && (size_t)n < sizeof(buf) && debug_file_try(df, buf, s, true))
+		return strdup(buf);
+	return NULL;
+}
+
+static struct elf_syms *load(Elf *e, const char *debug_dir, const char *path, const char *root)
+{
+	/* The builder points at names in these files' data: both stay open until finish. */
+	struct debug_file df = {.fd = -1};
+	struct symtab_builder b = {0};
+	struct elf_syms *es;
+	struct elf_scan s;
+	int err;
+
+	es = calloc(1, sizeof(*es));
+	if (!es)
+		return NULL;
+	err = elf_scan(e, &s);
+	if (!err)
+		err = read_segments(e, es);
+	if (err)
+		goto fail;
+	memcpy(es->build_id, s.build_id, s.build_id_len);
+	es->build_id_len = s.build_id_len;
+	if (s.symtab) {
+		err = add_symbols(e, &s, s.symtab, &b);
+		if (err)
+			goto fail;
+		if (b.nr)
+			es->source = ELF_SYMS_SYMTAB;
+	}
+	if (!b.nr && debug_dir && debug_dir[0]) {
+		es->debug_file = find_debug_file(&s, debug_dir, path, root, &df);
+		if (df.e) {
+			err = add_symbols(df.e, &df.scan, df.scan.symtab, &b);
+			if (err)
+				goto fail;
+		}
+		if (b.nr) {
+			es->source = ELF_SYMS_DEBUG;
+		} else {
+			free(es->debug_file);
+			es->debug_file = NULL;
+		}
+	}
+	if (!b.nr && s.dynsym) {
+		err = add_symbols(e, &s, s.dynsym, &b);
+		if (err)
+			goto fail;
+		if (b.nr)
+			es->source = ELF_SYMS_DYNSYM;
+	}
+	err = symtab_builder__finish(&b, &es->tab);
+	if (err)
+		goto fail;
+	debug_file_close(&df);
+	return es;
+fail:
+	symtab_builder__free(&b);
+	debug_file_close(&df);
+	elf_syms__free(es);
+	errno = -err;
+	return NULL;
+}
+
+static bool elf_ready(void)
+{
+	/* Idempotent and cheap; doing it here spares every caller a setup call. */
+	return elf_version(EV_CURRENT) != EV_NONE;
+}
+
+struct elf_syms *elf_syms__open_fd(int fd, const struct elf_syms_opts *opts)
+{
+	const char *debug_dir = SYMS_OPT(opts, debug_dir, NULL);
+	struct elf_syms *es;
+	int err;
+	Elf *e;
+
+	if (!elf_ready()) {
+		errno = EINVAL;
+		return NULL;
+	}
+	e = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	if (!e) {
+		errno = ENOEXEC;
+		return NULL;
+	}
+	es = load(e, debug_dir ? debug_dir : SYMS_DEFAULT_DEBUG_DIR, SYMS_OPT(opts, path, NULL),
+		  SYMS_OPT(opts, root, NULL));
+	err = errno;
+	elf_end(e);
+	errno = err;
+	return es;
+}
+
+struct elf_syms *elf_syms__open(const char *path, const struct elf_syms_opts *opts)
+{
+	struct elf_syms_opts o = {.sz = sizeof(o)};
+	struct elf_syms *es;
+	int fd, err;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	o.debug_dir = SYMS_OPT(opts, debug_dir, NULL);
+	o.root = SYMS_OPT(opts, root, NULL);
+	o.path = SYMS_OPT(opts, path, NULL);
+	if (!o.path)
+		o.path = path;
+	es = elf_syms__open_fd(fd, &o);
+	err = errno;
+	close(fd);
+	errno = err;
+	return es;
+}
+
+struct elf_syms *elf_syms__open_mem(const void *image, size_t size)
+{
+	struct elf_syms *es;
+	char *copy;
+	int err;
+	Elf *e;
+
+	if (!elf_ready()) {
+		errno = EINVAL;
+		return NULL;
+	}
+	/* elf_memory() takes a writable image; the caller's may be read-only (the vdso). */
+	copy = malloc(size);
+	if (!copy)
+		return NULL;
+	memcpy(copy, image, size);
+	e = elf_memory(copy, size);
+	if (!e) {
+		free(copy);
+		errno = ENOEXEC;
+		return NULL;
+	}
+	es = load(e, "", NULL, NULL);
+	err = errno;
+	elf_end(e);
+	free(copy);
+	errno = err;
+	return es;
+}
+
+void elf_syms__free(struct elf_syms *es)
+{
+	if (!es)
+		return;
+	symtab__free(&es->tab);
+	free(es->segs);
+	free(es->debug_file);
+	free(es);
+}
+
+int elf_syms__offset_to_vaddr(const struct elf_syms *es, uint64_t off, uint64_t *vaddr)
+{
+	size_t i;
+
+	for (i = 0; i < es->nsegs; i++) {
+		const struct elf_seg *g = &es->segs[i];
+
+		if (off >= g->offset && off - g->offset < g->filesz) {
+			*vaddr = off - g->offset + g->vaddr;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+const struct sym *elf_syms__map_vaddr(const struct elf_syms *es, uint64_t vaddr, uint64_t *offset)
+{
+	const struct sym *s = symtab__lookup(&es->tab, vaddr);
+
+	if (s && offset)
+		*offset = vaddr - s->addr;
+	return s;
+}
+
+const struct sym *elf_syms__find(const struct elf_syms *es, const char *name)
+{
+	return symtab__find_name(&es->tab, name);
+}
+
+size_t elf_syms__count(const struct elf_syms *es)
+{
+	return es->tab.nr;
+}
+
+enum elf_syms_source elf_syms__source(const struct elf_syms *es)
+{
+	return es->source;
+}
+
+const char *elf_syms__debug_file(const struct elf_syms *es)
+{
+	return es->debug_file;
+}
+
+size_t elf_syms__build_id(const struct elf_syms *es, const unsigned char **id)
+{
+	*id = es->build_id;
+	return es->build_id_len;
+}
