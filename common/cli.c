@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
 
 #include "escape.h"
@@ -188,6 +189,9 @@ static error_t cli_parse_opt(int key, char *arg, struct argp_state *state)
 		if (!(cli_which & CLI_PID))
 			return ARGP_ERR_UNKNOWN;
 		c->pid = (uint32_t)cli__u64(arg, "PID", 1, 4194304);
+		/* A filter on a process that does not exist would trace nothing, silently. */
+		if (kill((pid_t)c->pid, 0) != 0 && errno == ESRCH)
+			cli__usage_error("no process with PID %u", c->pid);
 		return 0;
 	case 'u':
 		if (!(cli_which & CLI_UID))

@@ -1,10 +1,12 @@
 #include "loop.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "evbuf.h"
 #include "log.h"
@@ -53,6 +55,15 @@ int loop__flush(void)
 	return -errno;
 }
 
+/* A pipe whose reader went away reports POLLERR on its write end: notice it even when there
+ * is nothing to write, so `tool | head -1` ends on a quiet system too. */
+static bool stdout_reader_gone(void)
+{
+	struct pollfd p = { .fd = STDOUT_FILENO, .events = 0 };
+
+	return poll(&p, 1, 0) == 1 && (p.revents & POLLERR);
+}
+
 static uint64_t clock_ns(clockid_t id)
 {
 	struct timespec ts;
@@ -93,6 +104,8 @@ int loop__events(struct evbuf *eb, uint64_t duration_ms)
 		}
 		if (n > 0 && loop__flush() == -EPIPE)
 			break;
+		if (n == 0 && stdout_reader_gone())
+			break;
 	}
 	/* Whatever arrived before the stop still gets printed. */
 	if (evbuf__poll(eb, 0) > 0)
@@ -124,6 +137,8 @@ int loop__interval(uint64_t interval_ms, uint64_t count, uint64_t duration_ms, b
 		if (end && next > end)
 			next = end;
 		sleep_until(next);
+		if (stdout_reader_gone())
+			break;
 		if (exiting && !final_tick)
 			break;
 		err = tick(ctx);

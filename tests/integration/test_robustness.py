@@ -1,0 +1,150 @@
+"""Every tool, the same way: signals and closed pipes end it cleanly with nothing left loaded,
+bad command lines exit 2 with one line, missing privileges and BTF say what is missing."""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+import harness
+from harness import Tool
+from test_docs import tools
+
+
+def _exec():
+    subprocess.run(["/bin/true"])
+
+
+def _open():
+    os.close(os.open("/etc/hostname", os.O_RDONLY))
+
+
+def _connect():
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    c = socket.create_connection(srv.getsockname())
+    c.close()
+    srv.close()
+
+
+def _read():
+    with open("/etc/hostname", "rb") as f:
+        f.read()
+
+
+# How to start each tool so it prints something, and what makes it print.
+SPECS = {
+    "execsnoop": ([], _exec),
+    "opensnoop": ([], _open),
+    "tcpconnlat": ([], _connect),
+    "tcpretrans": ([], None),       # its header line is output enough
+    "filetop": (["-C", "1"], _read),
+    "biolatency": (["1"], None),
+    "profile": (["-F", "99"], None),
+}
+
+
+def spec(tool):
+    return SPECS.get(tool, ([], None))
+
+
+def help_text(tool):
+    return subprocess.run([harness.tool_path(tool), "--help"], capture_output=True,
+                          text=True).stdout
+
+
+def test_signals_end_every_tool_cleanly():
+    for tool in tools():
+        args, trigger = spec(tool)
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            before = harness.bpf_prog_ids()
+            t = Tool(tool, *args).start()
+            if trigger:
+                trigger()
+            t.stop(sig=sig)
+            assert t.rc == 0, f"{tool} after {sig.name}: exit {t.rc}: {t.err[-1500:]}"
+            assert "Sanitizer" not in t.err and "runtime error" not in t.err, t.err
+            assert harness.wait_for(lambda: not harness.leftover_progs(before, tool)), \
+                f"{tool} left programs loaded after {sig.name}"
+
+
+def test_closed_pipe_ends_every_tool():
+    for tool in tools():
+        args, trigger = spec(tool)
+        before = harness.bpf_prog_ids()
+        p = subprocess.Popen([harness.tool_path(tool)] + args, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 20
+        line = b""
+        while not line and time.monotonic() < deadline:
+            if trigger:
+                trigger()
+            line = p.stdout.readline()
+        assert line, f"{tool} printed nothing"
+        p.stdout.close()  # the reader goes away, as `| head -1` does
+        while p.poll() is None and time.monotonic() < deadline:
+            if trigger:
+                trigger()
+            time.sleep(0.05)
+        rc = p.poll()
+        if rc is None:
+            p.kill()
+        err = p.stderr.read().decode(errors="replace")
+        assert rc == 0, f"{tool}: exit {rc} after its reader went away: {err[-1500:]}"
+        assert harness.wait_for(lambda: not harness.leftover_progs(before, tool))
+
+
+def test_bad_command_lines_every_tool():
+    for tool in tools():
+        h = help_text(tool)
+        harness.assert_usage_error(tool, "--no-such-option")
+        harness.assert_usage_error(tool, "-Z")
+        harness.assert_usage_error(tool, "not-a-number")
+        harness.assert_usage_error(tool, "--btf")
+        if "--pid" in h:
+            harness.assert_usage_error(tool, "-p")
+            harness.assert_usage_error(tool, "-p", "abc")
+            harness.assert_usage_error(tool, "-p", "-1")
+            harness.assert_usage_error(tool, "-p", "99999999999999999999999")
+            harness.assert_usage_error(tool, "-p", "3999999", contains="3999999")
+        if "--uid" in h:
+            harness.assert_usage_error(tool, "-u", "4294967296")
+        if "--duration" in h:
+            harness.assert_usage_error(tool, "-d", "0")
+            harness.assert_usage_error(tool, "-d", "1e3")
+        if "--cgroup" in h:
+            harness.assert_usage_error(tool, "-c", "/nonexistent-cgroup", expect_rc=1)
+
+
+def test_not_root_says_what_is_missing():
+    for tool in tools():
+        args, _ = spec(tool)
+        p = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                            "--inh-caps=-all", harness.tool_path(tool)] + args,
+                           capture_output=True, text=True, timeout=20)
+        lines = p.stderr.strip().splitlines()
+        assert p.returncode == 1, f"{tool}: exit {p.returncode}: {p.stderr}"
+        assert len(lines) == 1 and "root" in lines[0] and "CAP_BPF" in lines[0], (tool, lines)
+
+
+def test_btf_file_when_kernel_has_none():
+    """A kernel without /sys/kernel/btf/vmlinux (hidden in a private mount namespace):
+    a clear error, and --btf with a copy of this kernel's BTF makes it work."""
+    with tempfile.TemporaryDirectory() as d:
+        btf = os.path.join(d, "vmlinux.btf")
+        shutil.copy("/sys/kernel/btf/vmlinux", btf)
+        tool = harness.tool_path("execsnoop")
+        script = (f"mount -t tmpfs none /sys/kernel/btf || exit 99; "
+                  f"{tool}; echo rc=$? >&2; "
+                  f"{tool} -j --btf {btf} & sleep 1.5; /bin/true no-sysfs-btf; sleep 0.3; "
+                  "kill -INT $!; wait $!")
+        p = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script],
+                           capture_output=True, text=True, timeout=30)
+        assert p.returncode == 0, p.stderr
+        assert "kernel BTF not found" in p.stderr and "--btf" in p.stderr, p.stderr
+        assert "rc=1" in p.stderr
+        args = [e["args"] for e in harness.json_lines(p.stdout)]
+        assert ["/bin/true", "no-sysfs-btf"] in args, p.stdout[-1000:]
