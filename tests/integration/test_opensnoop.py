@@ -199,3 +199,31 @@ def test_lost_events_are_counted():
         assert lost and lost[0] > 0, "the ring should have overflowed"
         assert got + lost[0] == n, (got, lost)
         assert "events lost" in t.err
+
+
+def test_adversarial_names_text_and_json():
+    """Names with newlines, ANSI escapes, quotes, backslashes and invalid UTF-8: one escaped
+    line in text, valid JSON (jq parses it) whose strings give back the exact bytes."""
+    with tempfile.TemporaryDirectory() as d:
+        raw = os.path.join(d.encode(), b'n\nl \x1b[1;31m "q" \\b \xff\xfe end')
+        open(raw, "w").close()
+        code = f"import os; os.close(os.open({raw!r}, os.O_RDONLY))"
+        with Tool("opensnoop", "-j") as tj:
+            pid = spawn_py(code)
+        with Tool("opensnoop") as tt:
+            pid2 = spawn_py(code)
+    jq = subprocess.run(["jq", "-c", "."], input=tj.out, capture_output=True, text=True,
+                        errors="surrogateescape")
+    assert jq.returncode == 0, jq.stderr
+    mine = [e for e in tj.json() if e.get("pid") == pid and "end" in e["path"]]
+    assert len(mine) == 1
+    assert mine[0]["path"].encode("utf-8", "surrogateescape") == raw
+    lines = [l for l in tt.lines() if f" {pid2} " in l and "end" in l]
+    assert len(lines) == 1 and "\x1b" not in tt.out
+    assert lines[0].endswith('n\\nl \\x1b[1;31m "q" \\\\b \\xff\\xfe end'), lines[0]
+
+
+def spawn_py(code):
+    p = subprocess.Popen(["/usr/bin/python3", "-c", code])
+    p.wait()
+    return p.pid
