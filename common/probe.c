@@ -185,3 +185,61 @@ bool probe__syscall(const char *name)
 	snprintf(fn, sizeof(fn), "__arm64_sys_%s", name);
 	return running_kernel_btf_id(fn, BTF_KIND_FUNC) > 0;
 }
+
+bool probe__raw_tp(const char *tp_name)
+{
+	const struct bpf_insn insns[] = {
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 0 },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+	int fd, link;
+
+	fd = bpf_prog_load(BPF_PROG_TYPE_RAW_TRACEPOINT, NULL, "GPL", insns, 2, NULL);
+	if (fd < 0)
+		return false;
+	link = bpf_raw_tracepoint_open(tp_name, fd);
+	if (link >= 0)
+		close(link);
+	close(fd);
+	return link >= 0;
+}
+
+int probe__tp_arg_index(const char *tp_name, const char *struct_name)
+{
+	struct btf *btf = kernel_btf();
+	const struct btf_param *params;
+	const struct btf_type *t;
+	char type_name[128];
+	int i, n, tid;
+
+	if (!btf)
+		return -ENOENT;
+	snprintf(type_name, sizeof(type_name), "btf_trace_%s", tp_name);
+	tid = btf__find_by_name_kind(btf, type_name, BTF_KIND_TYPEDEF);
+	if (tid <= 0)
+		return -ENOENT;
+	/* typedef void (*btf_trace_NAME)(void *, ARGS...) */
+	t = btf__type_by_id(btf, tid);
+	t = t ? btf__type_by_id(btf, t->type) : NULL;
+	if (!t || !btf_is_ptr(t))
+		return -ENOENT;
+	t = btf__type_by_id(btf, t->type);
+	if (!t || !btf_is_func_proto(t))
+		return -ENOENT;
+	params = btf_params(t);
+	n = btf_vlen(t);
+	for (i = 1; i < n; i++) {
+		t = btf__type_by_id(btf, params[i].type);
+		while (t && (btf_is_mod(t) || btf_is_typedef(t)))
+			t = btf__type_by_id(btf, t->type);
+		if (!t || !btf_is_ptr(t))
+			continue;
+		t = btf__type_by_id(btf, t->type);
+		while (t && (btf_is_mod(t) || btf_is_typedef(t)))
+			t = btf__type_by_id(btf, t->type);
+		if (t && btf_is_struct(t) &&
+		    !strcmp(btf__name_by_offset(btf, t->name_off), struct_name))
+			return i - 1;
+	}
+	return -ENOENT;
+}

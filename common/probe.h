@@ -41,4 +41,17 @@ bool probe__ringbuf(void);
  * symbols. */
 bool probe__syscall(const char *name);
 
+/* Would a BPF_PROG_TYPE_RAW_TRACEPOINT program attach to this tracepoint ("block_rq_issue")?
+ * Raw tracepoints (Linux 4.17+) need neither tracefs nor BTF. Loads a two-instruction
+ * program. */
+bool probe__raw_tp(const char *tp_name);
+
+/* Position of the first argument of the tracepoint tp_name that is a pointer to
+ * `struct struct_name`, counted from 0 without the context pointer every tracepoint
+ * prototype starts with, per the kernel's BTF (btf_trace_<tp_name>). Argument lists change
+ * between kernels (block_rq_issue lost its request_queue in 5.11): a program reading its
+ * arguments as an array picks the index with this. -ENOENT when the BTF lacks the tracepoint
+ * (kernels before 5.5) or no argument matches. */
+int probe__tp_arg_index(const char *tp_name, const char *struct_name);
+
 #endif
