@@ -2,9 +2,7 @@
 # `make` builds every tool into build/bin; `make help` lists the targets.
 
 # One line per tool: a new tool adds its line here and nothing else.
-TOOLS += biolatency
 TOOLS += execsnoop
-TOOLS += filetop
 TOOLS += opensnoop
 TOOLS += tcpconnlat
 TOOLS += tcpretrans
