@@ -42,6 +42,23 @@ int tool__after_load(struct bpf_object *obj, const struct cli_common *c)
 	return bpfobj__apply_cgroup(obj, c);
 }
 
+int tool__load(struct bpf_object_skeleton *skeleton, const struct cli_common *c,
+	       size_t ring_bytes)
+{
+	struct bpf_object *obj = *skeleton->obj;
+	int err;
+
+	err = tool__before_load(obj, c, ring_bytes);
+	if (err)
+		return err;
+	err = bpf_object__load_skeleton(skeleton);
+	if (err) {
+		p_bpf_err("loading BPF programs", err);
+		return err;
+	}
+	return tool__after_load(obj, c);
+}
+
 void tool__ready(const char *what)
 {
 	fprintf(stderr, "Tracing %s... Hit Ctrl-C to end.\n", what);

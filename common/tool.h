@@ -27,6 +27,12 @@ int tool__after_load(struct bpf_object *obj, const struct cli_common *c);
 
 struct bpf_object_skeleton;
 
+/* tool__before_load, the skeleton's load (skel->skeleton) and tool__after_load in one step:
+ * what every tool does once its rodata is set and its programs chosen. Prints its own
+ * error; returns 0 or a negative errno. */
+int tool__load(struct bpf_object_skeleton *skeleton, const struct cli_common *c,
+	       size_t ring_bytes);
+
 /* The rest of a snoop tool, after load: start consuming events (before attaching, so the
  * perf buffer loses nothing), attach the skeleton, print the header, run the event loop
  * until a signal, duration_ms or a closed stdout, and report lost events. Prints its own

@@ -309,15 +309,7 @@ int main(int argc, char **argv)
 	err = choose_programs(skel, &env);
 	if (err)
 		goto cleanup;
-	err = tool__before_load(skel->obj, &env.c, EVBUF_DEFAULT_BYTES);
-	if (err)
-		goto cleanup;
-	err = execsnoop_bpf__load(skel);
-	if (err) {
-		p_bpf_err("loading BPF programs", err);
-		goto cleanup;
-	}
-	err = tool__after_load(skel->obj, &env.c);
+	err = tool__load(skel->skeleton, &env.c, EVBUF_DEFAULT_BYTES);
 	if (err)
 		goto cleanup;
 

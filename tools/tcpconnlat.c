@@ -274,16 +274,9 @@ int main(int argc, char **argv)
 		bpf_program__set_autoload(skel->progs.v4_connect_fentry, false);
 		bpf_program__set_autoload(skel->progs.v4_connect_kprobe, false);
 	}
-	err = tool__before_load(skel->obj, &env.c, TCPCONNLAT_RING_BYTES);
+	err = tool__load(skel->skeleton, &env.c, TCPCONNLAT_RING_BYTES);
 	if (err)
 		goto cleanup;
-	err = tcpconnlat_bpf__load(skel);
-	if (err) {
-		p_bpf_err(kind == ATTACH_FENTRY ? "loading the fentry programs"
-					       : "loading BPF programs",
-			  err);
-		goto cleanup;
-	}
 	/* A forced kind is checked only now: its programs got through the verifier first, so
 	 * `--attach kprobe` on a kernel without kprobes still proves the fallback loads. */
 	if (env.attach != ATTACH_AUTO && !attach__possible(kind, &point, why, sizeof(why))) {
@@ -291,9 +284,6 @@ int main(int argc, char **argv)
 		err = -EOPNOTSUPP;
 		goto cleanup;
 	}
-	err = tool__after_load(skel->obj, &env.c);
-	if (err)
-		goto cleanup;
 
 	if (!env.timestamp)
 		columns[COL_TIME].flags |= OUT_HIDE;

@@ -320,16 +320,8 @@ int main(int argc, char **argv)
 	bpf_program__set_autoload(skel->progs.retrans_tp, kind == ATTACH_TRACEPOINT);
 	bpf_program__set_autoload(skel->progs.tlp_fentry, tlp_kind == ATTACH_FENTRY);
 	bpf_program__set_autoload(skel->progs.tlp_kprobe, tlp_kind == ATTACH_KPROBE);
-	err = tool__before_load(skel->obj, &env.c,
-				env.count ? TCPRETRANS_COUNT_RING_BYTES : TCPRETRANS_RING_BYTES);
-	if (err)
-		goto cleanup;
-	err = tcpretrans_bpf__load(skel);
-	if (err) {
-		p_bpf_err("loading BPF programs", err);
-		goto cleanup;
-	}
-	err = tool__after_load(skel->obj, &env.c);
+	err = tool__load(skel->skeleton, &env.c,
+			 env.count ? TCPRETRANS_COUNT_RING_BYTES : TCPRETRANS_RING_BYTES);
 	if (err)
 		goto cleanup;
 
