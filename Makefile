@@ -2,6 +2,7 @@
 # `make` builds every tool into build/bin; `make help` lists the targets.
 
 # One line per tool: a new tool adds its line here and nothing else.
+TOOLS += biolatency
 TOOLS += execsnoop
 TOOLS += opensnoop
 TOOLS += tcpconnlat
@@ -159,6 +160,15 @@ fuzz: fuzz-build
 # The README's test command. Integration tests need root; with CI=true they never skip.
 test: all unit fuzz-build
 	$(Q)CORESCOPE_BUILD=$(OUT) python3 tests/run.py
+
+# Per-event cost, lost events, start-up time and memory of every built tool against no tracer,
+# empty programs on the same hooks and bpftrace; a table, and $(OUT)/bench.json (root, ~10
+# minutes; BENCH_QUICK=1 for a ~1-minute smoke run). Tools that do not build are reported.
+.PHONY: bench
+bench:
+	-$(Q)$(MAKE) --no-print-directory -k all
+	$(Q)CORESCOPE_BUILD=$(OUT) CC="$(CC)" CLANG="$(CLANG)" BPF_CFLAGS="$(BPF_CFLAGS)" \
+		python3 tests/bench/bench.py
 
 # The same suite against ASan+UBSan builds (leaks and undefined behaviour fail the tools).
 test-sanitize:

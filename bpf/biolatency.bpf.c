@@ -1,0 +1,260 @@
+/* biolatency: block I/O latency histograms, per request from issue (or with -Q from
+ * insertion into the queue) to completion, aggregated in the kernel.
+ *
+ * Three sets of the same three programs, user space loads one set: BTF-typed tracepoints
+ * (tp_btf), raw tracepoints for kernels whose BTF lacks typed tracepoints, and the classic
+ * tracepoints, which have no struct request and so key requests by disk and sector. */
+#include "vmlinux.h"
+
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#include "biolatency.h"
+#include "block.bpf.h"
+#include "filter.bpf.h"
+#include "hist.bpf.h"
+
+const volatile __u8 targ_queued = 0;   /* -Q: start at block_rq_insert */
+const volatile __u8 targ_ms = 0;       /* -m: milliseconds, else microseconds */
+const volatile __u8 targ_per_disk = 0; /* -D */
+const volatile __u8 targ_per_kind = 0; /* -F */
+const volatile __u32 targ_dev = 0;     /* -d: BLK_DEV of the one disk, 0 for all */
+/* Index of the struct request * among the block_rq class's arguments (insert, issue, merge):
+ * 1 before commit a54895fa057c ("block: remove the request_queue to argument request based
+ * tracepoints", 5.11) dropped their leading request_queue, 0 since. Found by user space in
+ * the kernel's BTF; the verifier sees a constant and skips the other branch. */
+const volatile __u8 rq_arg = 0;
+
+/* Start time of each request in flight, keyed by its struct request (classic tracepoints:
+ * by disk and sector) and deleted at completion. LRU, so a request freed on a path we do
+ * not see cannot fill the map for good. */
+struct start_key {
+	__u64 id;     /* struct request *, or the disk for classic tracepoints */
+	__u64 sector; /* classic tracepoints only */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, BIOLAT_MAX_INFLIGHT);
+	__type(key, struct start_key);
+	__type(value, __u64);
+} start SEC(".maps");
+
+/* Only ever added to (hist_track in common/hist.h reads deltas without resetting). Sized by
+ * user space for the keys -D and -F can create; preallocated, as tracing programs should not
+ * allocate. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1);
+	__type(key, struct biolat_key);
+	__type(value, struct hist);
+} hists SEC(".maps");
+
+/* Completions not counted because hists had no room for another key. */
+__u64 hists_full = 0;
+
+static const struct hist zero_hist;
+
+static __always_inline void record(__u64 start_ns, __u32 dev, __u32 kind)
+{
+	__u64 now = bpf_ktime_get_ns(), v;
+	struct biolat_key key = {};
+	struct hist *h;
+
+	if (now < start_ns)
+		return;
+	v = targ_ms ? (now - start_ns) / 1000000 : (now - start_ns) / 1000;
+	if (targ_per_disk)
+		key.dev = dev;
+	if (targ_per_kind)
+		key.kind = kind;
+	h = map_lookup_or_try_init(&hists, &key, &zero_hist);
+	if (!h) {
+		__sync_fetch_and_add(&hists_full, 1);
+		return;
+	}
+	hist_add(h, hist_log2_slot(v), v);
+}
+
+/* --- BTF-typed and raw tracepoints: the struct request itself --- */
+
+static __always_inline struct request *block_rq_arg(const __u64 *args)
+{
+	return (struct request *)(rq_arg ? args[1] : args[0]);
+}
+
+static __always_inline int rq_start(struct request *rq, __u64 update_flags)
+{
+	struct start_key key = { .id = (__u64)rq };
+	__u64 ts;
+
+	/* The task the request starts in: the submitter for a direct issue, else whoever
+	 * dispatches it (often a kworker). */
+	if (!filter_current())
+		return 0;
+	if (targ_dev && blk_rq_dev(rq) != targ_dev)
+		return 0;
+	ts = bpf_ktime_get_ns();
+	bpf_map_update_elem(&start, &key, &ts, update_flags);
+	return 0;
+}
+
+static __always_inline int rq_insert(const __u64 *args)
+{
+	return rq_start(block_rq_arg(args), BPF_ANY);
+}
+
+/* With -Q a request inserted into the queue keeps its insertion time; one that bypassed the
+ * queue (blk-mq issues directly when there is no I/O scheduler) starts at issue. */
+static __always_inline int rq_issue(const __u64 *args)
+{
+	return rq_start(block_rq_arg(args), targ_queued ? BPF_NOEXIST : BPF_ANY);
+}
+
+/* A queued request merged into another is freed without completing: forget it, or its
+ * struct request, reused later, would inherit the old start time. */
+static __always_inline int rq_merge(const __u64 *args)
+{
+	struct start_key key = { .id = (__u64)block_rq_arg(args) };
+
+	bpf_map_delete_elem(&start, &key);
+	return 0;
+}
+
+/* block_rq_complete(rq, error, nr_bytes) since before raw tracepoints existed (4.17). */
+static __always_inline int rq_complete(const __u64 *args)
+{
+	struct request *rq = (struct request *)args[0];
+	struct start_key key = { .id = (__u64)rq };
+	__u32 nr_bytes = (__u32)args[2];
+	__u64 *tsp, ts;
+
+	tsp = bpf_map_lookup_elem(&start, &key);
+	if (!tsp)
+		return 0;
+	ts = *tsp;
+	/* A partial completion (a driver ending part of the request) leaves the rest in
+	 * flight: the request counts once, when its last bytes complete. */
+	if (nr_bytes < BPF_CORE_READ(rq, __data_len))
+		return 0;
+	record(ts, targ_per_disk ? blk_rq_dev(rq) : 0, targ_per_kind ? blk_rq_kind(rq) : 0);
+	bpf_map_delete_elem(&start, &key);
+	return 0;
+}
+
+SEC("tp_btf/block_rq_insert")
+int BPF_PROG(insert_btf)
+{
+	return rq_insert(ctx);
+}
+
+SEC("tp_btf/block_rq_issue")
+int BPF_PROG(issue_btf)
+{
+	return rq_issue(ctx);
+}
+
+SEC("tp_btf/block_rq_merge")
+int BPF_PROG(merge_btf)
+{
+	return rq_merge(ctx);
+}
+
+SEC("tp_btf/block_rq_complete")
+int BPF_PROG(complete_btf)
+{
+	return rq_complete(ctx);
+}
+
+SEC("raw_tp/block_rq_insert")
+int insert_raw(struct bpf_raw_tracepoint_args *ctx)
+{
+	return rq_insert(ctx->args);
+}
+
+SEC("raw_tp/block_rq_issue")
+int issue_raw(struct bpf_raw_tracepoint_args *ctx)
+{
+	return rq_issue(ctx->args);
+}
+
+SEC("raw_tp/block_rq_merge")
+int merge_raw(struct bpf_raw_tracepoint_args *ctx)
+{
+	return rq_merge(ctx->args);
+}
+
+SEC("raw_tp/block_rq_complete")
+int complete_raw(struct bpf_raw_tracepoint_args *ctx)
+{
+	return rq_complete(ctx->args);
+}
+
+/* --- classic tracepoints: disk and sector stand for the request --- */
+
+static __always_inline int tp_start(void *ctx, __u64 update_flags)
+{
+	struct blk_tp_rq r;
+	struct start_key key;
+	__u64 ts;
+
+	if (!filter_current())
+		return 0;
+	blk_tp_rq_read(ctx, &r);
+	if (targ_dev && r.dev != targ_dev)
+		return 0;
+	key.id = r.dev;
+	key.sector = r.sector;
+	ts = bpf_ktime_get_ns();
+	bpf_map_update_elem(&start, &key, &ts, update_flags);
+	return 0;
+}
+
+SEC("tracepoint/block/block_rq_insert")
+int insert_tp(void *ctx)
+{
+	return tp_start(ctx, BPF_ANY);
+}
+
+SEC("tracepoint/block/block_rq_issue")
+int issue_tp(void *ctx)
+{
+	return tp_start(ctx, targ_queued ? BPF_NOEXIST : BPF_ANY);
+}
+
+SEC("tracepoint/block/block_rq_merge")
+int merge_tp(void *ctx)
+{
+	struct blk_tp_rq r;
+	struct start_key key;
+
+	blk_tp_rq_read(ctx, &r);
+	key.id = r.dev;
+	key.sector = r.sector;
+	bpf_map_delete_elem(&start, &key);
+	return 0;
+}
+
+/* The record has no request size to tell a partial completion from the last one: the first
+ * completion of a request counts (later ones no longer find its sector). */
+SEC("tracepoint/block/block_rq_complete")
+int complete_tp(void *ctx)
+{
+	struct blk_tp_rq r;
+	struct start_key key;
+	__u64 *tsp, ts;
+
+	blk_tp_completion_read(ctx, &r);
+	key.id = r.dev;
+	key.sector = r.sector;
+	tsp = bpf_map_lookup_elem(&start, &key);
+	if (!tsp)
+		return 0;
+	ts = *tsp;
+	record(ts, r.dev, r.kind);
+	bpf_map_delete_elem(&start, &key);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";
