@@ -144,6 +144,7 @@ static const struct {
 	{ 0, { "verbose", 'v', NULL, 0, "Verbose: libbpf log and the attach points chosen", -1 } },
 	{ 0, { "json", 'j', NULL, 0, "Print one JSON object per line (NDJSON)", -1 } },
 	{ 0, { "btf", OPT_BTF, "FILE", 0, "Kernel BTF to use instead of /sys/kernel/btf/vmlinux", -1 } },
+	{ 0, { NULL, 'h', NULL, OPTION_HIDDEN, "Same as --help", -1 } },
 	{ CLI_PID, { "pid", 'p', "PID", 0, "Trace this process only", -1 } },
 	{ CLI_UID, { "uid", 'u', "UID", 0, "Trace this user ID only", -1 } },
 	{ CLI_CGROUP, { "cgroup", 'c', "PATH", 0,
@@ -170,6 +171,10 @@ static error_t cli_parse_opt(int key, char *arg, struct argp_state *state)
 			cli_null_stream = fopen("/dev/null", "w");
 		if (cli_null_stream)
 			state->err_stream = cli_null_stream;
+		return 0;
+	case 'h':
+		/* BCC's tools take -h; argp only knows --help and -?. */
+		argp_state_help(state, stdout, ARGP_HELP_STD_HELP);
 		return 0;
 	case 'v':
 		c->verbose = true;
