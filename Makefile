@@ -4,6 +4,7 @@
 # One line per tool: a new tool adds its line here and nothing else.
 TOOLS += biolatency
 TOOLS += execsnoop
+TOOLS += filetop
 TOOLS += opensnoop
 TOOLS += tcpconnlat
 TOOLS += tcpretrans
