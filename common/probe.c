@@ -84,18 +84,46 @@ bool probe__kernel_btf(void)
 	return access(probe__btf_path(), R_OK) == 0;
 }
 
+/* Parsed BTF is ~15 MiB of heap for a 5 MiB vmlinux: kept only until probe__release(). */
+static struct btf *cached_kernel_btf, *cached_running_btf;
+static bool tried_kernel_btf, tried_running_btf;
+
+static struct btf *running_btf(void)
+{
+	if (!tried_running_btf) {
+		tried_running_btf = true;
+		/* Without --btf both are the same file: parse it once. */
+		if (!btf_path_override && cached_kernel_btf)
+			return cached_running_btf = cached_kernel_btf;
+		cached_running_btf = btf__load_vmlinux_btf();
+		if (libbpf_get_error(cached_running_btf))
+			cached_running_btf = NULL;
+	}
+	return cached_running_btf;
+}
+
 static struct btf *kernel_btf(void)
 {
-	static struct btf *btf;
-	static bool tried;
-
-	if (!tried) {
-		tried = true;
-		btf = btf__parse(probe__btf_path(), NULL);
-		if (!btf)
-			btf = NULL;
+	if (!tried_kernel_btf) {
+		tried_kernel_btf = true;
+		if (!btf_path_override && cached_running_btf) {
+			cached_kernel_btf = cached_running_btf;
+		} else {
+			cached_kernel_btf = btf__parse(probe__btf_path(), NULL);
+			if (libbpf_get_error(cached_kernel_btf))
+				cached_kernel_btf = NULL;
+		}
 	}
-	return btf;
+	return cached_kernel_btf;
+}
+
+void probe__release(void)
+{
+	if (cached_running_btf != cached_kernel_btf)
+		btf__free(cached_running_btf);
+	btf__free(cached_kernel_btf);
+	cached_kernel_btf = cached_running_btf = NULL;
+	tried_kernel_btf = tried_running_btf = false;
 }
 
 bool probe__btf_type(const char *name)
@@ -109,15 +137,8 @@ bool probe__btf_type(const char *name)
  * --btf names another file for CO-RE. */
 static int running_kernel_btf_id(const char *name, __u32 kind)
 {
-	static struct btf *vmlinux;
-	static bool tried;
+	struct btf *vmlinux = running_btf();
 
-	if (!tried) {
-		tried = true;
-		vmlinux = btf__load_vmlinux_btf();
-		if (libbpf_get_error(vmlinux))
-			vmlinux = NULL;
-	}
 	if (!vmlinux)
 		return -ENOENT;
 	return btf__find_by_name_kind(vmlinux, name, kind);

@@ -54,4 +54,8 @@ bool probe__raw_tp(const char *tp_name);
  * (kernels before 5.5) or no argument matches. */
 int probe__tp_arg_index(const char *tp_name, const char *struct_name);
 
+/* Frees the kernel BTF the probes parsed (tens of MiB of heap): call once the programs are
+ * loaded. Later probes parse it again. */
+void probe__release(void);
+
 #endif

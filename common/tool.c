@@ -1,6 +1,7 @@
 #include "tool.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -11,6 +12,7 @@
 #include "log.h"
 #include "loop.h"
 #include "out.h"
+#include "probe.h"
 
 int tool__init(const char *name, const struct cli_common *c)
 {
@@ -52,6 +54,10 @@ int tool__load(struct bpf_object_skeleton *skeleton, const struct cli_common *c,
 	if (err)
 		return err;
 	err = bpf_object__load_skeleton(skeleton);
+	probe__release();
+	/* Loading parsed the kernel's BTF (libbpf and our probes, tens of MiB, now freed):
+	 * give that heap back so the tool's resident size is what it needs to run. */
+	malloc_trim(0);
 	if (err) {
 		p_bpf_err("loading BPF programs", err);
 		return err;
