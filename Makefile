@@ -74,7 +74,7 @@ FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=
 
 .DELETE_ON_ERROR:
 .SECONDARY:
-.PHONY: deb all clean deps vmlinux install uninstall test test-sanitize unit check help fuzz fuzz-build
+.PHONY: soak deb all clean deps vmlinux install uninstall test test-sanitize unit check help fuzz fuzz-build
 
 all: $(TOOL_BINS)
 
@@ -83,6 +83,7 @@ help:
 	@echo 'make deps       install build and test dependencies (Debian 12, as root)'
 	@echo 'make test       unit tests, fuzzers briefly, integration tests against this kernel (root)'
 	@echo 'make test-sanitize  the same tests against ASan+UBSan builds'
+	@echo 'make soak       every tool for SOAK_SECONDS (600) under load: memory, losses, crashes'
 	@echo 'make fuzz       each fuzz target for FUZZ_SECONDS (default 60)'
 	@echo 'make install    PREFIX=$(PREFIX) DESTDIR=... (binaries to sbin, man pages to man8)'
 	@echo 'make deb        a Debian package in $(OUT)/ (commands named TOOL$(DEB_SUFFIX))'
@@ -170,6 +171,11 @@ bench:
 	-$(Q)$(MAKE) --no-print-directory -k all
 	$(Q)CORESCOPE_BUILD=$(OUT) CC="$(CC)" CLANG="$(CLANG)" BPF_CFLAGS="$(BPF_CFLAGS)" \
 		python3 tests/bench/bench.py
+
+# Each tool for SOAK_SECONDS (default 600) under a high event rate: memory bounded, every
+# event delivered or counted lost, no crash. Not part of CI; figures in docs/reliability.md.
+soak: all
+	$(Q)python3 tests/soak/soak.py
 
 # The same suite against ASan+UBSan builds (leaks and undefined behaviour fail the tools).
 test-sanitize:
