@@ -82,6 +82,23 @@ uint64_t loop__now_boot_ns(void)
 	return clock_ns(CLOCK_BOOTTIME);
 }
 
+int64_t loop__mono_to_realtime_ns(uint64_t mono_ns)
+{
+	static int64_t offset;
+	static bool have_offset;
+
+	if (!have_offset) {
+		struct timespec mono, real;
+
+		clock_gettime(CLOCK_MONOTONIC, &mono);
+		clock_gettime(CLOCK_REALTIME, &real);
+		offset = ((int64_t)real.tv_sec - mono.tv_sec) * 1000000000LL +
+			 (real.tv_nsec - mono.tv_nsec);
+		have_offset = true;
+	}
+	return (int64_t)mono_ns + offset;
+}
+
 int loop__events(struct evbuf *eb, uint64_t duration_ms)
 {
 	uint64_t deadline = duration_ms ? loop__now_mono_ns() + duration_ms * 1000000ull : 0;

@@ -36,5 +36,8 @@ int loop__interval(uint64_t interval_ms, uint64_t count, uint64_t duration_ms, b
 /* Monotonic and wall clock helpers in nanoseconds. */
 uint64_t loop__now_mono_ns(void);
 uint64_t loop__now_boot_ns(void);
+/* Wall-clock (CLOCK_REALTIME) nanoseconds of a CLOCK_MONOTONIC timestamp such as
+ * bpf_ktime_get_ns(), with the offset between the clocks taken once. */
+int64_t loop__mono_to_realtime_ns(uint64_t mono_ns);
 
 #endif

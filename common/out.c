@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "escape.h"
+#include "loop.h"
 
 struct out {
 	FILE *f;
@@ -208,18 +209,8 @@ void out__end(struct out *o)
 
 void out__hms(char *buf, size_t size, uint64_t mono_ns)
 {
-	static int64_t mono_to_real;
-	struct timespec mono, real;
+	time_t t = (time_t)(loop__mono_to_realtime_ns(mono_ns) / 1000000000LL);
 	struct tm tm;
-	time_t t;
-
-	if (!mono_to_real) {
-		clock_gettime(CLOCK_MONOTONIC, &mono);
-		clock_gettime(CLOCK_REALTIME, &real);
-		mono_to_real = ((int64_t)real.tv_sec - mono.tv_sec) * 1000000000LL +
-			       (real.tv_nsec - mono.tv_nsec);
-	}
-	t = (time_t)(((int64_t)mono_ns + mono_to_real) / 1000000000LL);
 
 	localtime_r(&t, &tm);
 	strftime(buf, size, "%H:%M:%S", &tm);

@@ -93,13 +93,20 @@ uint64_t tool__report_lost(struct evbuf *eb, struct out *o)
 int tool__run_events(const struct tool_events *te)
 {
 	struct evbuf *eb;
+	struct out *o;
 	int err;
 
+	o = out__new(stdout, te->json, te->columns, te->ncols);
+	if (!o) {
+		p_err("out of memory");
+		return -ENOMEM;
+	}
+	*te->out = o;
 	eb = evbuf__new(te->skeleton->obj ? *te->skeleton->obj : NULL, te->handler, te->ctx);
 	if (!eb) {
 		err = -errno;
 		p_err("setting up the event buffer: %s", strerror(errno));
-		return err;
+		goto out;
 	}
 	err = bpf_object__attach_skeleton(te->skeleton);
 	if (err) {
@@ -107,13 +114,15 @@ int tool__run_events(const struct tool_events *te)
 		goto out;
 	}
 	p_info("events through the %s", evbuf__kind(eb));
-	out__header(te->out);
+	out__header(o);
 	loop__flush();
 	tool__ready(te->what);
 	err = loop__events(eb, te->duration_ms);
-	tool__report_lost(eb, te->out);
+	tool__report_lost(eb, o);
 	loop__flush();
 out:
 	evbuf__free(eb);
+	out__free(o);
+	*te->out = NULL;
 	return err;
 }

@@ -4,6 +4,7 @@
 #ifndef COMMON_TOOL_H
 #define COMMON_TOOL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -33,13 +34,17 @@ struct bpf_object_skeleton;
 int tool__load(struct bpf_object_skeleton *skeleton, const struct cli_common *c,
 	       size_t ring_bytes);
 
-/* The rest of a snoop tool, after load: start consuming events (before attaching, so the
+/* The rest of a snoop tool, after load: make the record writer, start consuming events (before attaching, so the
  * perf buffer loses nothing), attach the skeleton, print the header, run the event loop
  * until a signal, duration_ms or a closed stdout, and report lost events. Prints its own
  * errors; returns 0 or a negative errno. */
 struct tool_events {
 	struct bpf_object_skeleton *skeleton; /* skel->skeleton */
-	struct out *out;
+	/* The record writer is made here, on stdout, and stored in *out for the handler. */
+	struct out_col *columns;
+	int ncols;
+	bool json;
+	struct out **out;
 	evbuf_sample_fn handler;
 	void *ctx;
 	const char *what;     /* "file opens": for the ready line */

@@ -284,7 +284,6 @@ int main(int argc, char **argv)
 	const struct argp argp = { .options = options, .parser = parse_arg, .doc = doc,
 				   .children = children };
 	struct execsnoop_bpf *skel = NULL;
-	struct out *o = NULL;
 	struct ctx ctx = { .env = &env };
 	char comm[16] = {};
 	int err;
@@ -319,21 +318,14 @@ int main(int argc, char **argv)
 		columns[COL_TIMES].flags |= OUT_HIDE;
 	if (!env.print_uid)
 		columns[COL_UID].flags |= OUT_HIDE_TEXT;
-	o = out__new(stdout, env.c.json, columns, NCOLS);
-	if (!o) {
-		err = -ENOMEM;
-		p_err("out of memory");
-		goto cleanup;
-	}
-	ctx.out = o;
 	ctx.start_ns = loop__now_mono_ns();
-	err = tool__run_events(&(struct tool_events){ .skeleton = skel->skeleton, .out = o,
+	err = tool__run_events(&(struct tool_events){ .skeleton = skel->skeleton,
+			.columns = columns, .ncols = NCOLS, .json = env.c.json, .out = &ctx.out,
 						       .handler = handle_event, .ctx = &ctx,
 						       .what = "exec()s",
 						       .duration_ms = env.c.duration_ms });
 
 cleanup:
-	out__free(o);
 	execsnoop_bpf__destroy(skel);
 	free(ctx.text);
 	return err ? 1 : 0;

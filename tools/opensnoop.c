@@ -241,7 +241,6 @@ int main(int argc, char **argv)
 	const struct argp argp = { .options = options, .parser = parse_arg, .doc = doc,
 				   .children = children };
 	struct opensnoop_bpf *skel = NULL;
-	struct out *o = NULL;
 	struct ctx ctx = { .env = &env };
 	char comm[16] = {};
 	int err;
@@ -281,21 +280,14 @@ int main(int argc, char **argv)
 		columns[COL_UID].flags |= OUT_HIDE_TEXT;
 	if (!env.extended)
 		columns[COL_FLAGS].flags |= OUT_HIDE_TEXT, columns[COL_MODE].flags |= OUT_HIDE_TEXT;
-	o = out__new(stdout, env.c.json, columns, NCOLS);
-	if (!o) {
-		err = -ENOMEM;
-		p_err("out of memory");
-		goto cleanup;
-	}
-	ctx.out = o;
 	ctx.start_ns = loop__now_mono_ns();
-	err = tool__run_events(&(struct tool_events){ .skeleton = skel->skeleton, .out = o,
+	err = tool__run_events(&(struct tool_events){ .skeleton = skel->skeleton,
+			.columns = columns, .ncols = NCOLS, .json = env.c.json, .out = &ctx.out,
 						       .handler = handle_event, .ctx = &ctx,
 						       .what = "file opens",
 						       .duration_ms = env.c.duration_ms });
 
 cleanup:
-	out__free(o);
 	opensnoop_bpf__destroy(skel);
 	return err ? 1 : 0;
 }

@@ -214,7 +214,6 @@ int main(int argc, char **argv)
 			       ATTACH_MASK(ATTACH_FENTRY) | ATTACH_MASK(ATTACH_KPROBE);
 	struct attach_point point = { .tp_category = "sock", .tp_name = "inet_sock_set_state" };
 	struct tcpconnlat_bpf *skel = NULL;
-	struct out *o = NULL;
 	struct ctx ctx = { 0 };
 	enum attach_kind kind;
 	char why[160];
@@ -293,21 +292,14 @@ int main(int argc, char **argv)
 		columns[COL_RESULT].flags |= OUT_HIDE;
 	if (env.family == AF_INET)
 		columns[COL_SADDR].width = columns[COL_DADDR].width = INET_ADDR4_WIDTH;
-	o = out__new(stdout, env.c.json, columns, NCOLS);
-	if (!o) {
-		err = -ENOMEM;
-		p_err("out of memory");
-		goto cleanup;
-	}
-	ctx.out = o;
 	ctx.start_ns = loop__now_mono_ns();
-	err = tool__run_events(&(struct tool_events){ .skeleton = skel->skeleton, .out = o,
+	err = tool__run_events(&(struct tool_events){ .skeleton = skel->skeleton,
+			.columns = columns, .ncols = NCOLS, .json = env.c.json, .out = &ctx.out,
 						       .handler = handle_event, .ctx = &ctx,
 						       .what = "TCP connects",
 						       .duration_ms = env.c.duration_ms });
 
 cleanup:
-	out__free(o);
 	tcpconnlat_bpf__destroy(skel);
 	return err ? 1 : 0;
 }

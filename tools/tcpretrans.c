@@ -69,7 +69,6 @@ static struct out_col count_columns[NCCOLS] = {
 struct ctx {
 	struct out *out;
 	/* CLOCK_REALTIME minus CLOCK_MONOTONIC (bpf_ktime_get_ns), to date events. */
-	int64_t wall_offset_ns;
 };
 
 static const char doc[] =
@@ -140,15 +139,11 @@ static int handle_event(void *vctx, const void *data, size_t size)
 	int64_t wall_ns;
 	const char *state;
 	char hms[16];
-	time_t secs;
-	struct tm tm;
 
 	if (size < sizeof(*e))
 		return 0;
-	wall_ns = (int64_t)e->ts_ns + ctx->wall_offset_ns;
-	secs = wall_ns / 1000000000;
-	localtime_r(&secs, &tm);
-	strftime(hms, sizeof(hms), "%H:%M:%S", &tm);
+	wall_ns = loop__mono_to_realtime_ns(e->ts_ns);
+	out__hms(hms, sizeof(hms), e->ts_ns);
 	state = inet__tcp_state(e->state);
 
 	out__begin(o);
@@ -241,15 +236,6 @@ static int count_tick(void *ctx)
 	return 0;
 }
 
-static int64_t wall_offset_ns(void)
-{
-	struct timespec rt, mono;
-
-	clock_gettime(CLOCK_REALTIME, &rt);
-	clock_gettime(CLOCK_MONOTONIC, &mono);
-	return ((int64_t)rt.tv_sec - mono.tv_sec) * 1000000000 + (rt.tv_nsec - mono.tv_nsec);
-}
-
 int main(int argc, char **argv)
 {
 	struct env env = { 0 };
@@ -332,24 +318,22 @@ int main(int argc, char **argv)
 	}
 	if (!env.loss_probes)
 		count_columns[CCOL_TLP].flags |= OUT_HIDE;
-	o = env.count ? out__new(stdout, env.c.json, count_columns, NCCOLS)
-		      : out__new(stdout, env.c.json, columns, NCOLS);
-	if (!o) {
-		err = -ENOMEM;
-		p_err("out of memory");
-		goto cleanup;
-	}
 	if (!env.count) {
-		ctx.out = o;
-		ctx.wall_offset_ns = wall_offset_ns();
 		err = tool__run_events(&(struct tool_events){
-			.skeleton = skel->skeleton, .out = o, .handler = handle_event, .ctx = &ctx,
+			.skeleton = skel->skeleton, .columns = columns, .ncols = NCOLS,
+			.json = env.c.json, .out = &ctx.out, .handler = handle_event, .ctx = &ctx,
 			.what = env.loss_probes ? "TCP retransmits and tail loss probes"
 						: "TCP retransmits",
 			.duration_ms = env.c.duration_ms });
 		goto cleanup;
 	}
 
+	o = out__new(stdout, env.c.json, count_columns, NCCOLS);
+	if (!o) {
+		err = -ENOMEM;
+		p_err("out of memory");
+		goto cleanup;
+	}
 	err = tcpretrans_bpf__attach(skel);
 	if (err) {
 		p_bpf_err("attaching BPF programs", err);

@@ -167,7 +167,7 @@ def test_classic_tracepoint_mounts_tracefs_and_perf_buffer():
         assert "mounted tracefs" in p.stderr and "perf buffer" in p.stderr, p.stderr
         lport = int(p.stderr.splitlines()[0])
         ev = [e for e in harness.json_lines(p.stdout) if e["lport"] == lport]
-        assert len(ev) == 1 and ev[0]["comm"] == "python3", p.stdout
+        assert len(ev) == 1 and ev[0]["comm"] == "python3", (lport, p.stdout, p.stderr[-800:])
         assert ev[0]["daddr"] == pair.addr("server", 6) and ev[0]["dport"] == PORT, ev
 
 
