@@ -6,6 +6,7 @@ TOOLS += biolatency
 TOOLS += execsnoop
 TOOLS += filetop
 TOOLS += opensnoop
+TOOLS += profile
 TOOLS += tcpconnlat
 TOOLS += tcpretrans
 

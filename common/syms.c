@@ -137,6 +137,8 @@ struct syms {
 	char *root;            /* "/proc/PID/root" when its root is not ours */
 	uint64_t refreshed_ns;
 	bool has_anon_exec;
+	bool retired;          /* syms_cache__retire(): frozen, on the cache's retired list */
+	struct syms *retired_prev, *retired_next;
 	/* JIT perf map */
 	bool perf_tried;
 	int perf_fd;
@@ -149,6 +151,7 @@ struct syms {
 struct syms_cache {
 	struct htab pids;
 	struct htab dsos;
+	struct syms *retired;  /* retire()d, callers still use them: until release() or free */
 	char *debug_dir;
 	unsigned int max_open, open_files;
 	unsigned int max_unused, unused;
@@ -742,7 +745,8 @@ static void perf_map_open(struct syms *s)
 	struct stat st;
 	int fd;
 
-	if (s->perf_tried)
+	/* A retired process's perf map path now names another image's map. */
+	if (s->perf_tried || s->retired)
 		return;
 	s->perf_tried = true;
 	nspid = ns_pid(s->pid);
@@ -776,8 +780,10 @@ static const struct sym *perf_map_lookup(struct syms *s, uint64_t addr)
 
 	perf_map_open(s);
 	/* A JIT appends as it compiles: re-read when the file changed since the last parse,
-	 * but a map can be large and a live JIT never stops: at most once a second. */
-	if (s->perf_fd >= 0 && fstat(s->perf_fd, &st) == 0 && st.st_size != s->perf_size) {
+	 * but a map can be large and a live JIT never stops: at most once a second. A retired
+	 * process's map is parsed once, from the handle opened while its image ran. */
+	if (s->perf_fd >= 0 && (!s->retired || s->perf_size < 0) &&
+	    fstat(s->perf_fd, &st) == 0 && st.st_size != s->perf_size) {
 		uint64_t now = now_ns();
 
 		if (s->perf_size < 0 || now - s->perf_parsed_ns >= REFRESH_INTERVAL_NS) {
@@ -901,7 +907,8 @@ static bool syms_refresh(struct syms *s)
 	bool had_anon = s->has_anon_exec;
 	size_t added;
 
-	if (now - s->refreshed_ns < REFRESH_INTERVAL_NS)
+	/* A retired pid's maps describe another image now. */
+	if (s->retired || now - s->refreshed_ns < REFRESH_INTERVAL_NS)
 		return false;
 	s->refreshed_ns = now;
 	if (read_maps(s->pid, &l))
@@ -966,6 +973,12 @@ void syms_cache__free(struct syms_cache *c)
 			dso_free(c, container_of(n, struct dso, node));
 		}
 	}
+	while (c->retired) {
+		struct syms *s = c->retired;
+
+		c->retired = s->retired_next;
+		syms_free(c, s, false);
+	}
 	free(c->pids.buckets);
 	free(c->dsos.buckets);
 	free(c->debug_dir);
@@ -993,6 +1006,38 @@ void syms_cache__forget(struct syms_cache *c, pid_t pid)
 	if (!s)
 		return;
 	htab_del(&c->pids, &s->node);
+	syms_free(c, s, true);
+}
+
+void syms_cache__retire(struct syms_cache *c, pid_t pid)
+{
+	struct syms *s = syms_find(c, pid);
+
+	if (!s)
+		return;
+	htab_del(&c->pids, &s->node);
+	s->retired = true;
+	s->retired_prev = NULL;
+	s->retired_next = c->retired;
+	if (c->retired)
+		c->retired->retired_prev = s;
+	c->retired = s;
+}
+
+void syms_cache__release(struct syms_cache *c, struct syms *s)
+{
+	if (!s)
+		return;
+	if (!s->retired) {
+		htab_del(&c->pids, &s->node);
+	} else {
+		if (s->retired_prev)
+			s->retired_prev->retired_next = s->retired_next;
+		else
+			c->retired = s->retired_next;
+		if (s->retired_next)
+			s->retired_next->retired_prev = s->retired_prev;
+	}
 	syms_free(c, s, true);
 }
 

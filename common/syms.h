@@ -229,8 +229,21 @@ struct syms *syms_cache__get_syms(struct syms_cache *cache, pid_t pid);
  * prepare). Symbol tables other processes use stay. */
 void syms_cache__forget(struct syms_cache *cache, pid_t pid);
 
+/* Like forget, for a pid whose earlier addresses still need its earlier image (it ran
+ * exec, or was replaced by another process with the same pid, and stacks from before are
+ * not symbolized yet): the next prepare or get_syms of pid reads it afresh, while a struct
+ * syms obtained before keeps resolving addresses as the process was. Its maps are frozen:
+ * no more re-reads of /proc/PID/maps or of its perf map, which now describe another image.
+ * A retired syms lives until syms_cache__release() or the cache is freed. Does nothing if
+ * the pid is not known. */
+void syms_cache__retire(struct syms_cache *cache, pid_t pid);
+
+/* Frees syms, which this cache returned: a retired one, or the pid's current one (the pid
+ * is then forgotten, as by forget). For a caller done with a process image. NULL: no-op. */
+void syms_cache__release(struct syms_cache *cache, struct syms *syms);
+
 struct syms_cache_stats {
-	size_t pids;        /* processes known */
+	size_t pids;        /* processes known (retired ones not counted) */
 	size_t files;       /* distinct ELF files (and vdso images) known */
 	size_t loaded;      /* of those, symbol tables parsed */
 	size_t open_files;  /* file descriptors held for lazy loading */
