@@ -980,6 +980,42 @@ static void test_process_exit_and_delete(void)
 	syms_cache__free(cache);
 }
 
+/* An exec (or a reused pid) retires the old image: its syms keep resolving old addresses,
+ * the pid gets a fresh one, and release frees the retired one. */
+static void test_process_retire_release(void)
+{
+	struct syms *old, *fresh;
+	struct syms_cache *cache;
+	struct syms_cache_stats st;
+	struct child c;
+
+	if (!build_fixtures() || !spawn("pie", &c)) {
+		TEST_FAIL_AT("could not run fixture");
+		return;
+	}
+	cache = new_cache();
+	CHECK_INT(syms_cache__prepare(cache, c.pid), 0);
+	old = syms_cache__get_syms(cache, c.pid);
+	CHECK(old != NULL);
+	syms_cache__retire(cache, c.pid);
+	syms_cache__stats(cache, &st);
+	CHECK_INT(st.pids, 0);
+	if (old)
+		check_addr(old, c.exe_func, "symfix_exe_func", "/pie");
+	fresh = syms_cache__get_syms(cache, c.pid);
+	CHECK(fresh != NULL && fresh != old);
+	if (fresh)
+		check_addr(fresh, c.exe_func, "symfix_exe_func", "/pie");
+	syms_cache__release(cache, old);
+	syms_cache__release(cache, fresh);
+	syms_cache__stats(cache, &st);
+	CHECK_INT(st.pids, 0);
+	syms_cache__retire(cache, 999999999); /* unknown pid: nothing happens */
+	syms_cache__release(cache, NULL);
+	reap(&c);
+	syms_cache__free(cache);
+}
+
 struct find_map_ctx {
 	uint64_t addr;
 	struct procmap m;
@@ -1281,6 +1317,7 @@ int main(void)
 	TEST_RUN(test_process_debug_files);
 	TEST_RUN(test_process_shared_tables);
 	TEST_RUN(test_process_exit_and_delete);
+	TEST_RUN(test_process_retire_release);
 	TEST_RUN(test_process_unknown);
 	TEST_RUN(test_process_vdso);
 	TEST_RUN(test_process_self_dlopen);
