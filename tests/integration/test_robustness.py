@@ -148,3 +148,17 @@ def test_btf_file_when_kernel_has_none():
         assert "rc=1" in p.stderr
         args = [e["args"] for e in harness.json_lines(p.stdout)]
         assert ["/bin/true", "no-sysfs-btf"] in args, p.stdout[-1000:]
+
+
+def test_tracefs_not_mountable_says_so():
+    """Tracefs absent and no right to mount it (no CAP_SYS_ADMIN, but CAP_BPF and
+    CAP_PERFMON): tools that need the syscall tracepoints say so in one line."""
+    for argv in (["opensnoop"], ["execsnoop", "-x"], ["filetop", "1", "1"]):
+        cmd = " ".join([harness.tool_path(argv[0])] + argv[1:])
+        script = ("umount /sys/kernel/tracing 2>/dev/null; umount /sys/kernel/debug 2>/dev/null; "
+                  f"exec setpriv --bounding-set -sys_admin --inh-caps -sys_admin {cmd}")
+        p = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script],
+                           capture_output=True, text=True, timeout=30)
+        lines = p.stderr.strip().splitlines()
+        assert p.returncode == 1, (argv, p.returncode, p.stderr)
+        assert len(lines) == 1 and "tracefs" in lines[0] and "mount" in lines[0], (argv, lines)
