@@ -367,8 +367,8 @@ def test_top_function_agrees_with_perf():
     try:
         with Program("spin", 10) as prog:
             data = os.path.join(d, "perf.data")
-            rec = perf_record([prog.pid], 2, data)
-            t = profile("-p", prog.pid, "-F", 99, "-f", 2)
+            rec = perf_record([prog.pid], 3, data)
+            t = profile("-p", prog.pid, "-F", 99, "-f", 3)
             rec.wait(timeout=30)
         rep = subprocess.run(["perf", "report", "-i", data, "--stdio", "--sort", "sym"],
                              capture_output=True, text=True, timeout=60)
@@ -381,8 +381,9 @@ def test_top_function_agrees_with_perf():
         total = sum(leaves.values())
         ours = max(leaves, key=leaves.get)
         assert ours == rows[0][1] == "hot_spin", (leaves, rows[:3])
-        # The same share, within 10 points (two samplers, two sets of random phases).
-        assert abs(100.0 * leaves[ours] / total - rows[0][0]) <= 10, (leaves, rows[:3])
+        # The same share, within 12 points: two samplers of ~300 samples each differ by
+        # about 3.5 points (one standard deviation) by chance alone.
+        assert abs(100.0 * leaves[ours] / total - rows[0][0]) <= 12, (leaves, rows[:3])
     finally:
         shutil.rmtree(d, True)
 
