@@ -25,11 +25,13 @@ struct open_args {
 	__u32 mode;
 };
 
-/* Entry arguments keyed by thread id, until the matching exit. Bounded: a thread is in at
- * most one open at a time, and entries of threads killed mid-syscall are evicted (LRU). */
+/* Entry arguments keyed by thread id, until the matching exit (which runs even for a thread
+ * killed in the call). Allocated on use: memory follows the number of opens in flight, and
+ * an open that finds the map full is counted as lost rather than evicting another's. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 8192);
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 10240);
 	__type(key, __u32);
 	__type(value, struct open_args);
 } start SEC(".maps");
@@ -55,7 +57,8 @@ static __always_inline int on_enter(const char *fname, int dfd, __u64 flags, __u
 	args.dfd = dfd;
 	args.flags = flags;
 	args.mode = mode;
-	bpf_map_update_elem(&start, &tid, &args, BPF_ANY);
+	if (bpf_map_update_elem(&start, &tid, &args, BPF_ANY))
+		events_count_lost();
 	return 0;
 }
 

@@ -47,7 +47,9 @@ int evbuf__prepare(struct bpf_object *obj, size_t ring_bytes)
 		return -ENOENT;
 	while (size < ring_bytes)
 		size <<= 1;
-	if (probe__btf_type("bpf_ringbuf") && !evbuf_force_perf()) {
+	/* A map-type probe is a syscall; asking the kernel's BTF would parse 5 MiB of it. The
+	 * BPF side agrees: it also needs events_use_ringbuf, cleared below otherwise. */
+	if (probe__ringbuf() && !evbuf_force_perf()) {
 		err = bpf_map__set_max_entries(map, size);
 		if (err)
 			return err;

@@ -14,9 +14,11 @@ struct evbuf;
 /* Called for each event; return non-zero to stop consuming (the value is passed up). */
 typedef int (*evbuf_sample_fn)(void *ctx, const void *data, size_t size);
 
-/* Default ring size: ~10 ms of a worst-case 1 M events/s burst of 300-byte events, plus the
- * consumer's scheduling delay on a busy 2-vCPU machine. */
-#define EVBUF_DEFAULT_BYTES (4u << 20)
+/* Default ring size. The consumer drains ~1.4 M events/s and is woken once an eighth of the
+ * ring is pending, so 2 MiB holds ~30 ms of a 1 M events/s burst of 64-byte events: enough
+ * for zero loss at the benchmarks' maximum rates (docs/performance.md) within a 4 MB budget
+ * of kernel memory per tool. */
+#define EVBUF_DEFAULT_BYTES (2u << 20)
 
 /* Before load: sizes the ring (ring_bytes, rounded up to a power of two pages) and its wakeup
  * threshold, or turns `events` into a perf event array when the kernel has no ring buffer.

@@ -308,6 +308,9 @@ int main(int argc, char **argv)
 	err = choose_programs(skel, &env);
 	if (err)
 		goto cleanup;
+	/* Only -x tracks exec syscalls in flight: otherwise the map need not take memory. */
+	if (!env.failed)
+		bpf_map__set_max_entries(skel->maps.exec_start, 1);
 	err = tool__load(skel->skeleton, &env.c, EVBUF_DEFAULT_BYTES);
 	if (err)
 		goto cleanup;
