@@ -53,6 +53,9 @@ int tool__load(struct bpf_object_skeleton *skeleton, const struct cli_common *c,
 	err = tool__before_load(obj, c, ring_bytes);
 	if (err)
 		return err;
+	/* The probes are done: free their BTF before libbpf parses its own copy. */
+	probe__release();
+	malloc_trim(0);
 	err = bpf_object__load_skeleton(skeleton);
 	probe__release();
 	/* Loading parsed the kernel's BTF (libbpf and our probes, tens of MiB, now freed):
