@@ -6,6 +6,9 @@
 #include <bpf/bpf_helpers.h>
 
 const volatile __u32 filter_pid = 0;
+/* The tool's own process: its setup (opening tracefs files, reading /proc) is not what the
+ * user asked to see. */
+const volatile __u32 filter_self = 0;
 const volatile __u32 filter_uid = (__u32)-1;
 const volatile __u8 filter_cgroup = 0;
 /* -n NAME: keep tasks whose comm contains this (empty: all). */
@@ -21,7 +24,11 @@ struct {
 /* Does the current task pass the -p/-u/-c filters? */
 static __always_inline bool filter_current(void)
 {
-	if (filter_pid && (bpf_get_current_pid_tgid() >> 32) != filter_pid)
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+
+	if (filter_pid && tgid != filter_pid)
+		return false;
+	if (tgid == filter_self)
 		return false;
 	if (filter_uid != (__u32)-1 && (__u32)bpf_get_current_uid_gid() != filter_uid)
 		return false;

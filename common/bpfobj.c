@@ -62,10 +62,15 @@ int bpfobj__set_rodata(struct bpf_object *obj, const char *var, const void *val,
 int bpfobj__apply_filters(struct bpf_object *obj, const struct cli_common *c)
 {
 	uint32_t pid = c->pid, uid = c->uid_set ? c->uid : (uint32_t)-1;
+	uint32_t self = (uint32_t)getpid();
 	uint8_t cg = c->cgroup != NULL;
-	int err = 0;
+	int err;
 
-	if (pid)
+	/* Tools without the shared filters have no filter_self either: that is fine. */
+	err = bpfobj__set_rodata(obj, "filter_self", &self, sizeof(self));
+	if (err == -ENOENT)
+		err = 0;
+	if (!err && pid)
 		err = bpfobj__set_rodata(obj, "filter_pid", &pid, sizeof(pid));
 	if (!err && c->uid_set)
 		err = bpfobj__set_rodata(obj, "filter_uid", &uid, sizeof(uid));

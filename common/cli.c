@@ -262,6 +262,10 @@ void cli__parse(const struct argp *argp, int argc, char **argv, void *input)
 {
 	/* Usage errors come before log__init(): name them after the command as invoked. */
 	log_prog_name = program_invocation_short_name;
+	/* getopt names the program by argv[0] in its one-line errors: the short name reads
+	 * better than build/bin/opensnoop. */
+	if (argc > 0)
+		argv[0] = program_invocation_short_name;
 	argp_err_exit_status = CLI_EXIT_USAGE;
 	if (argp_parse(argp, argc, argv, 0, NULL, input))
 		exit(CLI_EXIT_USAGE);
