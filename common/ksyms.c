@@ -36,30 +36,10 @@ struct ksyms {
 
 #define KSYMS_READ_CHUNK (256 * 1024)
 
-static int ks_grow(void **p, size_t *cap, size_t need, size_t elem, size_t first)
-{
-	size_t ncap = *cap ? *cap : first;
-	void *np;
-
-	if (need <= *cap)
-		return 0;
-	while (ncap < need) {
-		if (ncap > SIZE_MAX / 2 / elem)
-			return -ENOMEM;
-		ncap *= 2;
-	}
-	np = realloc(*p, ncap * elem);
-	if (!np)
-		return -ENOMEM;
-	*p = np;
-	*cap = ncap;
-	return 0;
-}
-
 static int add_name(struct ksyms *ks, const char *s, size_t len, uint64_t *off)
 {
 	/* A 4 MiB first arena fits a typical kernel without a copy. */
-	int err = ks_grow((void **)&ks->names, &ks->names_cap, ks->names_len + len + 1, 1,
+	int err = syms_grow((void **)&ks->names, &ks->names_cap, ks->names_len + len + 1, 1,
 			  4u << 20);
 
 	if (err)
@@ -138,7 +118,7 @@ static int parse_line(struct ksyms *ks, const char *p, const char *end)
 		ks->zero_addrs++;
 		return 0;
 	}
-	err = ks_grow((void **)&ks->slots, &ks->cap, ks->nr + 1, sizeof(*ks->slots), 1u << 16);
+	err = syms_grow((void **)&ks->slots, &ks->cap, ks->nr + 1, sizeof(*ks->slots), 1u << 16);
 	if (err)
 		return err;
 	if (mod) {

@@ -55,4 +55,8 @@ int syms_read_path(const char *path, char **buf, size_t *len);
 /* Parses a perf map text into a table. */
 int perf_map_parse_tab(const char *buf, size_t len, struct symtab *tab);
 
+/* Grows the array *p of *cap elements of elem bytes to hold need, doubling from first.
+ * Returns 0 or -ENOMEM (on overflow too). */
+int syms_grow(void **p, size_t *cap, size_t need, size_t elem, size_t first);
+
 #endif

@@ -19,9 +19,9 @@ struct symtab_ent {
 /* How far back a lookup looks for a symbol that encloses a smaller one after it. */
 #define SYMTAB_NESTED_SCAN 8
 
-static int grow(void **p, size_t *cap, size_t need, size_t elem)
+int syms_grow(void **p, size_t *cap, size_t need, size_t elem, size_t first)
 {
-	size_t ncap = *cap ? *cap : 64;
+	size_t ncap = *cap ? *cap : first;
 	void *np;
 
 	if (need <= *cap)
@@ -47,7 +47,7 @@ int symtab_builder__add(struct symtab_builder *b, const char *name, size_t name_
 
 	if (name_len >= UINT32_MAX || b->nr >= UINT32_MAX)
 		return -E2BIG;
-	err = grow((void **)&b->ents, &b->cap, b->nr + 1, sizeof(*b->ents));
+	err = syms_grow((void **)&b->ents, &b->cap, b->nr + 1, sizeof(*b->ents), 64);
 	if (err)
 		return err;
 	e = &b->ents[b->nr];
