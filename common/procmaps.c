@@ -9,32 +9,6 @@
 
 static const char deleted_suffix[] = " (deleted)";
 
-static const char *hex_field(const char *p, const char *end, uint64_t *v)
-{
-	const char *start = p;
-	uint64_t x = 0;
-
-	for (; p < end; p++) {
-		unsigned d;
-
-		if (*p >= '0' && *p <= '9')
-			d = *p - '0';
-		else if (*p >= 'a' && *p <= 'f')
-			d = *p - 'a' + 10;
-		else if (*p >= 'A' && *p <= 'F')
-			d = *p - 'A' + 10;
-		else
-			break;
-		if (x >> 60)
-			return NULL;
-		x = x << 4 | d;
-	}
-	if (p == start)
-		return NULL;
-	*v = x;
-	return p;
-}
-
 static const char *expect(const char *p, const char *end, char c)
 {
 	return p && p < end && *p == c ? p + 1 : NULL;
@@ -75,9 +49,9 @@ int procmap__parse_line(const char *line, size_t len, struct procmap *m)
 	if (len && end[-1] == '\n')
 		end--;
 	memset(m, 0, sizeof(*m));
-	p = hex_field(p, end, &m->start);
+	p = syms_hex_field(p, end, &m->start);
 	p = expect(p, end, '-');
-	p = p ? hex_field(p, end, &m->end) : NULL;
+	p = p ? syms_hex_field(p, end, &m->end) : NULL;
 	p = expect(p, end, ' ');
 	if (!p || end - p < 5 || p[4] != ' ')
 		return -EINVAL;
@@ -90,11 +64,11 @@ int procmap__parse_line(const char *line, size_t len, struct procmap *m)
 		m->flags |= PROCMAP_EXEC;
 	if (perms[3] == 's')
 		m->flags |= PROCMAP_SHARED;
-	p = hex_field(p + 5, end, &m->offset);
+	p = syms_hex_field(p + 5, end, &m->offset);
 	p = expect(p, end, ' ');
-	p = p ? hex_field(p, end, &major) : NULL;
+	p = p ? syms_hex_field(p, end, &major) : NULL;
 	p = expect(p, end, ':');
-	p = p ? hex_field(p, end, &minor) : NULL;
+	p = p ? syms_hex_field(p, end, &minor) : NULL;
 	p = expect(p, end, ' ');
 	if (!p || m->end < m->start || major > UINT32_MAX || minor > UINT32_MAX)
 		return -EINVAL;

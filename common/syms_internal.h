@@ -59,4 +59,8 @@ int perf_map_parse_tab(const char *buf, size_t len, struct symtab *tab);
  * Returns 0 or -ENOMEM (on overflow too). */
 int syms_grow(void **p, size_t *cap, size_t need, size_t elem, size_t first);
 
+/* Parses hex digits at p (before end) into *v. Returns the first byte after them, or NULL
+ * when there are none or the value overflows 64 bits. */
+const char *syms_hex_field(const char *p, const char *end, uint64_t *v);
+
 #endif

@@ -175,21 +175,20 @@ void symtab__free(struct symtab *tab)
 
 /* ---- perf maps ---- */
 
-static const char *parse_hex(const char *p, const char *end, uint64_t *v)
+const char *syms_hex_field(const char *p, const char *end, uint64_t *v)
 {
+	const char *start = p;
 	uint64_t x = 0;
-	const char *start;
 
-	if (end - p > 2 && p[0] == '0' && (p[1] == 'x' || p[1] == 'X'))
-		p += 2;
-	start = p;
 	for (; p < end; p++) {
 		unsigned d;
 
 		if (*p >= '0' && *p <= '9')
 			d = *p - '0';
-		else if ((*p | 0x20) >= 'a' && (*p | 0x20) <= 'f')
-			d = (*p | 0x20) - 'a' + 10;
+		else if (*p >= 'a' && *p <= 'f')
+			d = *p - 'a' + 10;
+		else if (*p >= 'A' && *p <= 'F')
+			d = *p - 'A' + 10;
 		else
 			break;
 		if (x >> 60)
@@ -200,6 +199,14 @@ static const char *parse_hex(const char *p, const char *end, uint64_t *v)
 		return NULL;
 	*v = x;
 	return p;
+}
+
+/* Perf maps may write addresses with or without 0x. */
+static const char *parse_hex(const char *p, const char *end, uint64_t *v)
+{
+	if (end - p > 2 && p[0] == '0' && (p[1] == 'x' || p[1] == 'X'))
+		p += 2;
+	return syms_hex_field(p, end, v);
 }
 
 int perf_map_parse_tab(const char *buf, size_t len, struct symtab *tab)
