@@ -37,7 +37,8 @@ def test_every_tool_has_a_man_page_with_sections():
         path = os.path.join(harness.ROOT, "docs", tool + ".8")
         assert os.path.exists(path), f"{tool}: no docs/{tool}.8"
         text = open(path).read()
-        for section in ("NAME", "SYNOPSIS", "DESCRIPTION", "OPTIONS", "EXAMPLES", "SEE ALSO"):
+        for section in ("NAME", "SYNOPSIS", "DESCRIPTION", "OPTIONS", "OUTPUT", "EXAMPLES",
+                        "REQUIREMENTS", "SEE ALSO"):
             assert f".SH {section}" in text, f"{tool}.8 lacks {section}"
 
 
