@@ -96,7 +96,7 @@ DEPS_BUILD := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev make gcc libc6
 	dpkg-dev
 # The integration tests' workloads and checkers (netns, firewall, loop devices, promtool).
 DEPS_TEST  := python3 iproute2 nftables iptables util-linux mount procps kmod jq man-db \
-	binutils prometheus libclang-rt-14-dev debootstrap
+	binutils prometheus libclang-rt-14-dev debootstrap linux-perf bpftrace
 DEPS_PKGS  := $(DEPS_BUILD) $(DEPS_TEST)
 
 deps:
