@@ -36,23 +36,35 @@ struct {
 	__type(value, struct open_args);
 } start SEC(".maps");
 
+/* Set by user space where bpf_task_pt_regs() works in tracepoint programs (5.15+): the exit
+ * program then reads the call's arguments from the task's saved registers, and no entry
+ * program runs at all: one program and no map operation per open. */
+const volatile __u8 args_at_exit = 0;
+
+static __always_inline bool open_wanted(__u32 tid)
+{
+	if (filter_tid && tid != filter_tid)
+		return false;
+	if (!filter_current())
+		return false;
+	if (filter_comm[0]) {
+		char comm[16];
+
+		bpf_get_current_comm(comm, sizeof(comm));
+		if (!filter_comm_match(comm))
+			return false;
+	}
+	return true;
+}
+
 static __always_inline int on_enter(const char *fname, int dfd, __u64 flags, __u64 mode)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)pid_tgid;
 	struct open_args args;
 
-	if (filter_tid && tid != filter_tid)
+	if (!open_wanted(tid))
 		return 0;
-	if (!filter_current())
-		return 0;
-	if (filter_comm[0]) {
-		char comm[16];
-
-		bpf_get_current_comm(comm, sizeof(comm));
-		if (!filter_comm_match(comm))
-			return 0;
-	}
 	args.fname = fname;
 	args.dfd = dfd;
 	args.flags = flags;
@@ -62,26 +74,21 @@ static __always_inline int on_enter(const char *fname, int dfd, __u64 flags, __u
 	return 0;
 }
 
-static __always_inline int on_exit(void *ctx, long ret)
+static __always_inline void emit_open(void *ctx, long ret, const struct open_args *args)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u32 tid = (__u32)pid_tgid;
-	struct open_args *args;
 	struct open_event *e;
 	__u64 size;
 	long len;
 
-	args = bpf_map_lookup_elem(&start, &tid);
-	if (!args)
-		return 0;
 	if (failed_only && ret >= 0)
-		goto done;
+		return;
 	e = events_scratch();
 	if (!e)
-		goto done;
+		return;
 	e->ts_ns = bpf_ktime_get_ns();
 	e->pid = pid_tgid >> 32;
-	e->tid = tid;
+	e->tid = (__u32)pid_tgid;
 	e->uid = (__u32)bpf_get_current_uid_gid();
 	e->ret = ret;
 	e->dfd = args->dfd;
@@ -117,8 +124,54 @@ static __always_inline int on_exit(void *ctx, long ret)
 		size = offsetof(struct open_event, path) + n;
 	}
 	events_emit(ctx, e, size);
-done:
+}
+
+static __always_inline int on_exit(void *ctx, long ret)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct open_args *args;
+
+	args = bpf_map_lookup_elem(&start, &tid);
+	if (!args)
+		return 0;
+	emit_open(ctx, ret, args);
 	bpf_map_delete_elem(&start, &tid);
+	return 0;
+}
+
+enum open_call { CALL_OPEN, CALL_OPENAT, CALL_OPENAT2 };
+
+/* The arguments as the syscall got them, from the registers saved at entry: the kernel does
+ * not change them (only the return value register). */
+static __always_inline int on_exit_regs(void *ctx, long ret, enum open_call call)
+{
+	struct pt_regs *regs;
+	struct open_args args = {};
+
+	if (!open_wanted((__u32)bpf_get_current_pid_tgid()))
+		return 0;
+	regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	if (call == CALL_OPEN) {
+		args.fname = (const char *)PT_REGS_PARM1_CORE_SYSCALL(regs);
+		args.dfd = AT_FDCWD;
+		args.flags = PT_REGS_PARM2_CORE_SYSCALL(regs);
+		args.mode = PT_REGS_PARM3_CORE_SYSCALL(regs);
+	} else {
+		args.dfd = (int)PT_REGS_PARM1_CORE_SYSCALL(regs);
+		args.fname = (const char *)PT_REGS_PARM2_CORE_SYSCALL(regs);
+		if (call == CALL_OPENAT) {
+			args.flags = PT_REGS_PARM3_CORE_SYSCALL(regs);
+			args.mode = PT_REGS_PARM4_CORE_SYSCALL(regs);
+		} else {
+			struct open_how how = {};
+
+			bpf_probe_read_user(&how, sizeof(how),
+					    (void *)PT_REGS_PARM3_CORE_SYSCALL(regs));
+			args.flags = how.flags;
+			args.mode = how.mode;
+		}
+	}
+	emit_open(ctx, ret, &args);
 	return 0;
 }
 
@@ -146,18 +199,24 @@ int enter_openat2(struct trace_event_raw_sys_enter *ctx)
 SEC("tracepoint/syscalls/sys_exit_open")
 int exit_open(struct trace_event_raw_sys_exit *ctx)
 {
+	if (args_at_exit)
+		return on_exit_regs(ctx, ctx->ret, CALL_OPEN);
 	return on_exit(ctx, ctx->ret);
 }
 
 SEC("tracepoint/syscalls/sys_exit_openat")
 int exit_openat(struct trace_event_raw_sys_exit *ctx)
 {
+	if (args_at_exit)
+		return on_exit_regs(ctx, ctx->ret, CALL_OPENAT);
 	return on_exit(ctx, ctx->ret);
 }
 
 SEC("tracepoint/syscalls/sys_exit_openat2")
 int exit_openat2(struct trace_event_raw_sys_exit *ctx)
 {
+	if (args_at_exit)
+		return on_exit_regs(ctx, ctx->ret, CALL_OPENAT2);
 	return on_exit(ctx, ctx->ret);
 }
 

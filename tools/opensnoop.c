@@ -215,6 +215,18 @@ static int handle_event(void *vctx, const void *data, size_t size)
 	return 0;
 }
 
+/* The exit program can read the call's arguments from the task's saved registers where
+ * tracepoint programs may call bpf_task_pt_regs() (5.15) and bpf_get_current_task_btf(). */
+static bool args_at_exit_possible(void)
+{
+	/* CORESCOPE_ARGS_AT_ENTRY=1 takes the older kernels' path, so tests can cover it here. */
+	if (getenv("CORESCOPE_ARGS_AT_ENTRY"))
+		return false;
+	return libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_task_pt_regs, NULL) == 1 &&
+	       libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_get_current_task_btf,
+				       NULL) == 1;
+}
+
 /* open(2) does not exist on every architecture; openat2 needs Linux 5.6. */
 static void choose_programs(struct opensnoop_bpf *skel)
 {
@@ -223,12 +235,19 @@ static void choose_programs(struct opensnoop_bpf *skel)
 					skel->progs.enter_openat2 };
 	struct bpf_program *exit_[] = { skel->progs.exit_open, skel->progs.exit_openat,
 					skel->progs.exit_openat2 };
+	bool at_exit = args_at_exit_possible();
 	unsigned i;
 
+	skel->rodata->args_at_exit = at_exit;
+	/* Exit-only needs no map of calls in flight. */
+	if (at_exit)
+		bpf_map__set_max_entries(skel->maps.start, 1);
+	p_info("arguments read %s", at_exit ? "at syscall exit (saved registers)"
+					    : "at syscall entry");
 	for (i = 0; i < 3; i++) {
 		bool have = probe__syscall(calls[i]);
 
-		bpf_program__set_autoload(enter[i], have);
+		bpf_program__set_autoload(enter[i], have && !at_exit);
 		bpf_program__set_autoload(exit_[i], have);
 		p_info("%s: %s", calls[i], have ? "tracing" : "not on this kernel, skipped");
 	}

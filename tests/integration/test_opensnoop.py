@@ -227,3 +227,21 @@ def spawn_py(code):
     p = subprocess.Popen(["/usr/bin/python3", "-c", code])
     p.wait()
     return p.pid
+
+
+def test_entry_path_of_older_kernels():
+    """Kernels before 5.15 keep the arguments from an entry program in a map: forced here,
+    the same fields, a dirfd-relative -F path and a failed open come out."""
+    env = dict(os.environ, CORESCOPE_ARGS_AT_ENTRY="1")
+    with tempfile.TemporaryDirectory() as d:
+        real = os.path.realpath(d)
+        os.makedirs(os.path.join(d, "a"))
+        target = os.path.join(real, "a", "e-" + uuid.uuid4().hex)
+        open(target, "w").close()
+        leaf = os.path.basename(target)
+        with Tool("opensnoop", "-j", "-F", "-v", env=env) as t:
+            pid = opener(f"a/./{leaf}", f"a/../missing-{leaf}", dirfd_base=d)
+        assert "arguments read at syscall entry" in t.err, t.err
+        ev = {e["path"]: e for e in t.json() if e.get("pid") == pid}
+        assert ev[target]["fd"] >= 3 and ev[target]["err"] == 0, ev
+        assert ev[os.path.join(real, "missing-" + leaf)]["err"] == 2, ev
