@@ -84,3 +84,15 @@ def test_static_binaries_run_in_empty_root():
                                text=True, timeout=10)
             assert p.returncode == 0 and p.stdout.startswith(f"Usage: {t} "), (t, p.stderr)
         assert os.listdir(root) and not os.path.exists(os.path.join(root, "lib"))
+
+
+def test_make_install_destdir_prefix():
+    with tempfile.TemporaryDirectory() as dest:
+        make("install", f"DESTDIR={dest}", "PREFIX=/opt/cs")
+        for t in tools():
+            binary = os.path.join(dest, "opt", "cs", "sbin", t)
+            assert os.access(binary, os.X_OK), binary
+            assert os.path.exists(os.path.join(dest, "opt", "cs", "share", "man", "man8",
+                                               t + ".8")), t
+        make("uninstall", f"DESTDIR={dest}", "PREFIX=/opt/cs")
+        assert not os.listdir(os.path.join(dest, "opt", "cs", "sbin"))
