@@ -141,7 +141,7 @@ static const struct {
 	unsigned which;
 	struct argp_option opt;
 } cli_options[] = {
-	{ 0, { "verbose", 'v', NULL, 0, "Verbose: libbpf log and the attach points chosen", -1 } },
+	{ 0, { "verbose", 'v', NULL, 0, "Verbose: attach points, start-up phase times, libbpf warnings (twice: libbpf debug log)", -1 } },
 	{ 0, { "json", 'j', NULL, 0, "Print one JSON object per line (NDJSON)", -1 } },
 	{ 0, { "btf", OPT_BTF, "FILE", 0, "Kernel BTF to use instead of /sys/kernel/btf/vmlinux", -1 } },
 	{ 0, { NULL, 'h', NULL, OPTION_HIDDEN, "Same as --help", -1 } },
@@ -177,7 +177,7 @@ static error_t cli_parse_opt(int key, char *arg, struct argp_state *state)
 		argp_state_help(state, stdout, ARGP_HELP_STD_HELP);
 		return 0;
 	case 'v':
-		c->verbose = true;
+		c->verbose++;
 		return 0;
 	case 'j':
 		c->json = true;

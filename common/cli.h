@@ -20,7 +20,7 @@ enum cli_opt {
 };
 
 struct cli_common {
-	bool verbose;
+	int verbose;           /* -v: 1; -vv: 2 (libbpf debug log too) */
 	bool json;
 	const char *btf_path;  /* --btf FILE, NULL for the kernel's own */
 	uint32_t pid;          /* 0: any */

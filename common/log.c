@@ -10,17 +10,17 @@
 #include "json.h"
 
 const char *log_prog_name = "corescope";
-static bool log_verbose;
+static int log_verbose;
 static bool log_json;
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list args)
 {
-	if (!log_verbose)
+	if (!log_verbose || (level == LIBBPF_DEBUG && log_verbose < 2))
 		return 0;
 	return vfprintf(stderr, fmt, args);
 }
 
-void log__init(const char *prog_name, bool verbose, bool json)
+void log__init(const char *prog_name, int verbose, bool json)
 {
 	if (prog_name)
 		log_prog_name = prog_name;
@@ -31,7 +31,7 @@ void log__init(const char *prog_name, bool verbose, bool json)
 
 bool log__verbose(void)
 {
-	return log_verbose;
+	return log_verbose > 0;
 }
 
 static void vlog(const char *prefix, bool is_error, const char *fmt, va_list ap)

@@ -9,10 +9,11 @@
 /* Program name used as the prefix of every message ("opensnoop: ..."). */
 extern const char *log_prog_name;
 
-/* Installs the libbpf print hook: libbpf warnings and debug output only with verbose.
+/* Installs the libbpf print hook: libbpf warnings and information with verbose >= 1, its
+ * debug log (a thousand lines per load) with verbose >= 2.
  * In JSON mode, p_err() also writes {"error": "..."} as one line on stdout so a consumer of
  * the stream sees why it ended. */
-void log__init(const char *prog_name, bool verbose, bool json);
+void log__init(const char *prog_name, int verbose, bool json);
 
 bool log__verbose(void);
 

@@ -12,10 +12,21 @@
 #include "log.h"
 
 static volatile sig_atomic_t exiting;
+static volatile uint64_t stop_signal_ns;
 
 static void on_signal(int sig)
 {
+	struct timespec ts;
+
+	/* clock_gettime is async-signal-safe. */
+	if (!stop_signal_ns && clock_gettime(CLOCK_MONOTONIC, &ts) == 0)
+		stop_signal_ns = (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
 	exiting = 1;
+}
+
+uint64_t loop__stop_requested_ns(void)
+{
+	return stop_signal_ns;
 }
 
 void loop__init(void)

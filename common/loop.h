@@ -17,6 +17,9 @@ void loop__init(void);
 bool loop__exiting(void);
 void loop__stop(void);
 
+/* CLOCK_MONOTONIC ns at which the first stop signal arrived, or 0. */
+uint64_t loop__stop_requested_ns(void);
+
 /* Flushes stdout; on a closed pipe stops the loop and returns -EPIPE. */
 int loop__flush(void);
 

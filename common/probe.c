@@ -3,12 +3,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -33,7 +35,7 @@ static bool is_tracefs_at(const char *dir)
 	return access(events, R_OK) == 0;
 }
 
-const char *probe__tracefs(void)
+static const char *do_tracefs(void)
 {
 	static const char *found;
 	static bool tried;
@@ -57,9 +59,9 @@ const char *probe__tracefs(void)
 	return NULL;
 }
 
-bool probe__tracepoint(const char *category, const char *name)
+static bool do_tracepoint(const char *category, const char *name)
 {
-	const char *tracefs = probe__tracefs();
+	const char *tracefs = do_tracefs();
 	char path[PATH_MAX];
 
 	if (!tracefs)
@@ -80,7 +82,7 @@ const char *probe__btf_path(void)
 	return btf_path_override ? btf_path_override : "/sys/kernel/btf/vmlinux";
 }
 
-bool probe__kernel_btf(void)
+static bool do_kernel_btf(void)
 {
 	return access(probe__btf_path(), R_OK) == 0;
 }
@@ -136,7 +138,7 @@ void probe__release(void)
 	tried_kernel_btf = tried_running_btf = false;
 }
 
-bool probe__btf_type(const char *name)
+static bool do_btf_type(const char *name)
 {
 	struct btf *btf = kernel_btf();
 
@@ -219,7 +221,7 @@ static const char *running_btf_strings(size_t *len)
 	return btf_strings;
 }
 
-bool probe__tp_btf(const char *tp_name)
+static bool do_tp_btf(const char *tp_name)
 {
 	char needle[160];
 	const char *strs;
@@ -237,28 +239,28 @@ bool probe__tp_btf(const char *tp_name)
 	return memmem(strs, len, needle, n) != NULL;
 }
 
-bool probe__fentry(const char *func)
+static bool do_fentry(const char *func)
 {
 	return tracing_prog_loads(func, BTF_KIND_FUNC, BPF_TRACE_FENTRY);
 }
 
-bool probe__kprobes(void)
+static bool do_kprobes(void)
 {
 	return access("/sys/bus/event_source/devices/kprobe/type", R_OK) == 0;
 }
 
-bool probe__ringbuf(void)
+static bool do_ringbuf(void)
 {
 	return libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, NULL) == 1;
 }
 
-bool probe__syscall(const char *name)
+static bool do_syscall(const char *name)
 {
 	char tp[64], fn[64];
 
 	snprintf(tp, sizeof(tp), "sys_enter_%s", name);
-	if (probe__tracefs())
-		return probe__tracepoint("syscalls", tp);
+	if (do_tracefs())
+		return do_tracepoint("syscalls", tp);
 	/* Syscall wrappers are named per architecture; a match on any of them will do. */
 	snprintf(fn, sizeof(fn), "__x64_sys_%s", name);
 	if (running_kernel_btf_id(fn, BTF_KIND_FUNC) > 0)
@@ -267,7 +269,7 @@ bool probe__syscall(const char *name)
 	return running_kernel_btf_id(fn, BTF_KIND_FUNC) > 0;
 }
 
-bool probe__raw_tp(const char *tp_name)
+static bool do_raw_tp(const char *tp_name)
 {
 	const struct bpf_insn insns[] = {
 		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 0 },
@@ -285,7 +287,7 @@ bool probe__raw_tp(const char *tp_name)
 	return link >= 0;
 }
 
-int probe__tp_arg_index(const char *tp_name, const char *struct_name)
+static int do_tp_arg_index(const char *tp_name, const char *struct_name)
 {
 	struct btf *btf = kernel_btf();
 	const struct btf_param *params;
@@ -323,4 +325,136 @@ int probe__tp_arg_index(const char *tp_name, const char *struct_name)
 			return i - 1;
 	}
 	return -ENOENT;
+}
+
+/* Time spent answering probes, for the start-up timer: nested probes count once. */
+static uint64_t probe_ns;
+static unsigned probe_count;
+static int probe_depth;
+
+static uint64_t timer_start(void)
+{
+	struct timespec ts;
+
+	if (probe_depth++)
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static void timer_stop(uint64_t start)
+{
+	struct timespec ts;
+
+	if (--probe_depth)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	probe_ns += (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec - start;
+	probe_count++;
+}
+
+uint64_t probe__elapsed_ns(unsigned *count)
+{
+	if (count)
+		*count = probe_count;
+	return probe_ns;
+}
+
+const char *probe__tracefs(void)
+{
+	uint64_t t = timer_start();
+	const char *r = do_tracefs();
+
+	timer_stop(t);
+	return r;
+}
+
+bool probe__tracepoint(const char *category, const char *name)
+{
+	uint64_t t = timer_start();
+	bool r = do_tracepoint(category, name);
+
+	timer_stop(t);
+	return r;
+}
+
+bool probe__kernel_btf(void)
+{
+	uint64_t t = timer_start();
+	bool r = do_kernel_btf();
+
+	timer_stop(t);
+	return r;
+}
+
+bool probe__btf_type(const char *name)
+{
+	uint64_t t = timer_start();
+	bool r = do_btf_type(name);
+
+	timer_stop(t);
+	return r;
+}
+
+bool probe__tp_btf(const char *tp_name)
+{
+	uint64_t t = timer_start();
+	bool r = do_tp_btf(tp_name);
+
+	timer_stop(t);
+	return r;
+}
+
+bool probe__fentry(const char *func)
+{
+	uint64_t t = timer_start();
+	bool r = do_fentry(func);
+
+	timer_stop(t);
+	return r;
+}
+
+bool probe__kprobes(void)
+{
+	uint64_t t = timer_start();
+	bool r = do_kprobes();
+
+	timer_stop(t);
+	return r;
+}
+
+bool probe__ringbuf(void)
+{
+	uint64_t t = timer_start();
+	bool r = do_ringbuf();
+
+	timer_stop(t);
+	return r;
+}
+
+bool probe__syscall(const char *name)
+{
+	uint64_t t = timer_start();
+	bool r = do_syscall(name);
+
+	timer_stop(t);
+	return r;
+}
+
+bool probe__raw_tp(const char *tp_name)
+{
+	uint64_t t = timer_start();
+	bool r = do_raw_tp(tp_name);
+
+	timer_stop(t);
+	return r;
+}
+
+int probe__tp_arg_index(const char *tp_name, const char *struct_name)
+{
+	uint64_t t = timer_start();
+	int r = do_tp_arg_index(tp_name, struct_name);
+
+	timer_stop(t);
+	return r;
 }

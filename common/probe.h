@@ -4,6 +4,7 @@
 #define COMMON_PROBE_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 /* Returns the tracefs mount point ("/sys/kernel/tracing" or the debugfs one), mounting
  * tracefs at /sys/kernel/tracing when it is not mounted and we may; NULL if there is none
@@ -53,6 +54,10 @@ bool probe__raw_tp(const char *tp_name);
  * arguments as an array picks the index with this. -ENOENT when the BTF lacks the tracepoint
  * (kernels before 5.5) or no argument matches. */
 int probe__tp_arg_index(const char *tp_name, const char *struct_name);
+
+/* Time spent in the probes above so far (nested probes once) and how many were asked, for
+ * the start-up timer of -v. */
+uint64_t probe__elapsed_ns(unsigned *count);
 
 /* Frees the kernel BTF the probes parsed (tens of MiB of heap): call once the programs are
  * loaded. Later probes parse it again. */

@@ -2,7 +2,9 @@
 
 #include <errno.h>
 #include <malloc.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <bpf/libbpf.h>
@@ -14,11 +16,60 @@
 #include "out.h"
 #include "probe.h"
 
+/* Start-up timer (-v): the start of tool__init, the last phase mark, and the probe time
+ * already reported. */
+static uint64_t phase_start_ns, phase_last_ns, phase_probe_ns;
+
+void tool__phase(const char *what)
+{
+	uint64_t now = loop__now_mono_ns();
+
+	if (log__verbose() && phase_start_ns)
+		p_info("phase %s: %.2f ms (%.2f ms since start)", what,
+		       (now - phase_last_ns) / 1e6, (now - phase_start_ns) / 1e6);
+	phase_last_ns = now;
+}
+
+/* The probes run between the tool's other steps: their time is reported as a phase of its
+ * own and left out of the step that asked them. */
+static void phase_with_probes(const char *what)
+{
+	uint64_t now = loop__now_mono_ns(), probes;
+	unsigned n;
+
+	probes = probe__elapsed_ns(&n) - phase_probe_ns;
+	phase_probe_ns += probes;
+	if (log__verbose() && phase_start_ns) {
+		if (probes)
+			p_info("phase probes (%u in all): %.2f ms", n, probes / 1e6);
+		p_info("phase %s: %.2f ms (%.2f ms since start)", what,
+		       (now - phase_last_ns - probes) / 1e6, (now - phase_start_ns) / 1e6);
+	}
+	phase_last_ns = now;
+}
+
+/* With -v: how long the tool took from the stop signal to exit (detaching, the last
+ * drain, the summary). */
+static void report_stop_time(void)
+{
+	uint64_t sig = loop__stop_requested_ns();
+
+	if (sig)
+		p_info("stop: %.2f ms from the signal to exit", (loop__now_mono_ns() - sig) / 1e6);
+}
+
 int tool__init(const char *name, const struct cli_common *c)
 {
+	int err;
+
+	phase_start_ns = phase_last_ns = loop__now_mono_ns();
 	log__init(name, c->verbose, c->json);
 	loop__init();
-	return bpfobj__check_env(c->btf_path);
+	if (c->verbose)
+		atexit(report_stop_time);
+	err = bpfobj__check_env(c->btf_path);
+	phase_with_probes("init");
+	return err;
 }
 
 int tool__before_load(struct bpf_object *obj, const struct cli_common *c, size_t ring_bytes)
@@ -50,12 +101,14 @@ int tool__load(struct bpf_object_skeleton *skeleton, const struct cli_common *c,
 	struct bpf_object *obj = *skeleton->obj;
 	int err;
 
+	phase_with_probes("open and choose programs");
 	err = tool__before_load(obj, c, ring_bytes);
 	if (err)
 		return err;
 	/* The probes are done: free their BTF before libbpf parses its own copy. */
 	probe__release();
 	malloc_trim(0);
+	phase_with_probes("filters and event buffer");
 	err = bpf_object__load_skeleton(skeleton);
 	probe__release();
 	/* Loading parsed the kernel's BTF (libbpf and our probes, tens of MiB, now freed):
@@ -65,11 +118,16 @@ int tool__load(struct bpf_object_skeleton *skeleton, const struct cli_common *c,
 		p_bpf_err("loading BPF programs", err);
 		return err;
 	}
-	return tool__after_load(obj, c);
+	tool__phase("load (kernel BTF, relocation, verifier)");
+	err = tool__after_load(obj, c);
+	if (!err && c->cgroup)
+		tool__phase("cgroup filter");
+	return err;
 }
 
 void tool__ready(const char *what)
 {
+	phase_with_probes("attach");
 	fprintf(stderr, "Tracing %s... Hit Ctrl-C to end.\n", what);
 }
 

@@ -54,8 +54,15 @@ struct tool_events {
 int tool__run_events(const struct tool_events *te);
 
 /* "Tracing ... Hit Ctrl-C to end." on stderr, once attached, so a person (and a test) knows
- * when events start to count. */
+ * when events start to count. With -v, also the attach phase and the start-up total. */
 void tool__ready(const char *what);
+
+/* Start-up timer for -v: "NAME: phase WHAT: X.XX ms (Y.YY ms since start)", the time since
+ * the previous phase. tool__init starts it and tool__load/tool__ready mark the common phases
+ * (init, probes, open and set-up, kernel BTF, load, attach); a tool marks its own slow steps
+ * (reading /proc/partitions) with it. With -v the time from a stop signal to exit is
+ * printed at exit too. */
+void tool__phase(const char *what);
 
 /* At exit: lost events on stderr, and as {"lost_events":N} in JSON. Returns the count. */
 uint64_t tool__report_lost(struct evbuf *eb, struct out *o);
