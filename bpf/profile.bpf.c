@@ -116,13 +116,20 @@ static __always_inline bool id_listed(const volatile __u32 *ids, __u32 n, __u32 
 	return false;
 }
 
+#define X86_PTRACE_CS_SLOT 17
+
 /* 1 if the sample interrupted user mode, 0 kernel mode, -1 unknown on this architecture.
  * The context's registers can only be read 8 bytes at a time. */
 static __always_inline int sample_in_user(struct bpf_perf_event_data *ctx)
 {
 #if defined(__TARGET_ARCH_x86)
-	/* The privilege level in the low bits of CS (x86 user_mode()). */
-	__u64 cs = *(__u64 *)((char *)&ctx->regs + offsetof(struct pt_regs, cs));
+	/* The privilege level in the low bits of CS (x86 user_mode()). The context's registers
+	 * are the fixed user ABI layout (uapi asm/ptrace.h: cs is the 18th 8-byte slot), read
+	 * by slot and not through the kernel's struct pt_regs: Linux 6.9 (FRED) made `cs` a
+	 * 2-byte union member there, and a CO-RE relocation against a header generated from a
+	 * newer kernel would refuse the 8-byte load on every older one. */
+	const __u64 *slots = (const __u64 *)ctx;
+	__u64 cs = slots[X86_PTRACE_CS_SLOT];
 
 	return (cs & 3) != 0;
 #elif defined(__TARGET_ARCH_arm64)
