@@ -61,7 +61,8 @@ Q = @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-COMMON_SRCS := $(wildcard common/*.c)
+COMMON_SRCS := $(wildcard common/*.c common/*/*.c)
+COMMON_HDRS := $(wildcard common/*.h common/*/*.h)
 COMMON_OBJS := $(patsubst common/%.c,$(OBJDIR)/common/%.o,$(COMMON_SRCS))
 LIBCOMMON   := $(OUT)/libcommon.a
 UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
@@ -124,6 +125,7 @@ $(OUT)/%.skel.h: $(OUT)/%.bpf.o
 
 $(OBJDIR)/common/%.o: common/%.c | $(OBJDIR)/common
 	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
 $(LIBCOMMON): $(COMMON_OBJS)
@@ -149,7 +151,7 @@ $(OUT) $(OBJDIR)/common $(OBJDIR)/tools $(BINDIR) $(OUT)/tests $(OUT)/fuzz:
 unit: $(UNIT_BINS)
 
 # libFuzzer targets over the parsers and escapers, each linked with all of common/.
-$(OUT)/fuzz/%: tests/fuzz/%.c $(COMMON_SRCS) $(wildcard common/*.h) | $(OUT)/fuzz
+$(OUT)/fuzz/%: tests/fuzz/%.c $(COMMON_SRCS) $(COMMON_HDRS) | $(OUT)/fuzz
 	$(call msg,FUZZ,$@)
 	$(Q)$(CLANG) $(FUZZ_CFLAGS) $< $(COMMON_SRCS) $(LDLIBS) -o $@
 
@@ -234,4 +236,4 @@ uninstall:
 clean:
 	rm -rf $(OUT) $(OUT)-san
 
--include $(wildcard $(OUT)/*.d $(OBJDIR)/*/*.d $(OUT)/tests/*.d)
+-include $(wildcard $(OUT)/*.d $(OBJDIR)/*/*.d $(OBJDIR)/*/*/*.d $(OUT)/tests/*.d)

@@ -6,7 +6,7 @@
  *
  * Processes that exit before their stacks are symbolized still resolve: the kernel
  * announces each process image the first time it samples it, and its memory maps are read
- * (and its files held open) then, while it runs (common/syms.h, syms_cache__prepare). What
+ * (and its files held open) then, while it runs (common/syms/syms.h, syms_cache__prepare). What
  * is kept per image is freed once its process is gone and its last samples were drained,
  * so memory follows the live processes and the distinct stacks, not the length of the run
  * or the number of processes that came and went. */
@@ -29,10 +29,11 @@
 #include "cli.h"
 #include "escape.h"
 #include "evbuf.h"
+#include "htab.h"
 #include "json.h"
 #include "log.h"
 #include "loop.h"
-#include "syms.h"
+#include "syms/syms.h"
 #include "tool.h"
 
 #include "profile.h"
@@ -254,127 +255,6 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 	return 0;
 }
 
-/* ---- A hash table over byte strings: interned names and stacks, caches, merging ---- */
-
-struct bt_ent {
-	uint64_t hash;
-	void *key;  /* a copy the table owns; NULL: a free slot */
-	size_t len;
-	union {
-		void *ptr;
-		uint64_t u64;
-	} val;
-};
-
-struct btab {
-	struct bt_ent *ents;
-	size_t cap, n;  /* cap: a power of two, or 0 */
-};
-
-static uint64_t bt_hash(const void *key, size_t len)
-{
-	const unsigned char *p = key;
-	uint64_t h = 0xcbf29ce484222325ull;  /* FNV-1a, then a final mix */
-	size_t i;
-
-	for (i = 0; i < len; i++) {
-		h ^= p[i];
-		h *= 0x100000001b3ull;
-	}
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdull;
-	return h ^ (h >> 33);
-}
-
-static struct bt_ent *bt_slot(struct bt_ent *ents, size_t cap, uint64_t h, const void *key,
-			      size_t len)
-{
-	size_t i = h & (cap - 1);
-
-	while (ents[i].key && !(ents[i].hash == h && ents[i].len == len &&
-				memcmp(ents[i].key, key, len) == 0))
-		i = (i + 1) & (cap - 1);
-	return &ents[i];
-}
-
-static int bt_grow(struct btab *t)
-{
-	size_t cap = t->cap ? t->cap * 2 : 64, i;
-	struct bt_ent *ents = calloc(cap, sizeof(*ents));
-
-	if (!ents)
-		return -ENOMEM;
-	for (i = 0; i < t->cap; i++)
-		if (t->ents[i].key)
-			*bt_slot(ents, cap, t->ents[i].hash, t->ents[i].key, t->ents[i].len) =
-				t->ents[i];
-	free(t->ents);
-	t->ents = ents;
-	t->cap = cap;
-	return 0;
-}
-
-/* The entry of key[0..len), added with a zero value when absent and add is set. NULL when
- * absent (or out of memory). Entries move when the table grows: keep keys, not entries. */
-static struct bt_ent *bt_get(struct btab *t, const void *key, size_t len, bool add)
-{
-	uint64_t h = bt_hash(key, len);
-	struct bt_ent *e;
-
-	if (t->cap) {
-		e = bt_slot(t->ents, t->cap, h, key, len);
-		if (e->key || !add)
-			return e->key ? e : NULL;
-	} else if (!add) {
-		return NULL;
-	}
-	if ((t->n + 1) * 2 > t->cap && bt_grow(t))
-		return NULL;
-	e = bt_slot(t->ents, t->cap, h, key, len);
-	e->key = malloc(len ? len : 1);
-	if (!e->key)
-		return NULL;
-	memcpy(e->key, key, len);
-	e->hash = h;
-	e->len = len;
-	e->val.u64 = 0;
-	t->n++;
-	return e;
-}
-
-/* Removes e (from bt_get), moving later entries of its probe run back into the hole so
- * that lookups never stop early (linear probing needs no tombstones). */
-static void bt_del(struct btab *t, struct bt_ent *e)
-{
-	size_t mask = t->cap - 1, hole = (size_t)(e - t->ents), j = hole, home;
-
-	free(e->key);
-	e->key = NULL;
-	t->n--;
-	for (;;) {
-		j = (j + 1) & mask;
-		if (!t->ents[j].key)
-			return;
-		home = t->ents[j].hash & mask;
-		/* Entry j may fill the hole unless its home lies cyclically in (hole, j]. */
-		if (hole <= j ? (home > hole && home <= j) : (home > hole || home <= j))
-			continue;
-		t->ents[hole] = t->ents[j];
-		t->ents[j].key = NULL;
-		hole = j;
-	}
-}
-
-static void bt_free(struct btab *t)
-{
-	size_t i;
-
-	for (i = 0; i < t->cap; i++)
-		free(t->ents[i].key);
-	free(t->ents);
-	memset(t, 0, sizeof(*t));
-}
-
 /* ---- Process images: which syms each announced image uses, and for how long ---- */
 
 enum image_state {
@@ -393,15 +273,15 @@ struct image {
 struct ctx {
 	const struct env *env;
 	struct syms_cache *cache;  /* NULL with -K */
-	struct btab images;        /* image id -> struct image * */
-	struct btab pids;          /* pid -> id of its latest image */
+	struct htab images;        /* image id -> struct image * */
+	struct htab pids;          /* pid -> id of its latest image */
 	uint64_t drains;           /* drains completed */
 	uint64_t announced, prepare_failed, freed;
 };
 
 static struct image *image_get(struct ctx *ctx, uint64_t id)
 {
-	struct bt_ent *e = bt_get(&ctx->images, &id, sizeof(id), false);
+	struct htab_ent *e = htab__get(&ctx->images, &id, sizeof(id), false);
 
 	return e ? e->val.ptr : NULL;
 }
@@ -421,13 +301,13 @@ static int handle_event(void *vctx, const void *data, size_t size)
 {
 	const struct profile_event *e = data;
 	struct ctx *ctx = vctx;
-	struct bt_ent *pe, *ie;
+	struct htab_ent *pe, *ie;
 	struct image *img;
 
 	if (size < sizeof(*e) || !ctx->cache || !e->image)
 		return 0;
 	ctx->announced++;
-	pe = bt_get(&ctx->pids, &e->pid, sizeof(e->pid), false);
+	pe = htab__get(&ctx->pids, &e->pid, sizeof(e->pid), false);
 	if (pe && (img = image_get(ctx, pe->val.u64)))
 		image_retire(ctx, img, IMAGE_SUPERSEDED);
 	img = calloc(1, sizeof(*img));
@@ -438,8 +318,8 @@ static int handle_event(void *vctx, const void *data, size_t size)
 	img->pid = e->pid;
 	if (!img->syms)
 		ctx->prepare_failed++;
-	ie = bt_get(&ctx->images, &e->image, sizeof(e->image), true);
-	pe = bt_get(&ctx->pids, &e->pid, sizeof(e->pid), true);
+	ie = htab__get(&ctx->images, &e->image, sizeof(e->image), true);
+	pe = htab__get(&ctx->pids, &e->pid, sizeof(e->pid), true);
 	if (!ie || !pe || ie->val.ptr) {
 		/* Out of memory, or an id announced twice (never: ids are unique). */
 		syms_cache__release(ctx->cache, img->syms);
@@ -462,7 +342,7 @@ static void reap_images(struct ctx *ctx)
 	if (ctx->images.n)
 		doomed = malloc(ctx->images.n * sizeof(*doomed));
 	for (i = 0; doomed && i < ctx->images.cap; i++) {
-		struct bt_ent *e = &ctx->images.ents[i];
+		struct htab_ent *e = &ctx->images.ents[i];
 		struct image *img = e->val.ptr;
 
 		if (!e->key)
@@ -476,15 +356,15 @@ static void reap_images(struct ctx *ctx)
 	}
 	/* Removing entries moves others: after the walk. */
 	for (i = 0; i < n; i++) {
-		struct bt_ent *e = bt_get(&ctx->images, &doomed[i], sizeof(doomed[i]), false);
+		struct htab_ent *e = htab__get(&ctx->images, &doomed[i], sizeof(doomed[i]), false);
 		struct image *img = e->val.ptr;
-		struct bt_ent *pe = bt_get(&ctx->pids, &img->pid, sizeof(img->pid), false);
+		struct htab_ent *pe = htab__get(&ctx->pids, &img->pid, sizeof(img->pid), false);
 
 		if (pe && pe->val.u64 == doomed[i])
-			bt_del(&ctx->pids, pe);
+			htab__del(&ctx->pids, pe);
 		syms_cache__release(ctx->cache, img->syms);
 		free(img);
-		bt_del(&ctx->images, e);
+		htab__del(&ctx->images, e);
 		ctx->freed++;
 	}
 	free(doomed);
@@ -497,8 +377,8 @@ static void images_free(struct ctx *ctx)
 	for (i = 0; i < ctx->images.cap; i++)
 		if (ctx->images.ents[i].key)
 			free(ctx->images.ents[i].val.ptr);
-	bt_free(&ctx->images);
-	bt_free(&ctx->pids);
+	htab__free(&ctx->images);
+	htab__free(&ctx->pids);
 }
 
 /* ---- The report: counts read back, symbolized, merged ---- */
@@ -536,16 +416,16 @@ struct report {
 	int counts_fd[2], stacks_fd[2];  /* per generation */
 	int stacks_fd_now;               /* of the generation being drained */
 	/* Interned names and stacks, and the merged records: kept for the whole run. */
-	struct btab strings, stacks, recs;
+	struct htab strings, stacks, recs;
 	/* Symbolized stacks by stack id: valid for one drain (ids are reused after it). */
-	struct btab kcache, ucache;
+	struct htab kcache, ucache;
 	__u64 ips[PROFILE_MAX_STACK_DEPTH];
 	uint64_t counted;
 };
 
 static const char *intern(struct report *r, const char *s)
 {
-	struct bt_ent *e = bt_get(&r->strings, s, strlen(s) + 1, true);
+	struct htab_ent *e = htab__get(&r->strings, s, strlen(s) + 1, true);
 
 	return e ? e->key : "[out of memory]";
 }
@@ -556,11 +436,11 @@ static const struct stack *intern_stack(struct report *r, const char **f, size_t
 		size_t n;
 		const char *f[PROFILE_MAX_STACK_DEPTH];
 	} buf;
-	struct bt_ent *e;
+	struct htab_ent *e;
 
 	buf.n = n;
 	memcpy(buf.f, f, n * sizeof(*f));
-	e = bt_get(&r->stacks, &buf, sizeof(size_t) + n * sizeof(*f), true);
+	e = htab__get(&r->stacks, &buf, sizeof(size_t) + n * sizeof(*f), true);
 	return e ? e->key : NULL;
 }
 
@@ -586,7 +466,7 @@ static uint64_t lookup_addr(uint64_t ip, int i)
 static const struct stack *kernel_stack(struct report *r, int32_t id)
 {
 	const char *names[PROFILE_MAX_STACK_DEPTH];
-	struct bt_ent *e = bt_get(&r->kcache, &id, sizeof(id), true);
+	struct htab_ent *e = htab__get(&r->kcache, &id, sizeof(id), true);
 	const struct stack *st;
 	int n, i;
 
@@ -603,7 +483,7 @@ static const struct stack *kernel_stack(struct report *r, int32_t id)
 		names[i] = intern(r, ks ? ks->name : "[unknown]");
 	}
 	st = intern_stack(r, names, n);
-	e = bt_get(&r->kcache, &id, sizeof(id), true);
+	e = htab__get(&r->kcache, &id, sizeof(id), true);
 	if (e)
 		e->val.ptr = (void *)st;
 	return st;
@@ -614,11 +494,11 @@ static const struct stack *kernel_stack(struct report *r, int32_t id)
 static struct syms *image_syms(struct report *r, uint64_t image, uint32_t pid)
 {
 	struct image *img = image ? image_get(r->ctx, image) : NULL;
-	struct bt_ent *pe;
+	struct htab_ent *pe;
 
 	if (img)
 		return img->syms;
-	pe = bt_get(&r->ctx->pids, &pid, sizeof(pid), false);
+	pe = htab__get(&r->ctx->pids, &pid, sizeof(pid), false);
 	img = pe ? image_get(r->ctx, pe->val.u64) : NULL;
 	return img && img->state == IMAGE_LIVE ? img->syms : NULL;
 }
@@ -649,7 +529,7 @@ static const struct stack *user_stack(struct report *r, int32_t id, uint64_t ima
 		int32_t id;
 		uint32_t pid;
 	} key = { image, id, pid };
-	struct bt_ent *e = bt_get(&r->ucache, &key, sizeof(key), true);
+	struct htab_ent *e = htab__get(&r->ucache, &key, sizeof(key), true);
 	const struct stack *st;
 	struct syms *s;
 	int n, i;
@@ -663,7 +543,7 @@ static const struct stack *user_stack(struct report *r, int32_t id, uint64_t ima
 	for (i = 0; i < n; i++)
 		names[i] = user_frame(r, s, r->ips[i], i);
 	st = intern_stack(r, names, n);
-	e = bt_get(&r->ucache, &key, sizeof(key), true);
+	e = htab__get(&r->ucache, &key, sizeof(key), true);
 	if (e)
 		e->val.ptr = (void *)st;
 	return st;
@@ -683,7 +563,7 @@ static int add_count(struct report *r, const struct profile_key *k, uint64_t cou
 {
 	const struct env *env = r->env;
 	struct rec_key rk;
-	struct bt_ent *e;
+	struct htab_ent *e;
 
 	memset(&rk, 0, sizeof(rk));
 	if (k->kern_stack_id >= 0)
@@ -696,7 +576,7 @@ static int add_count(struct report *r, const struct profile_key *k, uint64_t cou
 	rk.pid = env->folded ? 0 : k->pid;
 	memcpy(rk.comm, k->comm, sizeof(rk.comm));
 	rk.comm[sizeof(rk.comm) - 1] = '\0';
-	e = bt_get(&r->recs, &rk, sizeof(rk), true);
+	e = htab__get(&r->recs, &rk, sizeof(rk), true);
 	if (!e)
 		return -ENOMEM;
 	e->val.u64 += count;
@@ -750,8 +630,8 @@ static int drain(struct report *r, int g)
 		} while (more);
 	}
 out:
-	bt_free(&r->kcache);
-	bt_free(&r->ucache);
+	htab__free(&r->kcache);
+	htab__free(&r->ucache);
 	free(keys);
 	return err;
 }
@@ -1566,11 +1446,11 @@ cleanup:
 	free(fds);
 	free(owned);
 	evbuf__free(eb);
-	bt_free(&r.strings);
-	bt_free(&r.stacks);
-	bt_free(&r.kcache);
-	bt_free(&r.ucache);
-	bt_free(&r.recs);
+	htab__free(&r.strings);
+	htab__free(&r.stacks);
+	htab__free(&r.kcache);
+	htab__free(&r.ucache);
+	htab__free(&r.recs);
 	images_free(&ctx);
 	ksyms__free(ksyms);
 	syms_cache__free(ctx.cache);

@@ -2,7 +2,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "syms.h"
+#include "syms/procmaps.h"
 
 struct span {
 	const char *buf;

@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "escape.h"
+#include "htab.h"
 #include "json.h"
 #include "out.h"
 #include "pathbuf.h"
@@ -256,8 +257,44 @@ static void test_pathbuf(void)
 	CHECK_STR(buf, "/a/..b/...");
 }
 
+/* Deletion moves later entries of a probe run back: every survivor must still be found. */
+static void test_htab(void)
+{
+	struct htab t = {0};
+	struct htab_ent *e;
+	uint32_t k = 0;
+	size_t seen = 0;
+
+	CHECK(htab__get(&t, &k, sizeof(k), false) == NULL);
+	CHECK(htab__next(&t, NULL) == NULL);
+	for (k = 0; k < 5000; k++) {
+		e = htab__get(&t, &k, sizeof(k), true);
+		CHECK(e && e->val.u64 == 0);
+		if (e)
+			e->val.u64 = k + 1;
+	}
+	CHECK_INT(t.n, 5000);
+	for (k = 0; k < 5000; k += 3)
+		htab__del(&t, htab__get(&t, &k, sizeof(k), false));
+	for (k = 0; k < 5000; k++) {
+		e = htab__get(&t, &k, sizeof(k), false);
+		if (k % 3 == 0)
+			CHECK(e == NULL);
+		else
+			CHECK(e && e->val.u64 == k + 1);
+	}
+	for (e = NULL; (e = htab__next(&t, e));)
+		seen++;
+	CHECK_INT(seen, t.n);
+	CHECK(htab__get(&t, "", 0, true) != NULL);
+	CHECK(htab__get(&t, "", 0, false) != NULL);
+	htab__free(&t);
+	CHECK_INT(t.n, 0);
+}
+
 int main(void)
 {
+	TEST_RUN(test_htab);
 	TEST_RUN(test_parse_u64_strict);
 	TEST_RUN(test_cli_seconds);
 	TEST_RUN(test_cli_u64_errors_escaped);

@@ -17,7 +17,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "syms.h"
+#include "syms/syms.h"
+#include "syms/elfsyms.h"
+#include "syms/perfmap.h"
+#include "syms/procmaps.h"
+#include "syms/symtab.h"
 #include "testhelp.h"
 
 /* ---- fixtures ---- */
@@ -603,7 +607,7 @@ static void test_perf_map_process(void)
 {
 	size_t len = 0x4000;
 	void *code = mmap(NULL, len, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	uint64_t base = (uint64_t)(uintptr_t)code, off = 0;
+	uint64_t base = (uint64_t)(uintptr_t)code;
 	char path[64], line[128];
 	struct syms_cache *cache = NULL;
 	struct sym_info info;
@@ -637,10 +641,10 @@ static void test_perf_map_process(void)
 	}
 	/* A grown map is re-read at most once a second. */
 	sleep(1);
-	CHECK(syms__map_addr(syms, base + 0x1004, NULL, &off) != NULL);
-	CHECK_STR(syms__map_addr(syms, base + 0x1004, NULL, &off)->name, "jit_two");
-	CHECK_INT(off, 4);
-	CHECK(syms__map_addr(syms, base + 0x2000, NULL, NULL) == NULL);
+	CHECK_INT(syms__map_addr_info(syms, base + 0x1004, &info), 0);
+	CHECK_STR(info.name, "jit_two");
+	CHECK_INT(info.sym_offset, 4);
+	CHECK_INT(syms__map_addr_info(syms, base + 0x2000, &info), -ENOENT);
 out:
 	syms_cache__free(cache);
 	unlink(path);
@@ -1060,16 +1064,10 @@ static void test_process_unknown(void)
 	}
 	CHECK(f.found);
 	if (syms && f.found) {
-		const char *module = NULL;
-		uint64_t off = 0;
-
 		CHECK_INT(syms__map_addr_info(syms, c.exe_static, &info), -ENOENT);
 		CHECK(info.name == NULL && info.sym == NULL);
 		CHECK(ends_with(info.module, "/dlbad"));
 		CHECK_INT(info.module_offset, c.exe_static - f.m.start + f.m.offset);
-		CHECK(syms__map_addr(syms, c.exe_static, &module, &off) == NULL);
-		CHECK(ends_with(module, "/dlbad"));
-		CHECK_INT(off, info.module_offset);
 	}
 	reap(&c);
 	syms_cache__free(cache);

@@ -13,9 +13,13 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "syms_internal.h"
+#include "htab.h"
 
-#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+#include "elfsyms.h"
+#include "perfmap.h"
+#include "procmaps.h"
+#include "syms.h"
+#include "util.h"
 
 #define DEFAULT_MAX_OPEN_FILES   64
 #define DEFAULT_MAX_UNUSED_FILES 64
@@ -27,74 +31,6 @@
 /* dev value no block device has: marks vdso images, keyed by content. */
 #define VDSO_DEV UINT64_MAX
 
-/* ---- A small intrusive hash table (power-of-two buckets, chained). ---- */
-
-struct hnode {
-	struct hnode *next;
-	uint64_t hash;
-};
-
-struct htab {
-	struct hnode **buckets;
-	size_t nbuckets, count;
-};
-
-static uint64_t hash64(uint64_t x)
-{
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdull;
-	x ^= x >> 33;
-	x *= 0xc4ceb9fe1a85ec53ull;
-	return x ^ (x >> 33);
-}
-
-static struct hnode *htab_bucket(const struct htab *h, uint64_t hash)
-{
-	return h->nbuckets ? h->buckets[hash & (h->nbuckets - 1)] : NULL;
-}
-
-static int htab_add(struct htab *h, struct hnode *n)
-{
-	struct hnode **b;
-
-	if (h->count >= h->nbuckets) {
-		size_t nb = h->nbuckets ? h->nbuckets * 2 : 16, i;
-		struct hnode **nbk = calloc(nb, sizeof(*nbk));
-
-		if (!nbk)
-			return -ENOMEM;
-		for (i = 0; i < h->nbuckets; i++) {
-			struct hnode *x = h->buckets[i], *next;
-
-			for (; x; x = next) {
-				next = x->next;
-				x->next = nbk[x->hash & (nb - 1)];
-				nbk[x->hash & (nb - 1)] = x;
-			}
-		}
-		free(h->buckets);
-		h->buckets = nbk;
-		h->nbuckets = nb;
-	}
-	b = &h->buckets[n->hash & (h->nbuckets - 1)];
-	n->next = *b;
-	*b = n;
-	h->count++;
-	return 0;
-}
-
-static void htab_del(struct htab *h, struct hnode *n)
-{
-	struct hnode **pp = &h->buckets[n->hash & (h->nbuckets - 1)];
-
-	while (*pp && *pp != n)
-		pp = &(*pp)->next;
-	if (*pp) {
-		*pp = n->next;
-		h->count--;
-	}
-}
-
 /* ---- Types ---- */
 
 /* Identifies file contents: an inode number alone may be reused once a file is deleted (a
@@ -105,7 +41,6 @@ struct dso_key {
 
 /* One ELF file (or vdso image), shared by every process mapping it. */
 struct dso {
-	struct hnode node;
 	struct dso_key key;
 	unsigned int refcnt;
 	bool loaded;           /* parse attempted; es may still be NULL (not ELF, unreadable) */
@@ -128,7 +63,6 @@ struct syms_map {
 };
 
 struct syms {
-	struct hnode node;
 	pid_t pid;
 	uid_t uid;
 	struct syms_cache *cache;
@@ -149,8 +83,8 @@ struct syms {
 };
 
 struct syms_cache {
-	struct htab pids;
-	struct htab dsos;
+	struct htab pids;        /* pid_t -> struct syms * */
+	struct htab dsos;        /* struct dso_key -> struct dso * */
 	struct syms *retired;  /* retire()d, callers still use them: until release() or free */
 	char *debug_dir;
 	unsigned int max_open, open_files;
@@ -180,11 +114,6 @@ static struct dso_key key_of(const struct stat *st)
 	return k;
 }
 
-static uint64_t key_hash(const struct dso_key *k)
-{
-	return hash64(k->dev ^ hash64(k->ino ^ hash64(k->size ^ hash64(k->mtime_ns))));
-}
-
 static bool key_eq(const struct dso_key *a, const struct dso_key *b)
 {
 	return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
@@ -210,16 +139,9 @@ static bool same_file(const struct stat *st, const struct syms_map *m)
 
 static struct dso *dso_find(struct syms_cache *c, const struct dso_key *k)
 {
-	uint64_t h = key_hash(k);
-	struct hnode *n;
+	struct htab_ent *e = htab__get(&c->dsos, k, sizeof(*k), false);
 
-	for (n = htab_bucket(&c->dsos, h); n; n = n->next) {
-		struct dso *d = container_of(n, struct dso, node);
-
-		if (n->hash == h && key_eq(&d->key, k))
-			return d;
-	}
-	return NULL;
+	return e ? e->val.ptr : NULL;
 }
 
 static void lru_unlink(struct syms_cache *c, struct dso *d)
@@ -285,7 +207,7 @@ static void dso_put(struct syms_cache *c, struct dso *d)
 		return;
 	victim = c->lru_tail;
 	lru_unlink(c, victim);
-	htab_del(&c->dsos, &victim->node);
+	htab__del(&c->dsos, htab__get(&c->dsos, &victim->key, sizeof(victim->key), false));
 	dso_free(c, victim);
 }
 
@@ -293,21 +215,23 @@ static struct dso *dso_new(struct syms_cache *c, const struct dso_key *k, const 
 			   const char *root)
 {
 	struct dso *d = calloc(1, sizeof(*d));
+	struct htab_ent *e;
 
 	if (!d)
 		return NULL;
 	d->fd = -1;
 	d->key = *k;
 	d->refcnt = 1;
-	d->node.hash = key_hash(k);
 	d->path = path ? strdup(path) : NULL;
 	d->root = root ? strdup(root) : NULL;
-	if ((path && !d->path) || (root && !d->root) || htab_add(&c->dsos, &d->node)) {
+	if ((path && !d->path) || (root && !d->root) ||
+	    !(e = htab__get(&c->dsos, k, sizeof(*k), true))) {
 		free(d->path);
 		free(d->root);
 		free(d);
 		return NULL;
 	}
+	e->val.ptr = d;
 	return d;
 }
 
@@ -814,18 +738,20 @@ static void syms_free(struct syms_cache *c, struct syms *s, bool put)
 	free(s);
 }
 
-static struct syms *syms_find(const struct syms_cache *c, pid_t pid)
+static struct syms *syms_find(struct syms_cache *c, pid_t pid)
 {
-	uint64_t h = hash64((uint64_t)(uint32_t)pid);
-	struct hnode *n;
+	struct htab_ent *e = htab__get(&c->pids, &pid, sizeof(pid), false);
 
-	for (n = htab_bucket(&c->pids, h); n; n = n->next) {
-		struct syms *s = container_of(n, struct syms, node);
+	return e ? e->val.ptr : NULL;
+}
 
-		if (s->pid == pid)
-			return s;
-	}
-	return NULL;
+/* Takes s out of the pids table if it is the pid's current syms. */
+static void syms_unlist(struct syms_cache *c, struct syms *s)
+{
+	struct htab_ent *e = htab__get(&c->pids, &s->pid, sizeof(s->pid), false);
+
+	if (e && e->val.ptr == s)
+		htab__del(&c->pids, e);
 }
 
 static bool differs(const char *path, bool known, const struct stat *ours)
@@ -851,6 +777,7 @@ static bool foreign_root(const struct syms_cache *c, pid_t pid)
 static struct syms *syms_new(struct syms_cache *c, pid_t pid)
 {
 	struct maps_list l = {0};
+	struct htab_ent *e;
 	char path[32];
 	struct stat st;
 	struct syms *s;
@@ -863,7 +790,6 @@ static struct syms *syms_new(struct syms_cache *c, pid_t pid)
 	s->cache = c;
 	s->perf_fd = -1;
 	s->perf_size = -1;
-	s->node.hash = hash64((uint64_t)(uint32_t)pid);
 	snprintf(path, sizeof(path), "/proc/%d", (int)pid);
 	if (stat(path, &st)) {
 		err = errno == ENOENT ? -ESRCH : -errno;
@@ -889,9 +815,12 @@ static struct syms *syms_new(struct syms_cache *c, pid_t pid)
 	s->refreshed_ns = now_ns();
 	if (s->has_anon_exec)
 		perf_map_open(s);
-	err = htab_add(&c->pids, &s->node);
-	if (err)
+	e = htab__get(&c->pids, &pid, sizeof(pid), true);
+	if (!e) {
+		err = -ENOMEM;
 		goto fail;
+	}
+	e->val.ptr = s;
 	return s;
 fail:
 	syms_free(c, s, true);
@@ -953,34 +882,22 @@ struct syms_cache *syms_cache__new(const struct syms_cache_opts *opts)
 
 void syms_cache__free(struct syms_cache *c)
 {
-	size_t i;
+	struct htab_ent *e;
 
 	if (!c)
 		return;
-	for (i = 0; i < c->pids.nbuckets; i++) {
-		struct hnode *n = c->pids.buckets[i], *next;
-
-		for (; n; n = next) {
-			next = n->next;
-			syms_free(c, container_of(n, struct syms, node), false);
-		}
-	}
-	for (i = 0; i < c->dsos.nbuckets; i++) {
-		struct hnode *n = c->dsos.buckets[i], *next;
-
-		for (; n; n = next) {
-			next = n->next;
-			dso_free(c, container_of(n, struct dso, node));
-		}
-	}
+	for (e = NULL; (e = htab__next(&c->pids, e));)
+		syms_free(c, e->val.ptr, false);
+	for (e = NULL; (e = htab__next(&c->dsos, e));)
+		dso_free(c, e->val.ptr);
 	while (c->retired) {
 		struct syms *s = c->retired;
 
 		c->retired = s->retired_next;
 		syms_free(c, s, false);
 	}
-	free(c->pids.buckets);
-	free(c->dsos.buckets);
+	htab__free(&c->pids);
+	htab__free(&c->dsos);
 	free(c->debug_dir);
 	free(c);
 }
@@ -1005,7 +922,7 @@ void syms_cache__forget(struct syms_cache *c, pid_t pid)
 
 	if (!s)
 		return;
-	htab_del(&c->pids, &s->node);
+	syms_unlist(c, s);
 	syms_free(c, s, true);
 }
 
@@ -1015,7 +932,7 @@ void syms_cache__retire(struct syms_cache *c, pid_t pid)
 
 	if (!s)
 		return;
-	htab_del(&c->pids, &s->node);
+	syms_unlist(c, s);
 	s->retired = true;
 	s->retired_prev = NULL;
 	s->retired_next = c->retired;
@@ -1029,7 +946,7 @@ void syms_cache__release(struct syms_cache *c, struct syms *s)
 	if (!s)
 		return;
 	if (!s->retired) {
-		htab_del(&c->pids, &s->node);
+		syms_unlist(c, s);
 	} else {
 		if (s->retired_prev)
 			s->retired_prev->retired_next = s->retired_next;
@@ -1043,8 +960,8 @@ void syms_cache__release(struct syms_cache *c, struct syms *s)
 
 void syms_cache__stats(const struct syms_cache *c, struct syms_cache_stats *st)
 {
-	st->pids = c->pids.count;
-	st->files = c->dsos.count;
+	st->pids = c->pids.n;
+	st->files = c->dsos.n;
 	st->loaded = c->loaded;
 	st->open_files = c->open_files;
 }
@@ -1085,22 +1002,4 @@ int syms__map_addr_info(struct syms *s, uint64_t addr, struct sym_info *info)
 	info->module = s->perf_path;
 	info->module_offset = addr;
 	return 0;
-}
-
-const struct sym *syms__map_addr(struct syms *s, uint64_t addr, const char **module,
-				 uint64_t *offset)
-{
-	struct sym_info info;
-
-	syms__map_addr_info(s, addr, &info);
-	if (module)
-		*module = info.module;
-	if (offset)
-		*offset = info.sym ? info.sym_offset : info.module_offset;
-	return info.sym;
-}
-
-pid_t syms__pid(const struct syms *s)
-{
-	return s->pid;
 }

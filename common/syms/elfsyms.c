@@ -5,6 +5,7 @@
 #include <gelf.h>
 #include <libelf.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +14,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "syms_internal.h"
+#include "elfsyms.h"
+#include "util.h"
 
 #ifndef NT_GNU_BUILD_ID
 #define NT_GNU_BUILD_ID 3
@@ -544,11 +546,6 @@ const struct sym *elf_syms__map_vaddr(const struct elf_syms *es, uint64_t vaddr,
 const struct sym *elf_syms__find(const struct elf_syms *es, const char *name)
 {
 	return symtab__find_name(&es->tab, name);
-}
-
-size_t elf_syms__count(const struct elf_syms *es)
-{
-	return es->tab.nr;
 }
 
 enum elf_syms_source elf_syms__source(const struct elf_syms *es)

@@ -3,7 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "syms_internal.h"
+#include "symtab.h"
+#include "util.h"
 
 struct symtab_ent {
 	uint64_t addr;
@@ -18,26 +19,6 @@ struct symtab_ent {
 
 /* How far back a lookup looks for a symbol that encloses a smaller one after it. */
 #define SYMTAB_NESTED_SCAN 8
-
-int syms_grow(void **p, size_t *cap, size_t need, size_t elem, size_t first)
-{
-	size_t ncap = *cap ? *cap : first;
-	void *np;
-
-	if (need <= *cap)
-		return 0;
-	while (ncap < need) {
-		if (ncap > SIZE_MAX / 2 / elem)
-			return -ENOMEM;
-		ncap *= 2;
-	}
-	np = realloc(*p, ncap * elem);
-	if (!np)
-		return -ENOMEM;
-	*p = np;
-	*cap = ncap;
-	return 0;
-}
 
 int symtab_builder__add(struct symtab_builder *b, const char *name, size_t name_len,
 			uint64_t addr, uint64_t size, uint64_t end_hint, uint32_t rank)
@@ -171,138 +152,4 @@ void symtab__free(struct symtab *tab)
 	free(tab->syms);
 	free(tab->names);
 	memset(tab, 0, sizeof(*tab));
-}
-
-/* ---- perf maps ---- */
-
-const char *syms_hex_field(const char *p, const char *end, uint64_t *v)
-{
-	const char *start = p;
-	uint64_t x = 0;
-
-	for (; p < end; p++) {
-		unsigned d;
-
-		if (*p >= '0' && *p <= '9')
-			d = *p - '0';
-		else if (*p >= 'a' && *p <= 'f')
-			d = *p - 'a' + 10;
-		else if (*p >= 'A' && *p <= 'F')
-			d = *p - 'A' + 10;
-		else
-			break;
-		if (x >> 60)
-			return NULL;
-		x = x << 4 | d;
-	}
-	if (p == start)
-		return NULL;
-	*v = x;
-	return p;
-}
-
-/* Perf maps may write addresses with or without 0x. */
-static const char *parse_hex(const char *p, const char *end, uint64_t *v)
-{
-	if (end - p > 2 && p[0] == '0' && (p[1] == 'x' || p[1] == 'X'))
-		p += 2;
-	return syms_hex_field(p, end, v);
-}
-
-int perf_map_parse_tab(const char *buf, size_t len, struct symtab *tab)
-{
-	struct symtab_builder b = {0};
-	const char *p = buf, *end = buf + len;
-	uint32_t line = 0;
-	int err;
-
-	while (p < end) {
-		const char *eol = memchr(p, '\n', end - p), *q;
-		uint64_t start = 0, size = 0;
-
-		if (!eol)
-			eol = end;
-		q = parse_hex(p, eol, &start);
-		if (q && q < eol && *q == ' ')
-			q = parse_hex(q + 1, eol, &size);
-		else
-			q = NULL;
-		if (q && q < eol && *q == ' ' && q + 1 < eol && size > 0) {
-			const char *name = q + 1;
-			size_t nlen = eol - name;
-
-			if (nlen && name[nlen - 1] == '\r')
-				nlen--;
-			/* Later lines win: rank by line number. */
-			err = symtab_builder__add(&b, name, nlen, start, size, 0, line);
-			if (err) {
-				symtab_builder__free(&b);
-				return err;
-			}
-		}
-		line++;
-		p = eol + 1;
-	}
-	return symtab_builder__finish(&b, tab);
-}
-
-struct perf_map {
-	struct symtab tab;
-};
-
-struct perf_map *perf_map__parse(const char *buf, size_t len)
-{
-	struct perf_map *pm = calloc(1, sizeof(*pm));
-	int err;
-
-	if (!pm)
-		return NULL;
-	err = perf_map_parse_tab(buf, len, &pm->tab);
-	if (err) {
-		free(pm);
-		errno = -err;
-		return NULL;
-	}
-	return pm;
-}
-
-struct perf_map *perf_map__load(const char *path)
-{
-	struct perf_map *pm;
-	size_t len;
-	char *buf;
-	int err;
-
-	err = syms_read_path(path, &buf, &len);
-	if (err) {
-		errno = -err;
-		return NULL;
-	}
-	pm = perf_map__parse(buf, len);
-	err = errno;
-	free(buf);
-	errno = err;
-	return pm;
-}
-
-void perf_map__free(struct perf_map *pm)
-{
-	if (!pm)
-		return;
-	symtab__free(&pm->tab);
-	free(pm);
-}
-
-const struct sym *perf_map__map_addr(const struct perf_map *pm, uint64_t addr, uint64_t *offset)
-{
-	const struct sym *s = symtab__lookup(&pm->tab, addr);
-
-	if (s && offset)
-		*offset = addr - s->addr;
-	return s;
-}
-
-size_t perf_map__count(const struct perf_map *pm)
-{
-	return pm->tab.nr;
 }

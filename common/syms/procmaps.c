@@ -1,11 +1,12 @@
-/* /proc/PID/maps parsing, and whole-file reads of procfs files. */
+/* /proc/PID/maps parsing. */
 #include <errno.h>
-#include <fcntl.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "syms_internal.h"
+#include "procmaps.h"
+#include "util.h"
 
 static const char deleted_suffix[] = " (deleted)";
 
@@ -146,54 +147,5 @@ int procmaps__parse_file(FILE *f, procmap_cb cb, void *ctx)
 	if (!err && ferror(f))
 		err = errno ? -errno : -EIO;
 	free(line);
-	return err;
-}
-
-int syms_read_fd(int fd, char **bufp, size_t *lenp)
-{
-	size_t len = 0, cap = 16384;
-	char *buf = malloc(cap), *nb;
-
-	if (!buf)
-		return -ENOMEM;
-	for (;;) {
-		ssize_t n;
-
-		if (cap - len < 4096 + 1) {
-			cap *= 2;
-			nb = realloc(buf, cap);
-			if (!nb) {
-				free(buf);
-				return -ENOMEM;
-			}
-			buf = nb;
-		}
-		n = read(fd, buf + len, cap - len - 1);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			n = -errno;
-			free(buf);
-			return (int)n;
-		}
-		if (n == 0)
-			break;
-		len += n;
-	}
-	buf[len] = '\0';
-	*bufp = buf;
-	*lenp = len;
-	return 0;
-}
-
-int syms_read_path(const char *path, char **buf, size_t *len)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	int err;
-
-	if (fd < 0)
-		return -errno;
-	err = syms_read_fd(fd, buf, len);
-	close(fd);
 	return err;
 }

@@ -6,7 +6,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "syms_internal.h"
+#include "syms.h"
+#include "util.h"
 
 /* While parsing, names are arena offsets (pointers are fixed once the arena stops moving),
  * and the sort key carries a rank so the preferred alias sorts last within an address. */

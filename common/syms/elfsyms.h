@@ -1,0 +1,70 @@
+/* One ELF file's function symbols, with separate debug files. */
+#ifndef COMMON_SYMS_ELFSYMS_H
+#define COMMON_SYMS_ELFSYMS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "symtab.h"
+
+enum elf_syms_source {
+	ELF_SYMS_NONE,     /* no function symbols found */
+	ELF_SYMS_SYMTAB,   /* the file's own .symtab */
+	ELF_SYMS_DEBUG,    /* .symtab of a separate debug file (build-id or .gnu_debuglink) */
+	ELF_SYMS_DYNSYM,   /* .dynsym only (stripped binary, no debug file found) */
+};
+
+struct elf_syms_opts {
+	size_t sz;  /* sizeof(struct elf_syms_opts): LIBBPF_OPTS(elf_syms_opts, o, ...) */
+	/* Root of separate debug files. NULL: "/usr/lib/debug"; "": do not look for debug files. */
+	const char *debug_dir;
+	/* The file's path as its process sees it: the directory .gnu_debuglink is searched in.
+	 * elf_syms__open() uses its path argument when this is NULL. */
+	const char *path;
+	/* Prefix for that directory (e.g. "/proc/1234/root" for a process in a container). */
+	const char *root;
+	size_t :0;
+};
+
+struct elf_syms;
+
+/* Reads the function symbols (STT_FUNC, STT_GNU_IFUNC, defined, non-zero address) of an ELF
+ * file: its .symtab; if it has none, the .symtab of its debug file, found under debug_dir by
+ * build-id (.build-id/xx/yyyy.debug, checked against the file's NT_GNU_BUILD_ID) or by
+ * .gnu_debuglink (in the file's directory, its .debug/ subdirectory, and debug_dir plus the
+ * directory; checked by CRC32); else its .dynsym. Also keeps the PT_LOAD program headers for
+ * elf_syms__offset_to_vaddr(). The file is closed before it returns. opts may be NULL.
+ * ENOEXEC: not an ELF file. */
+struct elf_syms *elf_syms__open(const char *path, const struct elf_syms_opts *opts);
+
+/* Same from an open file descriptor (not closed; its offset is not used). */
+struct elf_syms *elf_syms__open_fd(int fd, const struct elf_syms_opts *opts);
+
+/* Same from an ELF image in memory (a vdso); the image is not referenced after it returns.
+ * No debug files are searched. */
+struct elf_syms *elf_syms__open_mem(const void *image, size_t size);
+
+void elf_syms__free(struct elf_syms *es);
+
+/* Converts a file offset (a mapping's offset plus the distance into it) to the ELF virtual
+ * address through the PT_LOAD segment holding it. -ENOENT if no segment holds it. */
+int elf_syms__offset_to_vaddr(const struct elf_syms *es, uint64_t file_offset, uint64_t *vaddr);
+
+/* The function containing ELF virtual address vaddr, or NULL. Sets *offset (if not NULL) to
+ * vaddr - sym->addr. Of aliases at one address, a sized, global, non-'_' name is preferred. */
+const struct sym *elf_syms__map_vaddr(const struct elf_syms *es, uint64_t vaddr, uint64_t *offset);
+
+/* The lowest-addressed function with this exact name, or NULL. Only the preferred alias at
+ * each address is kept, so another alias's name is not found. Version suffixes ("@@V") are
+ * removed from names. A linear scan. */
+const struct sym *elf_syms__find(const struct elf_syms *es, const char *name);
+
+enum elf_syms_source elf_syms__source(const struct elf_syms *es);
+
+/* Path of the separate debug file the symbols came from, or NULL. */
+const char *elf_syms__debug_file(const struct elf_syms *es);
+
+/* Sets *id to the NT_GNU_BUILD_ID bytes and returns their length; 0 if the file has none. */
+size_t elf_syms__build_id(const struct elf_syms *es, const unsigned char **id);
+
+#endif
