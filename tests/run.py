@@ -3,8 +3,9 @@
 integration tests (tests/integration/test_*.py) that run the real tools against this kernel.
 
 Usage: python3 tests/run.py [SUBSTRING...]   (only tests whose name contains one of them)
-Ends with the line "N passed, N failed, N skipped". With CI=true an integration test that
-would skip (not root, no BPF) fails instead: CI must never pass by skipping."""
+Ends with the line "N passed, N failed, N skipped". With CI=true a test that would skip (a unit
+case that cannot run here, an integration test without root or BPF) fails instead: CI must
+never pass by skipping."""
 import glob
 import importlib.util
 import os
@@ -38,6 +39,7 @@ def wanted(name, filters):
 
 
 def run_unit(filters, counts):
+    ci = os.environ.get("CI") == "true"
     for binary in sorted(glob.glob(os.path.join(BUILD, "tests", "test_*"))):
         if binary.endswith(".d") or not os.access(binary, os.X_OK):
             continue
@@ -53,9 +55,15 @@ def run_unit(filters, counts):
             counts["failed"] += 1
             continue
         summary = [l for l in proc.stdout.splitlines() if l.startswith("unit: ")]
+        skipped_cases, why = [], ""
         for line in proc.stdout.splitlines():
             if line.startswith("FAIL"):
                 print(f"FAIL {name}: {line[5:]}")
+            elif line.strip().startswith("(skipped: "):
+                why = line.strip()[10:-1]
+            elif line.startswith("skip "):
+                skipped_cases.append((line[5:], why))
+                why = ""
         if not summary:
             print(f"FAIL {name}: no summary line (exit {proc.returncode})")
             sys.stdout.write(proc.stdout + proc.stderr)
@@ -63,14 +71,26 @@ def run_unit(filters, counts):
             continue
         words = summary[-1].replace(",", "").split()
         passed, failed = int(words[1]), int(words[3])
+        skipped = int(words[5]) if len(words) > 5 else 0
+        if skipped != len(skipped_cases):
+            print(f"FAIL {name}: summary says {skipped} skipped, "
+                  f"{len(skipped_cases)} skip lines")
+            failed += 1
         if proc.returncode != 0 and failed == 0:
             failed = 1
+        for case, why in skipped_cases:
+            print(f"{'FAIL' if ci else 'skip'} {name}/{case}: "
+                  f"{'would skip in CI: ' if ci else ''}{why}")
+        if ci:
+            failed += skipped
+        else:
+            counts["skipped"] += skipped
         counts["passed"] += passed
         counts["failed"] += failed
         if failed:
             sys.stdout.write(proc.stderr)
-        print(f"{'ok  ' if not failed else 'FAIL'} {name}: {passed} passed, {failed} failed "
-              f"({time.monotonic() - start:.1f}s)")
+        print(f"{'ok  ' if not failed else 'FAIL'} {name}: {passed} passed, {failed} failed, "
+              f"{skipped} skipped ({time.monotonic() - start:.1f}s)")
 
 
 def run_fuzz(filters, counts, seconds):

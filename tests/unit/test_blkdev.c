@@ -116,8 +116,10 @@ static void test_kind_names(void)
 /* Needs only the kernel's BTF, readable by anyone; skipped without it. */
 static void test_tp_arg_index(void)
 {
-	if (!probe__kernel_btf())
+	if (!probe__kernel_btf()) {
+		TEST_SKIP("no kernel BTF");
 		return;
+	}
 	/* sched_process_exec(struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm) */
 	CHECK_INT(probe__tp_arg_index("sched_process_exec", "task_struct"), 0);
 	CHECK_INT(probe__tp_arg_index("sched_process_exec", "linux_binprm"), 2);

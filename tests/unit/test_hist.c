@@ -591,7 +591,7 @@ static void test_track_map(void)
 	fd = bpf_map_create(BPF_MAP_TYPE_HASH, "test_hist", sizeof(__u32), sizeof(struct hist), 8,
 			    NULL);
 	if (fd < 0) {
-		printf("     (skipped: bpf_map_create: %s)\n", strerror(-fd));
+		TEST_SKIP("bpf_map_create: %s", strerror(-fd));
 		return;
 	}
 	t = hist_track__new(sizeof(__u32));

@@ -1210,7 +1210,7 @@ static void test_process_mount_ns(void)
 		return;
 	}
 	if (system("unshare -rm true 2>/dev/null") != 0) {
-		printf("     (skipped: cannot create user+mount namespaces here)\n");
+		TEST_SKIP("cannot create user+mount namespaces here");
 		return;
 	}
 	snprintf(cmd, sizeof(cmd),
