@@ -11,6 +11,7 @@
 
 #include "escape.h"
 #include "log.h"
+#include "loop.h"
 
 const char *argp_program_version = "corescope " CORESCOPE_VERSION;
 const char *argp_program_bug_address = NULL;
@@ -267,6 +268,8 @@ void cli__parse(const struct argp *argp, int argc, char **argv, void *input)
 	if (argc > 0)
 		argv[0] = program_invocation_short_name;
 	argp_err_exit_status = CLI_EXIT_USAGE;
+	/* --help and --version print and exit inside argp_parse. */
+	loop__watch_stdout();
 	if (argp_parse(argp, argc, argv, 0, NULL, input))
 		exit(CLI_EXIT_USAGE);
 }

@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -13,6 +14,20 @@
 
 static volatile sig_atomic_t exiting;
 static volatile uint64_t stop_signal_ns;
+/* The first write error on stdout other than EPIPE (positive errno), reported once. */
+static int output_err;
+
+static bool stdout_reader_gone(void);
+
+/* Output that failed must not end in exit status 0, whichever path the tool takes to exit
+ * (some print their summary after the loop): checked once more after main() returns. Runs
+ * before stdio's own flush at exit, which would ignore the error. */
+static void check_output_at_exit(void)
+{
+	loop__flush();
+	if (output_err)
+		_exit(1);
+}
 
 static void on_signal(int sig)
 {
@@ -43,6 +58,15 @@ void loop__init(void)
 	signal(SIGPIPE, SIG_IGN);
 	/* Full buffering even on a terminal: loop__flush() writes once per drained batch. */
 	setvbuf(stdout, NULL, _IOFBF, 64 * 1024);
+	loop__watch_stdout();
+}
+
+void loop__watch_stdout(void)
+{
+	static bool registered;
+
+	if (!registered)
+		registered = atexit(check_output_at_exit) == 0;
 }
 
 bool loop__exiting(void)
@@ -57,13 +81,24 @@ void loop__stop(void)
 
 int loop__flush(void)
 {
-	if (fflush(stdout) == 0)
+	int err = 0;
+
+	if (output_err)
+		return -output_err;
+	if (fflush(stdout) != 0)
+		err = errno;
+	else if (ferror(stdout))
+		/* A write inside stdio failed earlier and its errno is gone: a closed pipe says
+		 * so by POLLERR, anything else is an I/O error. */
+		err = stdout_reader_gone() ? EPIPE : EIO;
+	if (!err)
 		return 0;
-	if (errno == EPIPE) {
-		exiting = 1;
+	exiting = 1;
+	if (err == EPIPE)
 		return -EPIPE;
-	}
-	return -errno;
+	output_err = err;
+	p_err("writing to standard output: %s (output is incomplete)", strerror(err));
+	return -err;
 }
 
 /* A pipe whose reader went away reports POLLERR on its write end: notice it even when there
@@ -130,8 +165,13 @@ int loop__events(struct evbuf *eb, uint64_t duration_ms)
 			p_err("reading events: %s", strerror(-n));
 			return n;
 		}
-		if (n > 0 && loop__flush() == -EPIPE)
-			break;
+		if (n > 0) {
+			n = loop__flush();
+			if (n == -EPIPE)
+				break;
+			if (n < 0)
+				return n;
+		}
 		if (n == 0 && stdout_reader_gone())
 			break;
 	}
@@ -172,8 +212,11 @@ int loop__interval(uint64_t interval_ms, uint64_t count, uint64_t duration_ms, b
 		err = tick(ctx);
 		if (err)
 			return err;
-		if (loop__flush() == -EPIPE)
+		err = loop__flush();
+		if (err == -EPIPE)
 			break;
+		if (err)
+			return err;
 		done++;
 		if ((count && done >= count) || (end && loop__now_mono_ns() >= end))
 			break;

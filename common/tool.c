@@ -176,7 +176,12 @@ int tool__run_events(const struct tool_events *te)
 	}
 	p_info("events through the %s", evbuf__kind(eb));
 	out__header(o);
-	loop__flush();
+	err = loop__flush();
+	if (err) {
+		/* stdout is gone or failed (said so): nothing to trace for. */
+		err = err == -EPIPE ? 0 : err;
+		goto out;
+	}
 	tool__ready(te->what);
 	err = loop__events(eb, te->duration_ms);
 	tool__report_lost(eb, o);

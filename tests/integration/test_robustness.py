@@ -162,3 +162,78 @@ def test_tracefs_not_mountable_says_so():
         lines = p.stderr.strip().splitlines()
         assert p.returncode == 1, (argv, p.returncode, p.stderr)
         assert len(lines) == 1 and "tracefs" in lines[0] and "mount" in lines[0], (argv, lines)
+
+
+def _ends_on_full_output(tool, args, trigger):
+    """Runs the tool with stdout on /dev/full until it ends by itself (Ctrl-C once it is
+    attached, for tools that print only then); returns (exit status, stderr lines)."""
+    with open("/dev/full", "wb") as full, tempfile.TemporaryFile() as err:
+        p = subprocess.Popen([harness.tool_path(tool)] + args, stdout=full, stderr=err,
+                             stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + 20
+        ready = interrupted = None
+        while p.poll() is None and time.monotonic() < deadline:
+            # pread: a seek would move the offset the tool writes at (shared file).
+            if not ready and b"Hit Ctrl-C to end" in os.pread(err.fileno(), 1 << 16, 0):
+                ready = time.monotonic()
+            if ready and trigger:
+                trigger()
+            # Interval tools print after their first second.
+            if ready and not interrupted and time.monotonic() > ready + 2.5:
+                p.send_signal(signal.SIGINT)
+                interrupted = True
+            time.sleep(0.05)
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+            raise AssertionError(f"{tool} {args} kept running with its output failing")
+        err.seek(0)
+        lines = err.read().decode(errors="replace").strip().splitlines()
+    # Warnings (events lost, stacks missed) may follow; nothing else may.
+    return p.returncode, [l for l in lines if "Hit Ctrl-C to end" not in l and
+                          f"{tool}: warning: " not in l]
+
+
+class _SynRetransmit:
+    """Once: in a private network namespace whose input drops SYNs to one port, a connect to
+    it, so the SYN is retransmitted after the first RTO (one second)."""
+
+    SCRIPT = ("ip link set lo up && nft -f - <<'EOF'\n"
+              "table ip t {\n chain i {\n  type filter hook input priority 0;\n"
+              "  tcp dport 9 drop\n }\n}\nEOF\n"
+              "timeout 3 python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", 9))'")
+
+    def __init__(self):
+        self.proc = None
+
+    def __call__(self):
+        if not self.proc:
+            self.proc = subprocess.Popen(["unshare", "-n", "sh", "-c", self.SCRIPT],
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def close(self):
+        if self.proc:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def test_output_error_ends_every_tool():
+    """stdout on /dev/full (ENOSPC): every tool ends with one line saying so and exit status 1,
+    in text and JSON, and --help too; a closed pipe (EPIPE) stays a clean exit (above)."""
+    for tool in tools():
+        args, trigger = spec(tool)
+        for extra in ([], ["-j"]):
+            syn = None
+            if tool == "tcpretrans" and extra:
+                # No header in JSON: it takes a retransmit to print.
+                trigger = syn = _SynRetransmit()
+            try:
+                rc, lines = _ends_on_full_output(tool, args + extra, trigger)
+            finally:
+                if syn:
+                    syn.close()
+            assert rc == 1, f"{tool} {args + extra}: exit {rc} with stdout full: {lines}"
+            assert len(lines) == 1 and "writing to standard output" in lines[0] and \
+                "No space left on device" in lines[0], (tool, args + extra, lines)
+        rc, lines = _ends_on_full_output(tool, ["--help"], None)
+        assert rc == 1 and len(lines) == 1 and "No space left" in lines[0], (tool, rc, lines)
