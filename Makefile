@@ -97,7 +97,8 @@ DEPS_BUILD := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev make gcc libc6
 	dpkg-dev
 # The integration tests' workloads and checkers (netns, firewall, loop devices, promtool).
 DEPS_TEST  := python3 iproute2 nftables iptables util-linux mount procps kmod jq man-db \
-	binutils prometheus libclang-rt-14-dev debootstrap linux-perf bpftrace
+	binutils prometheus libclang-rt-14-dev debootstrap linux-perf bpftrace systemd-container \
+	python3-jsonschema
 DEPS_PKGS  := $(DEPS_BUILD) $(DEPS_TEST)
 
 deps:

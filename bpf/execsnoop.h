@@ -6,6 +6,8 @@
 #include <linux/types.h>
 #endif
 
+#include "ident.h"
+
 #define EXEC_COMM_LEN 16
 /* Bytes of the argument area captured (NUL-separated argv); longer argument lists are cut
  * and flagged EXEC_ARGS_TRUNCATED. A power of two. */
@@ -21,6 +23,7 @@ enum exec_flags {
 
 struct exec_event {
 	__u64 ts_ns;     /* bpf_ktime_get_ns() */
+	struct ident id;
 	__u32 pid;
 	__u32 ppid;      /* the real parent's thread group id */
 	__u32 uid;

@@ -5,12 +5,20 @@
 
 #include <bpf/bpf_helpers.h>
 
+#include "ident.bpf.h"
+
 const volatile __u32 filter_pid = 0;
 /* The tool's own process: its setup (opening tracefs files, reading /proc) is not what the
  * user asked to see. */
 const volatile __u32 filter_self = 0;
 const volatile __u32 filter_uid = (__u32)-1;
 const volatile __u8 filter_cgroup = 0;
+/* The same cgroup as an id and its depth below the cgroup v2 root, for sockets, whose owner
+ * is not the task on the CPU (filter_sock). */
+const volatile __u64 filter_cgroup_id = 0;
+const volatile __u32 filter_cgroup_level = 0;
+/* --mntns INODE (or a --container that only a mount namespace tells apart): 0 for any. */
+const volatile __u32 filter_mntns = 0;
 /* -n NAME: keep tasks whose comm contains this (empty: all). */
 const volatile char filter_comm[16] = {};
 
@@ -21,7 +29,7 @@ struct {
 	__type(value, __u32);
 } filter_cgroup_map SEC(".maps");
 
-/* Does the current task pass the -p/-u/-c filters? */
+/* Does the current task pass the -p/-u/-c/--mntns filters? */
 static __always_inline bool filter_current(void)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
@@ -34,7 +42,19 @@ static __always_inline bool filter_current(void)
 		return false;
 	if (filter_cgroup && bpf_current_task_under_cgroup(&filter_cgroup_map, 0) != 1)
 		return false;
+	if (filter_mntns && ident_current_mntns() != filter_mntns)
+		return false;
 	return true;
+}
+
+/* Does a socket's owner pass the --cgroup filter? Its cgroup is the one the socket was
+ * created in (the mount namespace and PID of its owner are not kept: --mntns and -p apply
+ * to the task on the CPU where a tool has one). */
+static __always_inline bool filter_sock(const struct sock *sk)
+{
+	if (!filter_cgroup)
+		return true;
+	return ident_cgroup_under(ident_sock_cgroup(sk), filter_cgroup_id, filter_cgroup_level);
 }
 
 /* Does comm contain filter_comm? A 16x16 scan, done only when -n was given. */

@@ -16,6 +16,7 @@
 #include <bpf/libbpf.h>
 
 #include "cli.h"
+#include "container.h"
 #include "escape.h"
 #include "log.h"
 #include "probe.h"
@@ -76,6 +77,21 @@ int bpfobj__apply_filters(struct bpf_object *obj, const struct cli_common *c)
 		err = bpfobj__set_rodata(obj, "filter_uid", &uid, sizeof(uid));
 	if (!err && cg)
 		err = bpfobj__set_rodata(obj, "filter_cgroup", &cg, sizeof(cg));
+	if (!err && c->mntns)
+		err = bpfobj__set_rodata(obj, "filter_mntns", &c->mntns, sizeof(c->mntns));
+	if (!err && cg) {
+		uint64_t id = 0;
+		uint32_t level = 0;
+
+		/* Not a cgroup v2 directory: bpfobj__apply_cgroup says so after load. */
+		if (container__cgroup_id(c->cgroup, &id) == 0 &&
+		    container__cgroup_level(c->cgroup, &level) == 0) {
+			err = bpfobj__set_rodata(obj, "filter_cgroup_id", &id, sizeof(id));
+			if (!err)
+				err = bpfobj__set_rodata(obj, "filter_cgroup_level", &level,
+							 sizeof(level));
+		}
+	}
 	return err;
 }
 

@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include "container.h"
 #include "escape.h"
 #include "log.h"
 #include "loop.h"
@@ -135,6 +136,10 @@ uint64_t cli__seconds_ms(const char *arg, const char *what, uint64_t min_ms, uin
 
 enum {
 	OPT_BTF = 0x1000,
+	OPT_CGROUP,
+	OPT_MNTNS,
+	OPT_CONTAINER,
+	OPT_CONTAINERS,
 };
 
 /* The master table: cli__child() copies the entries a tool asked for. */
@@ -150,6 +155,14 @@ static const struct {
 	{ CLI_UID, { "uid", 'u', "UID", 0, "Trace this user ID only", -1 } },
 	{ CLI_CGROUP, { "cgroup", 'c', "PATH", 0,
 			"Trace processes in this cgroup v2 directory and its descendants", -1 } },
+	{ CLI_CGROUP_LONG, { "cgroup", OPT_CGROUP, "PATH", 0,
+			     "Trace processes in this cgroup v2 directory and its descendants", -1 } },
+	{ CLI_CGROUP | CLI_CGROUP_LONG, { "mntns", OPT_MNTNS, "INODE", 0,
+			"Trace processes in this mount namespace (the inode of /proc/PID/ns/mnt)", -1 } },
+	{ CLI_CGROUP | CLI_CGROUP_LONG, { "container", OPT_CONTAINER, "ID", 0,
+			"Trace this container (a unique prefix of its id or name)", -1 } },
+	{ CLI_CONTAINERS, { "containers", OPT_CONTAINERS, NULL, 0,
+			    "Include CONTAINER and NSPID (PID in the container) columns", -1 } },
 	{ CLI_DURATION, { "duration", 'd', "SECONDS", 0, "Stop after SECONDS (fractions allowed)", -1 } },
 };
 
@@ -159,6 +172,40 @@ static struct argp_option cli_selected[CLI_NOPTS + 1];
 static unsigned cli_which;
 static struct cli_common *cli_target;
 static FILE *cli_null_stream;
+
+/* --container ID: the cgroup (or, where no cgroup v2 names it, the mount namespace) of the
+ * one container that ID starts. */
+static void resolve_container(struct cli_common *c)
+{
+	static char dir[4096];
+	struct container_resolver *r = container_resolver__new(NULL);
+	struct container_ref found, other;
+	char shown[128];
+	uint32_t ns = 0;
+	int err;
+
+	escape_text(shown, sizeof(shown), c->container, strlen(c->container), 0);
+	if (c->cgroup)
+		cli__usage_error("--container and --cgroup: give one of them");
+	if (!r)
+		cli__usage_error("--container '%s': out of memory", shown);
+	err = container_resolver__find(r, c->container, dir, sizeof(dir), &ns, &found, &other);
+	container_resolver__free(r);
+	if (err == -EEXIST)
+		cli__usage_error("--container '%s' matches more than one container (%.12s, %.12s): "
+				 "give more of the id", shown, found.id, other.id);
+	if (err)
+		cli__usage_error("--container '%s': no running container has an id or name "
+				 "starting so", shown);
+	if (dir[0]) {
+		c->cgroup = dir;
+	} else {
+		if (c->mntns && c->mntns != ns)
+			cli__usage_error("--container '%s' and --mntns: the container is in mount "
+					 "namespace %u", shown, ns);
+		c->mntns = ns;
+	}
+}
 
 static error_t cli_parse_opt(int key, char *arg, struct argp_state *state)
 {
@@ -209,6 +256,24 @@ static error_t cli_parse_opt(int key, char *arg, struct argp_state *state)
 		if (!(cli_which & CLI_CGROUP))
 			return ARGP_ERR_UNKNOWN;
 		c->cgroup = arg;
+		return 0;
+	case OPT_CGROUP:
+		c->cgroup = arg;
+		return 0;
+	case OPT_MNTNS:
+		c->mntns = (uint32_t)cli__u64(arg, "mount namespace inode", 1, UINT32_MAX);
+		return 0;
+	case OPT_CONTAINER:
+		if (!*arg)
+			cli__usage_error("invalid --container: must not be empty");
+		c->container = arg;
+		return 0;
+	case OPT_CONTAINERS:
+		c->containers = true;
+		return 0;
+	case ARGP_KEY_END:
+		if (c->container)
+			resolve_container(c);
 		return 0;
 	case 'd':
 		if (!(cli_which & CLI_DURATION))

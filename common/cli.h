@@ -14,7 +14,10 @@
 enum cli_opt {
 	CLI_PID = 1 << 0,      /* -p PID: one process (thread group) */
 	CLI_UID = 1 << 1,      /* -u UID */
-	CLI_CGROUP = 1 << 2,   /* -c PATH: a cgroup v2 directory and its descendants */
+	CLI_CGROUP = 1 << 2,   /* -c/--cgroup PATH: a cgroup v2 directory and its descendants;
+				* with --mntns INODE and --container ID */
+	CLI_CGROUP_LONG = 1 << 5, /* the same, --cgroup without -c (the tool's -c is --count) */
+	CLI_CONTAINERS = 1 << 6,  /* --containers: CONTAINER and NSPID text columns */
 	CLI_DURATION = 1 << 3, /* -d SECONDS: stop after this long */
 	CLI_INTERVAL = 1 << 4, /* positional [interval [count]] */
 };
@@ -26,7 +29,10 @@ struct cli_common {
 	uint32_t pid;          /* 0: any */
 	uint32_t uid;          /* CLI_UID_ANY: any */
 	bool uid_set;
-	const char *cgroup;    /* NULL: any */
+	const char *cgroup;    /* NULL: any; --container sets it to the container's cgroup */
+	uint32_t mntns;        /* 0: any; --container sets it where no cgroup v2 names it */
+	const char *container; /* --container ID as given */
+	bool containers;       /* --containers */
 	uint64_t duration_ms;  /* 0: until interrupted */
 	uint64_t interval_s;   /* CLI_INTERVAL: 0 when not given */
 	uint64_t count;        /* CLI_INTERVAL: 0 = unlimited */

@@ -8,8 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/magic.h>
 
 /* --- the path parser --- */
 
@@ -247,6 +249,35 @@ int container__cgroup_id(const char *dir, uint64_t *id)
 	if (stat(dir, &st) != 0)
 		return -errno;
 	*id = st.st_ino;
+	return 0;
+}
+
+int container__cgroup_level(const char *dir, uint32_t *level)
+{
+	char *p = realpath(dir, NULL), *slash;
+	struct statfs sfs;
+	uint32_t n = 0;
+
+	if (!p)
+		return -errno;
+	if (statfs(p, &sfs) != 0 || sfs.f_type != CGROUP2_SUPER_MAGIC) {
+		free(p);
+		return -EINVAL;
+	}
+	/* Up one directory at a time while the parent is still the same cgroup2 mount. */
+	while ((slash = strrchr(p, '/')) != NULL && slash != p) {
+		struct stat child, parent;
+
+		if (stat(p, &child) != 0)
+			break;
+		*slash = '\0';
+		if (statfs(p, &sfs) != 0 || sfs.f_type != CGROUP2_SUPER_MAGIC ||
+		    stat(p, &parent) != 0 || parent.st_dev != child.st_dev)
+			break;
+		n++;
+	}
+	free(p);
+	*level = n;
 	return 0;
 }
 

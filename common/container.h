@@ -72,4 +72,8 @@ int container_resolver__find(struct container_resolver *r, const char *prefix,
  * it). Returns 0 or a negative errno. */
 int container__cgroup_id(const char *dir, uint64_t *id);
 
+/* How deep a cgroup v2 directory is below its hierarchy's root (the root is 0), what the
+ * kernel keeps as cgroup->level. Returns 0 or a negative errno. */
+int container__cgroup_level(const char *dir, uint32_t *level);
+
 #endif

@@ -158,6 +158,16 @@ void out__s64(struct out *o, int col, int64_t v)
 	text_cell(o, col, buf, snprintf(buf, sizeof(buf), "%lld", (long long)v));
 }
 
+void out__none(struct out *o, int col)
+{
+	if (skip(o, col))
+		return;
+	if (o->json)
+		json_null(&o->w);
+	else
+		text_cell(o, col, "-", 1);
+}
+
 void out__double(struct out *o, int col, double v, int decimals)
 {
 	char buf[64];
@@ -214,4 +224,16 @@ void out__hms(char *buf, size_t size, uint64_t mono_ns)
 
 	localtime_r(&t, &tm);
 	strftime(buf, size, "%H:%M:%S", &tm);
+}
+
+void out__rfc3339(char *buf, size_t size, uint64_t mono_ns)
+{
+	int64_t ns = loop__mono_to_realtime_ns(mono_ns);
+	time_t t = (time_t)(ns / 1000000000LL);
+	struct tm tm;
+	size_t n;
+
+	gmtime_r(&t, &tm);
+	n = strftime(buf, size, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf + n, size - n, ".%09lldZ", (long long)(ns % 1000000000LL));
 }

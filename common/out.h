@@ -44,6 +44,8 @@ void out__str(struct out *o, int col, const char *s, size_t len);
 void out__cstr(struct out *o, int col, const char *s);
 void out__u64(struct out *o, int col, uint64_t v);
 void out__s64(struct out *o, int col, int64_t v);
+/* No value: "-" in text, null in JSON. */
+void out__none(struct out *o, int col);
 /* A number shown with `decimals` places in text and as a JSON number. */
 void out__double(struct out *o, int col, double v, int decimals);
 /* Trusted text (formatted by the tool): as is in text, a JSON string. */
@@ -56,5 +58,9 @@ void out__end(struct out *o);
 /* Local wall-clock time "HH:MM:SS" of a CLOCK_MONOTONIC timestamp (bpf_ktime_get_ns()), so a
  * time column shows when the event happened, not when it was printed. */
 void out__hms(char *buf, size_t size, uint64_t mono_ns);
+
+/* RFC 3339 UTC time with nanoseconds ("2026-12-01T22:53:31.123456789Z") of a
+ * CLOCK_MONOTONIC timestamp. */
+void out__rfc3339(char *buf, size_t size, uint64_t mono_ns);
 
 #endif

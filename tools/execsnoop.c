@@ -9,6 +9,7 @@
 #include "cli.h"
 #include "escape.h"
 #include "evbuf.h"
+#include "identity.h"
 #include "log.h"
 #include "loop.h"
 #include "out.h"
@@ -33,7 +34,10 @@ struct env {
 	uint32_t max_args;
 };
 
-enum col { COL_TIME, COL_TIMES, COL_UID, COL_PCOMM, COL_PID, COL_PPID, COL_RET, COL_ARGS, NCOLS };
+enum col {
+	COL_TIME, COL_TIMES, COL_UID, COL_PCOMM, COL_PID, COL_NSPID, COL_CONTAINER, COL_PPID,
+	COL_RET, COL_ARGS, NCOLS
+};
 
 static struct out_col columns[NCOLS] = {
 	[COL_TIME] = { "TIME", "time", 8, OUT_LEFT },
@@ -41,6 +45,8 @@ static struct out_col columns[NCOLS] = {
 	[COL_UID] = { "UID", "uid", 6, 0 },
 	[COL_PCOMM] = { "PCOMM", "comm", 16, OUT_LEFT },
 	[COL_PID] = { "PID", "pid", 7, 0 },
+	[COL_NSPID] = IDENTITY_COL_NSPID,
+	[COL_CONTAINER] = IDENTITY_COL_CONTAINER,
 	[COL_PPID] = { "PPID", "ppid", 7, 0 },
 	[COL_RET] = { "RET", "ret", 3, 0 },
 	[COL_ARGS] = { "ARGS", "args", 0, OUT_LEFT },
@@ -49,6 +55,7 @@ static struct out_col columns[NCOLS] = {
 struct ctx {
 	const struct env *env;
 	struct out *out;
+	struct identity *idn;
 	uint64_t start_ns;
 	char *text; /* the ARGS cell, reused */
 	size_t text_size;
@@ -243,6 +250,7 @@ static int handle_event(void *vctx, const void *data, size_t size)
 	out__u64(o, COL_UID, e->uid);
 	out__cstr(o, COL_PCOMM, e->comm);
 	out__u64(o, COL_PID, e->pid);
+	identity__print(ctx->idn, o, &e->id, e->pid, e->ts_ns);
 	out__u64(o, COL_PPID, e->ppid);
 	out__s64(o, COL_RET, e->ret);
 	if (out__json(o))
@@ -280,7 +288,7 @@ static int choose_programs(struct execsnoop_bpf *skel, const struct env *env)
 int main(int argc, char **argv)
 {
 	struct env env = { .max_args = DEFAULT_MAX_ARGS };
-	struct argp_child children[] = { cli__child(CLI_UID | CLI_CGROUP, &env.c), {} };
+	struct argp_child children[] = { cli__child(CLI_PID | CLI_UID | CLI_CGROUP | CLI_CONTAINERS, &env.c), {} };
 	const struct argp argp = { .options = options, .parser = parse_arg, .doc = doc,
 				   .children = children };
 	struct execsnoop_bpf *skel = NULL;
@@ -321,6 +329,12 @@ int main(int argc, char **argv)
 		columns[COL_TIMES].flags |= OUT_HIDE;
 	if (!env.print_uid)
 		columns[COL_UID].flags |= OUT_HIDE_TEXT;
+	ctx.idn = identity__new(&env.c, columns, COL_NSPID);
+	if (!ctx.idn) {
+		err = -errno;
+		p_err("out of memory");
+		goto cleanup;
+	}
 	ctx.start_ns = loop__now_mono_ns();
 	err = tool__run_events(&(struct tool_events){ .skeleton = skel->skeleton,
 			.columns = columns, .ncols = NCOLS, .json = env.c.json, .out = &ctx.out,
@@ -330,6 +344,7 @@ int main(int argc, char **argv)
 
 cleanup:
 	execsnoop_bpf__destroy(skel);
+	identity__free(ctx.idn);
 	free(ctx.text);
 	return err ? 1 : 0;
 }
