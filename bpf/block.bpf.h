@@ -17,17 +17,26 @@ struct request___rq_disk {
 	struct gendisk *rq_disk;
 } __attribute__((preserve_access_index));
 
+/* request_queue->disk as a local flavour too: headers generated from kernels before 5.15 do not
+ * have it (those kernels take the rq_disk branch). */
+struct request_queue___disk {
+	struct gendisk *disk;
+} __attribute__((preserve_access_index));
+
 /* BLK_DEV(major, first_minor) of the whole disk the request is for (what block tracepoints
  * report as "dev" and /proc/partitions lists), or 0 for a request without one. */
 static __always_inline __u32 blk_rq_dev(struct request *rq)
 {
 	struct request___rq_disk *old = (void *)rq;
+	struct request_queue___disk *q;
 	struct gendisk *disk;
 
-	if (bpf_core_field_exists(old->rq_disk))
+	if (bpf_core_field_exists(old->rq_disk)) {
 		disk = BPF_CORE_READ(old, rq_disk);
-	else
-		disk = BPF_CORE_READ(rq, q, disk);
+	} else {
+		q = (void *)BPF_CORE_READ(rq, q);
+		disk = BPF_CORE_READ(q, disk);
+	}
 	if (!disk)
 		return 0;
 	return BLK_DEV(BPF_CORE_READ(disk, major), BPF_CORE_READ(disk, first_minor));

@@ -13,6 +13,7 @@
 #define EVENT_MAX_SIZE sizeof(struct exec_event)
 #include "events.bpf.h"
 #include "filter.bpf.h"
+#include "loop.bpf.h"
 
 const volatile __u32 filter_ppid = 0;
 
@@ -174,7 +175,7 @@ static __always_inline int on_exit(void *ctx, long ret)
 	e->ret = ret;
 	r.e = e;
 	r.argv = args->argv;
-	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_loop)) {
+	if (HAVE_BPF_LOOP) {
 		bpf_loop(EXEC_FAILED_ARGS_MAX, argv_read_cb, &r, 0);
 	} else {
 		for (int i = 0; i < 20; i++)

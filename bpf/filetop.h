@@ -44,7 +44,7 @@ struct filetop_value {
 struct filetop_path {
 	__u16 len;   /* bytes of buf[] used */
 	__u16 depth; /* components */
-	__u16 flags; /* enum path_flags */
+	__u16 flags; /* enum path_walk_flags */
 	__u16 pad;
 	char buf[PATH_BUF_ALLOC];
 };

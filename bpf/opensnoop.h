@@ -23,7 +23,7 @@ struct open_event {
 	__u16 fname_len;  /* bytes of data[] used by the name as passed, with its NUL */
 	__u16 path_len;   /* bytes of path[] used (-F) */
 	__u16 path_depth;
-	__u16 path_flags; /* enum path_flags */
+	__u16 path_flags; /* enum path_walk_flags */
 	char comm[OPEN_COMM_LEN];
 	char fname[OPEN_FNAME_MAX];
 	char path[PATH_BUF_ALLOC]; /* only sent with -F */

@@ -9,6 +9,7 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_helpers.h>
 
+#include "loop.bpf.h"
 #include "path.h"
 
 struct path_walk {
@@ -86,7 +87,7 @@ static __always_inline __u32 path_walk(struct dentry *dentry, struct vfsmount *v
 
 	/* bpf_loop (5.17+) verifies the step once; the unrolled-by-verifier loop of older
 	 * kernels costs hundreds of thousands of verifier steps at load. */
-	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_loop)) {
+	if (HAVE_BPF_LOOP) {
 		bpf_loop(PATH_MAX_DEPTH, path_walk_cb, &w, 0);
 	} else {
 		for (int i = 0; i < PATH_MAX_DEPTH; i++)

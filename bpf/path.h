@@ -8,7 +8,7 @@
 #define PATH_BUF_ALLOC (PATH_BUF_SIZE + PATH_NAME_MAX + 1)
 #define PATH_MAX_DEPTH 40               /* components walked at most */
 
-enum path_flags {
+enum path_walk_flags {
 	PATH_TRUNCATED = 1 << 0, /* deeper than PATH_MAX_DEPTH or longer than PATH_BUF_SIZE */
 	PATH_OF_DIR = 1 << 1,    /* the walk is of the directory the name is relative to */
 	PATH_FOUND = 1 << 2,     /* a walk was done (root itself has zero components) */

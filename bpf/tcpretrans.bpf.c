@@ -89,8 +89,18 @@ static __always_inline __u32 skb_segs(const struct sk_buff *skb)
 
 /* Kernels whose record has an err field also report attempts that sent nothing (err != 0:
  * the packet was still queued below TCP, or no memory); the kernel's counters skip those, and
- * so do we. Older kernels fire only after a successful retransmit and have no err. */
-#define HAVE_RETRANSMIT_ERR bpf_core_field_exists(struct trace_event_raw_tcp_retransmit_skb, err)
+ * so do we. Older kernels fire only after a successful retransmit and have no err.
+ *
+ * The record's own type exists only since the tracepoint got err (6.17 merge window; before,
+ * an event of the tcp_event_sk_skb class: trace_event_raw_tcp_event_sk_skb, no err), so
+ * headers generated from older kernels lack it: this local flavour names the one field used,
+ * and libbpf matches it (suffix dropped) against the running kernel's type, or finds none. */
+struct trace_event_raw_tcp_retransmit_skb___err {
+	int err;
+} __attribute__((preserve_access_index));
+
+#define HAVE_RETRANSMIT_ERR                                                                  \
+	bpf_core_field_exists(struct trace_event_raw_tcp_retransmit_skb___err, err)
 
 SEC("tp_btf/tcp_retransmit_skb")
 int retrans_btf(__u64 *ctx)
@@ -119,7 +129,7 @@ SEC("tracepoint/tcp/tcp_retransmit_skb")
 int retrans_tp(struct tcp_retransmit_skb_record *ctx)
 {
 	if (HAVE_RETRANSMIT_ERR &&
-	    ((struct trace_event_raw_tcp_retransmit_skb *)ctx)->err != 0)
+	    ((struct trace_event_raw_tcp_retransmit_skb___err *)ctx)->err != 0)
 		return 0;
 	return record(ctx, ctx->skaddr, TCPRETRANS_RETRANSMIT, skb_segs(ctx->skbaddr));
 }
