@@ -5,6 +5,8 @@
  *   - fexit on vfs_read/vfs_write/vfs_readv/vfs_writev: the file and the return value in one
  *     program, run only for reads and writes;
  *   - kprobe + kretprobe on the same functions, the file kept per thread in between;
+ *   - one raw sys_exit program for every syscall, filtered by number (bpf/syscall.bpf.h):
+ *     the fd from the saved registers, resolved to its file as the call returns;
  *   - the syscall tracepoints of read, write, pread64, pwrite64, readv, writev, preadv,
  *     pwritev, preadv2 and pwritev2: the fd resolved to its file at entry (a later close or
  *     dup2 by another thread cannot change what the call reads), the bytes taken at exit.
@@ -25,6 +27,7 @@
 #include "filetop.h"
 #include "filter.bpf.h"
 #include "path.bpf.h"
+#include "syscall.bpf.h"
 
 #define S_IFMT 0170000
 #define S_IFREG 0100000
@@ -326,6 +329,42 @@ SEC("tracepoint/syscalls/sys_exit_read")
 int sys_exit_rw(struct sys_exit_rec *ctx)
 {
 	return on_done(ctx->ret, ctx->nr);
+}
+
+/* ---- raw sys_exit: user space sets the numbers of the ten calls ---- */
+
+#define RW_NCALLS 10
+const volatile __s32 rw_nr[RW_NCALLS] = { -1, -1, -1, -1, -1, -1, -1, -1, -1, -1 };
+/* Bit i set: rw_nr[i] writes. */
+const volatile __u32 rw_write_mask = 0;
+
+SEC("raw_tp/sys_exit")
+int sys_exit_raw(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
+	long ret = (long)ctx->args[1], nr;
+	struct pending p;
+	int i, which = -1;
+
+	/* Most syscalls end here: only a transfer of at least one byte counts. */
+	if (ret <= 0)
+		return 0;
+	nr = syscall_nr(regs);
+	if (nr < 0)
+		return 0;
+	for (i = 0; i < RW_NCALLS; i++) {
+		if (nr == rw_nr[i]) {
+			which = i;
+			break;
+		}
+	}
+	if (which < 0 || syscall_compat(regs) || !filter_current())
+		return 0;
+	if (!identify(path_fd_file((int)PT_REGS_PARM1_CORE_SYSCALL(regs)), &p))
+		return 0;
+	p.write = (rw_write_mask >> which) & 1;
+	account(&p, ret);
+	return 0;
 }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -11,6 +11,7 @@
 #include "events.bpf.h"
 #include "filter.bpf.h"
 #include "path.bpf.h"
+#include "syscall.bpf.h"
 
 #define AT_FDCWD -100
 
@@ -40,6 +41,12 @@ struct {
  * program then reads the call's arguments from the task's saved registers, and no entry
  * program runs at all: one program and no map operation per open. */
 const volatile __u8 args_at_exit = 0;
+
+/* This architecture's numbers of open, openat and openat2 (-1: no such call), for the raw
+ * sys_exit program. */
+const volatile __s32 nr_open = -1;
+const volatile __s32 nr_openat = -1;
+const volatile __s32 nr_openat2 = -1;
 
 static __always_inline bool open_wanted(__u32 tid)
 {
@@ -143,14 +150,18 @@ enum open_call { CALL_OPEN, CALL_OPENAT, CALL_OPENAT2 };
 
 /* The arguments as the syscall got them, from the registers saved at entry: the kernel does
  * not change them (only the return value register). */
-static __always_inline int on_exit_regs(void *ctx, long ret, enum open_call call)
+static __always_inline struct pt_regs *current_regs(void)
 {
-	struct pt_regs *regs;
+	return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+}
+
+static __always_inline int on_exit_regs(void *ctx, struct pt_regs *regs, long ret,
+					enum open_call call)
+{
 	struct open_args args = {};
 
 	if (!open_wanted((__u32)bpf_get_current_pid_tgid()))
 		return 0;
-	regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
 	if (call == CALL_OPEN) {
 		args.fname = (const char *)PT_REGS_PARM1_CORE_SYSCALL(regs);
 		args.dfd = AT_FDCWD;
@@ -200,7 +211,7 @@ SEC("tracepoint/syscalls/sys_exit_open")
 int exit_open(struct trace_event_raw_sys_exit *ctx)
 {
 	if (args_at_exit)
-		return on_exit_regs(ctx, ctx->ret, CALL_OPEN);
+		return on_exit_regs(ctx, current_regs(), ctx->ret, CALL_OPEN);
 	return on_exit(ctx, ctx->ret);
 }
 
@@ -208,7 +219,7 @@ SEC("tracepoint/syscalls/sys_exit_openat")
 int exit_openat(struct trace_event_raw_sys_exit *ctx)
 {
 	if (args_at_exit)
-		return on_exit_regs(ctx, ctx->ret, CALL_OPENAT);
+		return on_exit_regs(ctx, current_regs(), ctx->ret, CALL_OPENAT);
 	return on_exit(ctx, ctx->ret);
 }
 
@@ -216,8 +227,32 @@ SEC("tracepoint/syscalls/sys_exit_openat2")
 int exit_openat2(struct trace_event_raw_sys_exit *ctx)
 {
 	if (args_at_exit)
-		return on_exit_regs(ctx, ctx->ret, CALL_OPENAT2);
+		return on_exit_regs(ctx, current_regs(), ctx->ret, CALL_OPENAT2);
 	return on_exit(ctx, ctx->ret);
+}
+
+/* One program for all three calls (and every other syscall, filtered by number first): see
+ * bpf/syscall.bpf.h for why. */
+SEC("raw_tp/sys_exit")
+int exit_raw(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
+	long nr = syscall_nr(regs);
+	enum open_call call;
+
+	if (nr < 0)
+		return 0;
+	if (nr == nr_openat)
+		call = CALL_OPENAT;
+	else if (nr == nr_open)
+		call = CALL_OPEN;
+	else if (nr == nr_openat2)
+		call = CALL_OPENAT2;
+	else
+		return 0;
+	if (syscall_compat(regs))
+		return 0;
+	return on_exit_regs(ctx, regs, (long)ctx->args[1], call);
 }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -22,6 +23,15 @@ struct evbuf {
 	void *ctx;
 	void *aligned;      /* perf samples are only 4-byte aligned: copied here */
 	size_t aligned_size;
+	/* Bounded stop (ring buffer): once stop_check() says so, events are delivered up to
+	 * the producer position of that moment (stop_pos); later ones are only counted. The
+	 * positions are read through read-only mappings of the ring's two control pages. */
+	int ring_fd;
+	bool (*stop_check)(void);
+	bool bounded, counting;
+	const volatile unsigned long *cons_pos, *prod_pos;
+	unsigned long stop_pos;
+	uint64_t unread;
 };
 
 /* A perf buffer per CPU of this many pages (the ring size, split across CPUs). */
@@ -75,10 +85,46 @@ int evbuf__prepare(struct bpf_object *obj, size_t ring_bytes)
 	return err;
 }
 
+static const volatile unsigned long *map_control_page(int fd, off_t off)
+{
+	void *p = mmap(NULL, sysconf(_SC_PAGESIZE), PROT_READ, MAP_SHARED, fd, off);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+void evbuf__bound(struct evbuf *eb)
+{
+	long page = sysconf(_SC_PAGESIZE);
+
+	if (!eb->rb || eb->bounded)
+		return;
+	eb->bounded = true;
+	eb->cons_pos = map_control_page(eb->ring_fd, 0);
+	eb->prod_pos = map_control_page(eb->ring_fd, page);
+	/* Without the positions, nothing more is delivered: a stop must stay bounded. */
+	eb->stop_pos = eb->prod_pos && eb->cons_pos ? *eb->prod_pos : 0;
+	__sync_synchronize();
+}
+
 static int ringbuf_sample(void *ctx, void *data, size_t size)
 {
 	struct evbuf *eb = ctx;
 
+	if (eb->counting) {
+		eb->unread++;
+		return 0;
+	}
+	/* A stop asked while the ring keeps filling (one consume can go on for as long as the
+	 * producers do): bound the drain now. */
+	if (!eb->bounded && eb->stop_check && eb->stop_check())
+		evbuf__bound(eb);
+	/* libbpf publishes the consumer position after each record: here it is still this
+	 * record's start. One that began at or past stop_pos came after the stop. */
+	if (eb->bounded && (!eb->cons_pos || *eb->cons_pos >= eb->stop_pos)) {
+		eb->unread++;
+		eb->counting = true;
+		return -ECANCELED;
+	}
 	return eb->cb(eb->ctx, data, size);
 }
 
@@ -128,6 +174,7 @@ struct evbuf *evbuf__new(struct bpf_object *obj, evbuf_sample_fn cb, void *ctx)
 	eb->cb = cb;
 	eb->ctx = ctx;
 	eb->lost_fd = lost ? bpf_map__fd(lost) : -1;
+	eb->ring_fd = bpf_map__fd(map);
 	if (bpf_map__type(map) == BPF_MAP_TYPE_RINGBUF) {
 		eb->rb = ring_buffer__new(bpf_map__fd(map), ringbuf_sample, eb, NULL);
 		err = eb->rb ? 0 : -errno;
@@ -152,14 +199,35 @@ int evbuf__poll(struct evbuf *eb, int timeout_ms)
 		n = perf_buffer__poll(eb->pb, timeout_ms);
 		return n == -EINTR ? 0 : n;
 	}
+	if (eb->counting)
+		return 0;
 	n = ring_buffer__poll(eb->rb, timeout_ms);
+	if (n == -ECANCELED)
+		return 1;
 	if (n < 0 && n != -EINTR)
 		return n;
 	/* Records submitted without a wakeup do not end the wait: collect them now. */
-	m = ring_buffer__consume(eb->rb);
+	m = eb->counting ? 0 : ring_buffer__consume(eb->rb);
+	if (m == -ECANCELED)
+		return 1;
 	if (m < 0)
 		return m;
 	return (n > 0 ? n : 0) + m;
+}
+
+void evbuf__set_stop_check(struct evbuf *eb, bool (*stop_check)(void))
+{
+	eb->stop_check = stop_check;
+}
+
+uint64_t evbuf__count_unread(struct evbuf *eb)
+{
+	if (eb->rb) {
+		evbuf__bound(eb);
+		eb->counting = true;
+		ring_buffer__consume(eb->rb);
+	}
+	return eb->unread;
 }
 
 uint64_t evbuf__lost(struct evbuf *eb)
@@ -190,6 +258,10 @@ void evbuf__free(struct evbuf *eb)
 		return;
 	ring_buffer__free(eb->rb);
 	perf_buffer__free(eb->pb);
+	if (eb->cons_pos)
+		munmap((void *)eb->cons_pos, sysconf(_SC_PAGESIZE));
+	if (eb->prod_pos)
+		munmap((void *)eb->prod_pos, sysconf(_SC_PAGESIZE));
 	free(eb->aligned);
 	free(eb);
 }

@@ -5,6 +5,7 @@
 #ifndef COMMON_EVBUF_H
 #define COMMON_EVBUF_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -32,6 +33,17 @@ struct evbuf *evbuf__new(struct bpf_object *obj, evbuf_sample_fn cb, void *ctx);
  * wakeup threshold wake nobody, so the timeout is what delivers them on a quiet system).
  * Returns the number of events consumed, or a negative errno (-EINTR is not an error). */
 int evbuf__poll(struct evbuf *eb, int timeout_ms);
+
+/* A bounded stop: once stop_check() returns true (or evbuf__bound() is called), events are
+ * delivered only up to what the ring held at that moment, so a stop under a flood of events
+ * ends; later ones are counted by evbuf__count_unread(). The perf buffer is bounded already
+ * (each poll reads what the buffers hold when it starts). */
+void evbuf__set_stop_check(struct evbuf *eb, bool (*stop_check)(void));
+void evbuf__bound(struct evbuf *eb);
+
+/* Once the programs are detached: counts (without delivering) the events still in the ring
+ * that came after the stop. Returns that count (0 for the perf buffer). */
+uint64_t evbuf__count_unread(struct evbuf *eb);
 
 /* Events lost so far: kernel-side output failures plus perf buffer losses. */
 uint64_t evbuf__lost(struct evbuf *eb);

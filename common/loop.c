@@ -150,6 +150,7 @@ int loop__events(struct evbuf *eb, uint64_t duration_ms)
 	uint64_t deadline = duration_ms ? loop__now_mono_ns() + duration_ms * 1000000ull : 0;
 	int n, timeout;
 
+	evbuf__set_stop_check(eb, loop__exiting);
 	while (!exiting) {
 		timeout = LOOP_POLL_MS;
 		if (deadline) {
@@ -175,7 +176,9 @@ int loop__events(struct evbuf *eb, uint64_t duration_ms)
 		if (n == 0 && stdout_reader_gone())
 			break;
 	}
-	/* Whatever arrived before the stop still gets printed. */
+	/* Whatever arrived before the stop still gets printed; what keeps arriving does not
+	 * hold the exit up (counted by the caller with evbuf__count_unread). */
+	evbuf__bound(eb);
 	if (evbuf__poll(eb, 0) > 0)
 		loop__flush();
 	return 0;

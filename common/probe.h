@@ -47,6 +47,12 @@ bool probe__syscall(const char *name);
  * program. */
 bool probe__raw_tp(const char *tp_name);
 
+/* Can a tool trace syscalls through the raw tracepoint sys_exit, filtering them by number
+ * (bpf/syscall.bpf.h)? Yes on the architectures that file knows (x86-64, arm64), where it
+ * exists on every kernel with raw tracepoints; CORESCOPE_SYSCALL_TRACEPOINTS=classic says no, so tests can take
+ * the classic syscall tracepoints here. */
+bool probe__raw_sys_exit(void);
+
 /* Position of the first argument of the tracepoint tp_name that is a pointer to
  * `struct struct_name`, counted from 0 without the context pointer every tracepoint
  * prototype starts with, per the kernel's BTF (btf_trace_<tp_name>). Argument lists change

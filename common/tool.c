@@ -131,6 +131,23 @@ void tool__ready(const char *what)
 	fprintf(stderr, "Tracing %s... Hit Ctrl-C to end.\n", what);
 }
 
+void tool__report_unread(uint64_t unread, struct out *o)
+{
+	if (!unread)
+		return;
+	fprintf(stderr, "%s: %llu events arrived after the stop and were not printed\n",
+		log_prog_name, (unsigned long long)unread);
+	if (o && out__is_json(o)) {
+		struct json_writer *w = out__json(o);
+
+		json_obj_begin(w);
+		json_key(w, "unread_events");
+		json_u64(w, unread);
+		json_obj_end(w);
+		json_writer__endl(w);
+	}
+}
+
 uint64_t tool__report_lost(struct evbuf *eb, struct out *o)
 {
 	uint64_t lost = eb ? evbuf__lost(eb) : 0;
@@ -184,6 +201,9 @@ int tool__run_events(const struct tool_events *te)
 	}
 	tool__ready(te->what);
 	err = loop__events(eb, te->duration_ms);
+	/* Detached first, so what is left in the ring is a fixed number to count. */
+	bpf_object__detach_skeleton(te->skeleton);
+	tool__report_unread(evbuf__count_unread(eb), o);
 	tool__report_lost(eb, o);
 	loop__flush();
 out:

@@ -64,6 +64,11 @@ void tool__ready(const char *what);
  * printed at exit too. */
 void tool__phase(const char *what);
 
+/* At exit: events that arrived after the stop signal and were counted, not printed (a stop
+ * under load delivers what the ring held at the signal), on stderr and as
+ * {"unread_events":N} in JSON; nothing when there are none. */
+void tool__report_unread(uint64_t unread, struct out *o);
+
 /* At exit: lost events on stderr, and as {"lost_events":N} in JSON. Returns the count. */
 uint64_t tool__report_lost(struct evbuf *eb, struct out *o);
 

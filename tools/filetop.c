@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -59,7 +60,7 @@ static struct out_col columns[NCOLS] = {
 	[COL_FILE] = { "FILE", "file", 0, OUT_LEFT },
 };
 
-enum attach_mode { ATTACH_FEXIT, ATTACH_KPROBE, ATTACH_TRACEPOINT };
+enum attach_mode { ATTACH_FEXIT, ATTACH_KPROBE, ATTACH_RAW_SYSCALL, ATTACH_TRACEPOINT };
 
 #define MAX_LINKS 24
 
@@ -152,10 +153,13 @@ static const char *const rw_funcs[] = { "vfs_read", "vfs_write", "vfs_readv", "v
 static const struct {
 	const char *name;
 	bool write;
+	int nr; /* this architecture's number */
 } rw_syscalls[] = {
-	{ "read", false },    { "write", true },    { "pread64", false }, { "pwrite64", true },
-	{ "readv", false },   { "writev", true },   { "preadv", false },  { "pwritev", true },
-	{ "preadv2", false }, { "pwritev2", true },
+	{ "read", false, SYS_read },	     { "write", true, SYS_write },
+	{ "pread64", false, SYS_pread64 },   { "pwrite64", true, SYS_pwrite64 },
+	{ "readv", false, SYS_readv },	     { "writev", true, SYS_writev },
+	{ "preadv", false, SYS_preadv },     { "pwritev", true, SYS_pwritev },
+	{ "preadv2", false, SYS_preadv2 },   { "pwritev2", true, SYS_pwritev2 },
 };
 
 #define NSYSCALLS (sizeof(rw_syscalls) / sizeof(rw_syscalls[0]))
@@ -178,10 +182,21 @@ static enum attach_mode choose_attach(struct filetop_bpf *skel, bool fexit_on[4]
 		mode = ATTACH_KPROBE;
 		p_info("attach: fexit on vfs_read/vfs_write is not possible here; using kprobes on "
 		       "them");
+	} else if (probe__raw_sys_exit()) {
+		mode = ATTACH_RAW_SYSCALL;
+		p_info("attach: neither fexit on vfs_read/vfs_write nor kprobes are possible here; "
+		       "using the raw tracepoint sys_exit, filtered by syscall number");
 	} else {
 		mode = ATTACH_TRACEPOINT;
 		p_info("attach: neither fexit on vfs_read/vfs_write nor kprobes are possible here; "
 		       "using the syscall tracepoints of the read and write calls");
+	}
+	if (mode == ATTACH_RAW_SYSCALL) {
+		for (i = 0; i < NSYSCALLS; i++) {
+			skel->rodata->rw_nr[i] = rw_syscalls[i].nr;
+			if (rw_syscalls[i].write)
+				skel->rodata->rw_write_mask |= 1u << i;
+		}
 	}
 	for (i = 0; i < 4; i++) {
 		bool on = mode == ATTACH_FEXIT && (i < 2 || probe__fentry(rw_funcs[i]));
@@ -198,6 +213,7 @@ static enum attach_mode choose_attach(struct filetop_bpf *skel, bool fexit_on[4]
 	bpf_program__set_autoload(skel->progs.sys_enter_rd, mode == ATTACH_TRACEPOINT);
 	bpf_program__set_autoload(skel->progs.sys_enter_wr, mode == ATTACH_TRACEPOINT);
 	bpf_program__set_autoload(skel->progs.sys_exit_rw, mode == ATTACH_TRACEPOINT);
+	bpf_program__set_autoload(skel->progs.sys_exit_raw, mode == ATTACH_RAW_SYSCALL);
 	return mode;
 }
 
@@ -259,6 +275,11 @@ static int attach(struct ctx *ctx, enum attach_mode mode, const bool fexit_on[4]
 			err = add_link(ctx, bpf_program__attach_kprobe(p, false, rw_funcs[i]), what,
 				       i >= 2);
 		}
+		break;
+	case ATTACH_RAW_SYSCALL:
+		err = add_link(ctx, bpf_program__attach_raw_tracepoint(skel->progs.sys_exit_raw,
+								       "sys_exit"),
+			       "raw tracepoint sys_exit", false);
 		break;
 	case ATTACH_TRACEPOINT:
 		for (int pass = 0; pass < 2 && !err; pass++) {

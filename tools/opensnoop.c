@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 
 #include <bpf/libbpf.h>
 
@@ -227,30 +228,64 @@ static bool args_at_exit_possible(void)
 				       NULL) == 1;
 }
 
-/* open(2) does not exist on every architecture; openat2 needs Linux 5.6. */
-static void choose_programs(struct opensnoop_bpf *skel)
+/* This architecture's number of each call, -1 where it has none (open on arm64). */
+static int syscall_number(unsigned i)
+{
+	switch (i) {
+#ifdef SYS_open
+	case 0:
+		return SYS_open;
+#endif
+#ifdef SYS_openat
+	case 1:
+		return SYS_openat;
+#endif
+#ifdef SYS_openat2
+	case 2:
+		return SYS_openat2;
+#endif
+	default:
+		return -1;
+	}
+}
+
+/* Preferred: one raw sys_exit program reading the arguments from the saved registers, which
+ * stops in a millisecond; else the classic tracepoints of each call (one exit program per
+ * call from 5.15, an entry program and a map of calls in flight before). open(2) does not
+ * exist on every architecture; openat2 needs Linux 5.6. Returns whether tracefs is needed. */
+static bool choose_programs(struct opensnoop_bpf *skel)
 {
 	static const char *const calls[] = { "open", "openat", "openat2" };
 	struct bpf_program *enter[] = { skel->progs.enter_open, skel->progs.enter_openat,
 					skel->progs.enter_openat2 };
 	struct bpf_program *exit_[] = { skel->progs.exit_open, skel->progs.exit_openat,
 					skel->progs.exit_openat2 };
-	bool at_exit = args_at_exit_possible();
+	bool raw = !getenv("CORESCOPE_ARGS_AT_ENTRY") && probe__raw_sys_exit();
+	bool at_exit = raw || args_at_exit_possible();
 	unsigned i;
 
 	skel->rodata->args_at_exit = at_exit;
+	skel->rodata->nr_open = syscall_number(0);
+	skel->rodata->nr_openat = syscall_number(1);
+	skel->rodata->nr_openat2 = syscall_number(2);
+	bpf_program__set_autoload(skel->progs.exit_raw, raw);
 	/* Exit-only needs no map of calls in flight. */
 	if (at_exit)
 		bpf_map__set_max_entries(skel->maps.start, 1);
 	p_info("arguments read %s", at_exit ? "at syscall exit (saved registers)"
 					    : "at syscall entry");
+	if (raw)
+		p_info("attach: raw tracepoint sys_exit, syscalls %d, %d, %d", syscall_number(0),
+		       syscall_number(1), syscall_number(2));
 	for (i = 0; i < 3; i++) {
-		bool have = probe__syscall(calls[i]);
+		bool have = !raw && probe__syscall(calls[i]);
 
 		bpf_program__set_autoload(enter[i], have && !at_exit);
 		bpf_program__set_autoload(exit_[i], have);
-		p_info("%s: %s", calls[i], have ? "tracing" : "not on this kernel, skipped");
+		if (!raw)
+			p_info("%s: %s", calls[i], have ? "tracing" : "not on this kernel, skipped");
 	}
+	return !raw;
 }
 
 int main(int argc, char **argv)
@@ -268,12 +303,6 @@ int main(int argc, char **argv)
 	err = tool__init("opensnoop", &env.c);
 	if (err)
 		return 1;
-	if (!probe__tracefs()) {
-		p_err("tracefs is not mounted and could not be mounted: run 'mount -t tracefs "
-		      "tracefs /sys/kernel/tracing' as root");
-		return 1;
-	}
-
 	LIBBPF_OPTS(bpf_object_open_opts, open_opts, .btf_custom_path = env.c.btf_path);
 	skel = opensnoop_bpf__open_opts(&open_opts);
 	if (!skel) {
@@ -288,7 +317,12 @@ int main(int argc, char **argv)
 		strncpy(comm, env.name, sizeof(comm) - 1);
 		memcpy((void *)skel->rodata->filter_comm, comm, sizeof(comm));
 	}
-	choose_programs(skel);
+	if (choose_programs(skel) && !probe__tracefs()) {
+		p_err("tracefs is not mounted and could not be mounted: run 'mount -t tracefs "
+		      "tracefs /sys/kernel/tracing' as root");
+		err = -ENOENT;
+		goto cleanup;
+	}
 	err = tool__load(skel->skeleton, &env.c, EVBUF_DEFAULT_BYTES);
 	if (err)
 		goto cleanup;

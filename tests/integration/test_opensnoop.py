@@ -153,7 +153,7 @@ def test_duration_ends_tool():
 def test_works_without_tracefs_mounted():
     """A private mount namespace where tracefs is not mounted: the tool mounts its own."""
     code = ("umount /sys/kernel/tracing 2>/dev/null; umount /sys/kernel/debug 2>/dev/null; "
-            f"{harness.tool_path('opensnoop')} -j -d 1.5 & sleep 1; cat /etc/hostname >/dev/null; wait")
+            f"CORESCOPE_SYSCALL_TRACEPOINTS=classic {harness.tool_path('opensnoop')} -j -d 1.5 & sleep 1; cat /etc/hostname >/dev/null; wait")
     p = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", code],
                        capture_output=True, text=True, timeout=30)
     assert p.returncode == 0, p.stderr
@@ -232,7 +232,23 @@ def spawn_py(code):
 def test_entry_path_of_older_kernels():
     """Kernels before 5.15 keep the arguments from an entry program in a map: forced here,
     the same fields, a dirfd-relative -F path and a failed open come out."""
-    env = dict(os.environ, CORESCOPE_ARGS_AT_ENTRY="1")
+    entry_or_exit_path(dict(os.environ, CORESCOPE_ARGS_AT_ENTRY="1"), "at syscall entry",
+                       "opensnoop: open: tracing")
+
+
+def test_classic_exit_tracepoints():
+    """The classic sys_exit_open* tracepoints (where the raw sys_exit is not used): the same
+    fields as the default raw tracepoint gives."""
+    entry_or_exit_path(dict(os.environ, CORESCOPE_SYSCALL_TRACEPOINTS="classic"),
+                       "at syscall exit", "opensnoop: openat: tracing")
+
+
+def test_raw_sys_exit_by_default():
+    """By default one raw sys_exit program, filtered by syscall number: it stops at once."""
+    entry_or_exit_path(dict(os.environ), "at syscall exit", "raw tracepoint sys_exit")
+
+
+def entry_or_exit_path(env, how, attach):
     with tempfile.TemporaryDirectory() as d:
         real = os.path.realpath(d)
         os.makedirs(os.path.join(d, "a"))
@@ -241,7 +257,8 @@ def test_entry_path_of_older_kernels():
         leaf = os.path.basename(target)
         with Tool("opensnoop", "-j", "-F", "-v", env=env) as t:
             pid = opener(f"a/./{leaf}", f"a/../missing-{leaf}", dirfd_base=d)
-        assert "arguments read at syscall entry" in t.err, t.err
+        assert f"arguments read {how}" in t.err, t.err
+        assert attach in t.err, t.err
         ev = {e["path"]: e for e in t.json() if e.get("pid") == pid}
         assert ev[target]["fd"] >= 3 and ev[target]["err"] == 0, ev
         assert ev[os.path.join(real, "missing-" + leaf)]["err"] == 2, ev
