@@ -131,40 +131,34 @@ void tool__ready(const char *what)
 	fprintf(stderr, "Tracing %s... Hit Ctrl-C to end.\n", what);
 }
 
-void tool__report_unread(uint64_t unread, struct out *o)
+/* One count at exit: "PROG: N WHAT" on stderr and {"KEY":N} as a JSON line. */
+static void report_count(uint64_t n, const char *what, const char *key, struct out *o)
 {
-	if (!unread)
+	if (!n)
 		return;
-	fprintf(stderr, "%s: %llu events arrived after the stop and were not printed\n",
-		log_prog_name, (unsigned long long)unread);
+	fprintf(stderr, "%s: %llu %s\n", log_prog_name, (unsigned long long)n, what);
 	if (o && out__is_json(o)) {
 		struct json_writer *w = out__json(o);
 
 		json_obj_begin(w);
-		json_key(w, "unread_events");
-		json_u64(w, unread);
+		json_key(w, key);
+		json_u64(w, n);
 		json_obj_end(w);
 		json_writer__endl(w);
 	}
+}
+
+void tool__report_unread(uint64_t unread, struct out *o)
+{
+	report_count(unread, "events arrived after the stop and were not printed",
+		     "unread_events", o);
 }
 
 uint64_t tool__report_lost(struct evbuf *eb, struct out *o)
 {
 	uint64_t lost = eb ? evbuf__lost(eb) : 0;
 
-	if (!lost)
-		return 0;
-	fprintf(stderr, "%s: %llu events lost (the consumer fell behind)\n", log_prog_name,
-		(unsigned long long)lost);
-	if (o && out__is_json(o)) {
-		struct json_writer *w = out__json(o);
-
-		json_obj_begin(w);
-		json_key(w, "lost_events");
-		json_u64(w, lost);
-		json_obj_end(w);
-		json_writer__endl(w);
-	}
+	report_count(lost, "events lost (the consumer fell behind)", "lost_events", o);
 	return lost;
 }
 
