@@ -158,7 +158,7 @@ def test_works_without_tracefs_mounted():
                        capture_output=True, text=True, timeout=30)
     assert p.returncode == 0, p.stderr
     ev = harness.json_lines(p.stdout)
-    assert any(e["path"] == "/etc/hostname" and e["comm"] == "cat" for e in ev), p.stdout[-500:]
+    assert any(e.get("path") == "/etc/hostname" and e.get("comm") == "cat" for e in ev), p.stdout[-500:]
 
 
 def test_perf_buffer_fallback():
