@@ -16,11 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
-#include <linux/perf_event.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -30,9 +27,13 @@
 #include "escape.h"
 #include "evbuf.h"
 #include "htab.h"
+#include "images.h"
 #include "json.h"
 #include "log.h"
 #include "loop.h"
+#include "perfevent.h"
+#include "stackfmt.h"
+#include "stacks.h"
 #include "syms/syms.h"
 #include "tool.h"
 
@@ -255,193 +256,30 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 	return 0;
 }
 
-/* ---- Process images: which syms each announced image uses, and for how long ---- */
-
-enum image_state {
-	IMAGE_LIVE,        /* the pid's current image */
-	IMAGE_SUPERSEDED,  /* the pid announced another image since (exec, or reused pid) */
-	IMAGE_GONE,        /* the process has exited */
-};
-
-struct image {
-	struct syms *syms;  /* NULL: its maps could not be read (gone before the announcement) */
-	uint32_t pid;
-	uint32_t state;     /* enum image_state */
-	uint64_t since;     /* drains completed when it stopped being LIVE */
-};
-
-struct ctx {
-	const struct env *env;
-	struct syms_cache *cache;  /* NULL with -K */
-	struct htab images;        /* image id -> struct image * */
-	struct htab pids;          /* pid -> id of its latest image */
-	uint64_t drains;           /* drains completed */
-	uint64_t announced, prepare_failed, freed;
-};
-
-static struct image *image_get(struct ctx *ctx, uint64_t id)
-{
-	struct htab_ent *e = htab__get(&ctx->images, &id, sizeof(id), false);
-
-	return e ? e->val.ptr : NULL;
-}
-
-static void image_retire(struct ctx *ctx, struct image *img, enum image_state state)
-{
-	if (img->state == IMAGE_LIVE) {
-		img->state = state;
-		img->since = ctx->drains;
-	}
-}
-
-/* A process image was sampled for the first time: read its maps now, while it runs. The
- * pid's earlier image (before an exec, or another process before the pid was reused) keeps
- * its own syms for the stacks counted under its image id. */
-static int handle_event(void *vctx, const void *data, size_t size)
-{
-	const struct profile_event *e = data;
-	struct ctx *ctx = vctx;
-	struct htab_ent *pe, *ie;
-	struct image *img;
-
-	if (size < sizeof(*e) || !ctx->cache || !e->image)
-		return 0;
-	ctx->announced++;
-	pe = htab__get(&ctx->pids, &e->pid, sizeof(e->pid), false);
-	if (pe && (img = image_get(ctx, pe->val.u64)))
-		image_retire(ctx, img, IMAGE_SUPERSEDED);
-	img = calloc(1, sizeof(*img));
-	if (!img)
-		return 0;
-	syms_cache__retire(ctx->cache, (pid_t)e->pid);
-	img->syms = syms_cache__get_syms(ctx->cache, (pid_t)e->pid);
-	img->pid = e->pid;
-	if (!img->syms)
-		ctx->prepare_failed++;
-	ie = htab__get(&ctx->images, &e->image, sizeof(e->image), true);
-	pe = htab__get(&ctx->pids, &e->pid, sizeof(e->pid), true);
-	if (!ie || !pe || ie->val.ptr) {
-		/* Out of memory, or an id announced twice (never: ids are unique). */
-		syms_cache__release(ctx->cache, img->syms);
-		free(img);
-		return 0;
-	}
-	ie->val.ptr = img;
-	pe->val.u64 = e->image;
-	return 0;
-}
-
-/* After a drain: frees the images no sample can name any more, those that stopped being
- * LIVE before the drain (their last samples were in the buffer just drained), and marks the
- * processes that have exited since the last look. */
-static void reap_images(struct ctx *ctx)
-{
-	uint64_t *doomed = NULL;
-	size_t i, n = 0;
-
-	if (ctx->images.n)
-		doomed = malloc(ctx->images.n * sizeof(*doomed));
-	for (i = 0; doomed && i < ctx->images.cap; i++) {
-		struct htab_ent *e = &ctx->images.ents[i];
-		struct image *img = e->val.ptr;
-
-		if (!e->key)
-			continue;
-		if (img->state != IMAGE_LIVE) {
-			if (img->since < ctx->drains)
-				doomed[n++] = *(uint64_t *)e->key;
-		} else if (kill((pid_t)img->pid, 0) != 0 && errno == ESRCH) {
-			image_retire(ctx, img, IMAGE_GONE);
-		}
-	}
-	/* Removing entries moves others: after the walk. */
-	for (i = 0; i < n; i++) {
-		struct htab_ent *e = htab__get(&ctx->images, &doomed[i], sizeof(doomed[i]), false);
-		struct image *img = e->val.ptr;
-		struct htab_ent *pe = htab__get(&ctx->pids, &img->pid, sizeof(img->pid), false);
-
-		if (pe && pe->val.u64 == doomed[i])
-			htab__del(&ctx->pids, pe);
-		syms_cache__release(ctx->cache, img->syms);
-		free(img);
-		htab__del(&ctx->images, e);
-		ctx->freed++;
-	}
-	free(doomed);
-}
-
-static void images_free(struct ctx *ctx)
-{
-	size_t i;
-
-	for (i = 0; i < ctx->images.cap; i++)
-		if (ctx->images.ents[i].key)
-			free(ctx->images.ents[i].val.ptr);
-	htab__free(&ctx->images);
-	htab__free(&ctx->pids);
-}
-
 /* ---- The report: counts read back, symbolized, merged ---- */
-
-/* An interned stack: identical symbolized stacks are one pointer. Frames leaf first. */
-struct stack {
-	size_t n;
-	const char *f[];
-};
-
-enum stack_state {
-	ST_FRAMES,  /* frames (maybe none) */
-	ST_NONE,    /* no stack of this kind: not asked for, or none exists */
-	ST_MISSED,  /* the stack existed but was lost (enum profile_stat says why) */
-};
-
-/* What merges: every field is a value or an interned pointer, zero padded. */
-struct rec_key {
-	const struct stack *us, *ks;
-	uint32_t ustate, kstate;
-	uint32_t pid;
-	char comm[PROFILE_COMM_LEN];
-	uint32_t pad;  /* explicit: the key is hashed and compared as bytes */
-};
-
-struct rec {
-	const struct rec_key *k;
-	uint64_t count;
-};
 
 struct report {
 	const struct env *env;
-	struct ctx *ctx;
+	struct images *images;           /* NULL with -K */
 	const struct ksyms *ksyms;
 	int counts_fd[2], stacks_fd[2];  /* per generation */
 	int stacks_fd_now;               /* of the generation being drained */
-	/* Interned names and stacks, and the merged records: kept for the whole run. */
-	struct htab strings, stacks, recs;
+	struct stacks stacks;            /* the merged records: kept for the whole run */
 	/* Symbolized stacks by stack id: valid for one drain (ids are reused after it). */
 	struct htab kcache, ucache;
 	__u64 ips[PROFILE_MAX_STACK_DEPTH];
-	uint64_t counted;
+	uint64_t drains;                 /* drains completed */
 };
 
-static const char *intern(struct report *r, const char *s)
+/* A process image was sampled for the first time: read its maps now, while it runs. */
+static int handle_event(void *ctx, const void *data, size_t size)
 {
-	struct htab_ent *e = htab__get(&r->strings, s, strlen(s) + 1, true);
+	const struct profile_event *e = data;
+	struct report *r = ctx;
 
-	return e ? e->key : "[out of memory]";
-}
-
-static const struct stack *intern_stack(struct report *r, const char **f, size_t n)
-{
-	struct {
-		size_t n;
-		const char *f[PROFILE_MAX_STACK_DEPTH];
-	} buf;
-	struct htab_ent *e;
-
-	buf.n = n;
-	memcpy(buf.f, f, n * sizeof(*f));
-	e = htab__get(&r->stacks, &buf, sizeof(size_t) + n * sizeof(*f), true);
-	return e ? e->key : NULL;
+	if (size >= sizeof(*e) && r->images && e->image)
+		images__announce(r->images, e->pid, e->image);
+	return 0;
 }
 
 /* Reads stack id into r->ips; returns the number of frames, or -1 if it is gone. */
@@ -463,86 +301,92 @@ static uint64_t lookup_addr(uint64_t ip, int i)
 	return i ? ip - 1 : ip;
 }
 
+/* The stack of frames[0..n), NULL if any frame is NULL (out of memory). */
+static const struct stack *make_stack(struct report *r, const struct frame **frames, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (!frames[i])
+			return NULL;
+	return stacks__stack(&r->stacks, frames, n);
+}
+
 static const struct stack *kernel_stack(struct report *r, int32_t id)
 {
-	const char *names[PROFILE_MAX_STACK_DEPTH];
-	struct htab_ent *e = htab__get(&r->kcache, &id, sizeof(id), true);
+	const struct frame *frames[PROFILE_MAX_STACK_DEPTH];
+	struct htab_ent *e = htab__get(&r->kcache, &id, sizeof(id), false);
 	const struct stack *st;
 	int n, i;
 
-	if (e && e->val.ptr)
+	if (e)
 		return e->val.ptr;
 	n = read_ips(r, id);
 	if (n < 0)
 		return NULL;
 	for (i = 0; i < n; i++) {
 		const struct ksym *ks = NULL;
+		struct frame f = { .kind = FRAME_KERNEL, .addr = r->ips[i] };
 
 		if (r->ksyms)
 			ks = ksyms__map_addr(r->ksyms, lookup_addr(r->ips[i], i), NULL);
-		names[i] = intern(r, ks ? ks->name : "[unknown]");
+		f.name = ks ? ks->name : "[unknown]";
+		f.module = ks ? ks->module : NULL;
+		frames[i] = stacks__frame(&r->stacks, &f);
 	}
-	st = intern_stack(r, names, n);
+	st = make_stack(r, frames, n);
 	e = htab__get(&r->kcache, &id, sizeof(id), true);
 	if (e)
 		e->val.ptr = (void *)st;
 	return st;
 }
 
-/* The syms of the image a user stack was taken in: the one announced, or, when the
- * announcement was lost, the pid's latest image if it still runs. */
-static struct syms *image_syms(struct report *r, uint64_t image, uint32_t pid)
-{
-	struct image *img = image ? image_get(r->ctx, image) : NULL;
-	struct htab_ent *pe;
-
-	if (img)
-		return img->syms;
-	pe = htab__get(&r->ctx->pids, &pid, sizeof(pid), false);
-	img = pe ? image_get(r->ctx, pe->val.u64) : NULL;
-	return img && img->state == IMAGE_LIVE ? img->syms : NULL;
-}
-
-static const char *user_frame(struct report *r, struct syms *s, uint64_t ip, int i)
+static const struct frame *user_frame(struct report *r, struct syms *s, uint64_t ip, int i)
 {
 	uint64_t addr = lookup_addr(ip, i);
 	struct sym_info info = { 0 };
+	struct frame f = { .kind = FRAME_USER, .name = "[unknown]", .addr = ip };
 	char buf[PATH_MAX + 64];
 
 	if (s && syms__map_addr_info(s, addr, &info) == 0)
-		return intern(r, info.name);
-	if (!info.module)
-		return intern(r, "[unknown]");
-	/* The offset of the sampled address itself, as perf shows it. */
-	snprintf(buf, sizeof(buf), "[unknown] (%s+0x%llx)", info.module,
-		 (unsigned long long)(info.module_offset + (ip - addr)));
-	return intern(r, buf);
+		f.name = info.name;
+	if (info.module) {
+		f.module = info.module;
+		/* The offset of the sampled address itself, as perf shows it. */
+		f.addr = info.module_offset + (ip - addr);
+		if (!info.name) {
+			snprintf(buf, sizeof(buf), "[unknown] (%s+0x%llx)", info.module,
+				 (unsigned long long)f.addr);
+			f.name = buf;
+		}
+	}
+	return stacks__frame(&r->stacks, &f);
 }
 
 static const struct stack *user_stack(struct report *r, int32_t id, uint64_t image,
 				      uint32_t pid)
 {
-	const char *names[PROFILE_MAX_STACK_DEPTH];
+	const struct frame *frames[PROFILE_MAX_STACK_DEPTH];
 	/* One stack id is the same addresses in every process: the image decides the names. */
 	struct {
 		uint64_t image;
 		int32_t id;
 		uint32_t pid;
 	} key = { image, id, pid };
-	struct htab_ent *e = htab__get(&r->ucache, &key, sizeof(key), true);
+	struct htab_ent *e = htab__get(&r->ucache, &key, sizeof(key), false);
 	const struct stack *st;
 	struct syms *s;
 	int n, i;
 
-	if (e && e->val.ptr)
+	if (e)
 		return e->val.ptr;
 	n = read_ips(r, id);
 	if (n < 0)
 		return NULL;
-	s = image_syms(r, image, pid);
+	s = r->images ? images__syms(r->images, image, pid) : NULL;
 	for (i = 0; i < n; i++)
-		names[i] = user_frame(r, s, r->ips[i], i);
-	st = intern_stack(r, names, n);
+		frames[i] = user_frame(r, s, r->ips[i], i);
+	st = make_stack(r, frames, n);
 	e = htab__get(&r->ucache, &key, sizeof(key), true);
 	if (e)
 		e->val.ptr = (void *)st;
@@ -552,36 +396,29 @@ static const struct stack *user_stack(struct report *r, int32_t id, uint64_t ima
 static uint32_t stack_state(int32_t id, const struct stack **st)
 {
 	if (id == PROFILE_NO_STACK)
-		return ST_NONE;
+		return STACK_NONE;
 	if (id < 0 || !*st)
-		return ST_MISSED;
-	return ST_FRAMES;
+		return STACK_MISSED;
+	return STACK_FRAMES;
 }
 
 /* One counts entry into the merged records. */
 static int add_count(struct report *r, const struct profile_key *k, uint64_t count)
 {
-	const struct env *env = r->env;
-	struct rec_key rk;
-	struct htab_ent *e;
+	struct stack_key sk;
 
-	memset(&rk, 0, sizeof(rk));
+	memset(&sk, 0, sizeof(sk));
 	if (k->kern_stack_id >= 0)
-		rk.ks = kernel_stack(r, k->kern_stack_id);
+		sk.ks = kernel_stack(r, k->kern_stack_id);
 	if (k->user_stack_id >= 0)
-		rk.us = user_stack(r, k->user_stack_id, k->image, k->pid);
-	rk.kstate = stack_state(k->kern_stack_id, &rk.ks);
-	rk.ustate = stack_state(k->user_stack_id, &rk.us);
+		sk.us = user_stack(r, k->user_stack_id, k->image, k->pid);
+	sk.kstate = stack_state(k->kern_stack_id, &sk.ks);
+	sk.ustate = stack_state(k->user_stack_id, &sk.us);
 	/* Folded lines carry no pid: one line per distinct text, as flamegraph.pl would sum. */
-	rk.pid = env->folded ? 0 : k->pid;
-	memcpy(rk.comm, k->comm, sizeof(rk.comm));
-	rk.comm[sizeof(rk.comm) - 1] = '\0';
-	e = htab__get(&r->recs, &rk, sizeof(rk), true);
-	if (!e)
-		return -ENOMEM;
-	e->val.u64 += count;
-	r->counted += count;
-	return 0;
+	sk.pid = r->env->folded ? 0 : k->pid;
+	memcpy(sk.comm, k->comm, sizeof(sk.comm));
+	sk.comm[sizeof(sk.comm) - 1] = '\0';
+	return stacks__add(&r->stacks, &sk, count);
 }
 
 /* Reads generation g's counts into the merged records and empties its maps. Nothing writes
@@ -636,218 +473,30 @@ out:
 	return err;
 }
 
-/* ---- Printing ---- */
-
-static int cmp_stacks(const struct stack *a, const struct stack *b)
-{
-	size_t i;
-	int c;
-
-	if (a == b)
-		return 0;
-	if (!a || !b)
-		return a ? 1 : -1;
-	for (i = 0; i < a->n && i < b->n; i++) {
-		c = strcmp(a->f[i], b->f[i]);
-		if (c)
-			return c;
-	}
-	return a->n < b->n ? -1 : a->n > b->n;
-}
-
-/* Equal counts in a stable order: the output does not depend on hash order. */
-static int cmp_content(const struct rec *a, const struct rec *b)
-{
-	int c = strcmp(a->k->comm, b->k->comm);
-
-	if (c)
-		return c;
-	if (a->k->pid != b->k->pid)
-		return a->k->pid < b->k->pid ? -1 : 1;
-	if (a->k->kstate != b->k->kstate)
-		return a->k->kstate < b->k->kstate ? -1 : 1;
-	if (a->k->ustate != b->k->ustate)
-		return a->k->ustate < b->k->ustate ? -1 : 1;
-	c = cmp_stacks(a->k->us, b->k->us);
-	return c ? c : cmp_stacks(a->k->ks, b->k->ks);
-}
-
-static int cmp_ascending(const void *pa, const void *pb)
-{
-	const struct rec *a = pa, *b = pb;
-
-	if (a->count != b->count)
-		return a->count < b->count ? -1 : 1;
-	return cmp_content(a, b);
-}
-
-static int cmp_descending(const void *pa, const void *pb)
-{
-	const struct rec *a = pa, *b = pb;
-
-	if (a->count != b->count)
-		return a->count > b->count ? -1 : 1;
-	return cmp_content(a, b);
-}
-
-static void put_text(const char *s)
-{
-	fput_escaped(stdout, s, strlen(s), 0);
-}
-
-/* A folded line is "frame;frame;... count": a ';' inside a name (a JIT's Java signature,
- * a comm) would split it, so it becomes "\x3b" (a backslash in a name is "\\"). */
-static void put_folded(const char *s, size_t len)
-{
-	const char *semi;
-
-	while ((semi = memchr(s, ';', len))) {
-		fput_escaped(stdout, s, semi - s, 0);
-		fputs("\\x3b", stdout);
-		len -= semi - s + 1;
-		s = semi + 1;
-	}
-	fput_escaped(stdout, s, len, 0);
-}
-
-static bool both_stacks(const struct rec_key *k)
-{
-	return k->kstate == ST_FRAMES && k->ustate == ST_FRAMES && k->ks && k->us && k->ks->n &&
-	       k->us->n;
-}
-
-/* BCC's layout: kernel frames, user frames (each leaf first), "-  comm (pid)", count. */
-static void print_text(const struct env *env, const struct rec *rec)
-{
-	const struct rec_key *k = rec->k;
-	size_t i;
-
-	if (!env->user_only) {
-		if (k->kstate == ST_MISSED) {
-			fputs("    [Missed Kernel Stack]\n", stdout);
-		} else if (k->kstate == ST_FRAMES) {
-			for (i = 0; i < k->ks->n; i++) {
-				fputs("    ", stdout);
-				put_text(k->ks->f[i]);
-				fputs(env->annotations ? "_[k]\n" : "\n", stdout);
-			}
-		}
-	}
-	if (!env->kernel_only) {
-		if (env->delimited && both_stacks(k))
-			fputs("    --\n", stdout);
-		if (k->ustate == ST_MISSED) {
-			fputs("    [Missed User Stack]\n", stdout);
-		} else if (k->ustate == ST_FRAMES) {
-			for (i = 0; i < k->us->n; i++) {
-				fputs("    ", stdout);
-				put_text(k->us->f[i]);
-				fputc('\n', stdout);
-			}
-		}
-	}
-	printf("    %-16s ", "-");
-	put_text(k->comm);
-	printf(" (%u)\n        %llu\n\n", k->pid, (unsigned long long)rec->count);
-}
-
-/* comm;user frames;kernel frames count, root first, as flamegraph.pl reads it. */
-static void print_folded(const struct env *env, const struct rec *rec)
-{
-	const struct rec_key *k = rec->k;
-	size_t i;
-
-	put_folded(k->comm, strlen(k->comm));
-	if (!env->kernel_only) {
-		if (k->ustate == ST_MISSED) {
-			fputs(";[Missed User Stack]", stdout);
-		} else if (k->ustate == ST_FRAMES) {
-			for (i = k->us->n; i-- > 0;) {
-				fputc(';', stdout);
-				put_folded(k->us->f[i], strlen(k->us->f[i]));
-			}
-		}
-	}
-	if (!env->user_only) {
-		if (env->delimited && both_stacks(k))
-			fputs(";-", stdout);
-		if (k->kstate == ST_MISSED) {
-			fputs(";[Missed Kernel Stack]", stdout);
-		} else if (k->kstate == ST_FRAMES) {
-			for (i = k->ks->n; i-- > 0;) {
-				fputc(';', stdout);
-				put_folded(k->ks->f[i], strlen(k->ks->f[i]));
-				if (env->annotations)
-					fputs("_[k]", stdout);
-			}
-		}
-	}
-	printf(" %llu\n", (unsigned long long)rec->count);
-}
-
-static void json_stack(struct json_writer *w, const char *name, uint32_t state,
-		       const struct stack *st)
-{
-	size_t i;
-	char key[32];
-
-	json_key(w, name);
-	json_arr_begin(w);
-	for (i = 0; state == ST_FRAMES && st && i < st->n; i++)
-		json_str(w, st->f[i]);
-	json_arr_end(w);
-	snprintf(key, sizeof(key), "%s_missed", name);
-	json_key(w, key);
-	json_bool(w, state == ST_MISSED);
-}
-
-static void print_json(const struct env *env, const struct rec *rec)
-{
-	const struct rec_key *k = rec->k;
-	struct json_writer w;
-
-	json_writer__init(&w, stdout);
-	json_obj_begin(&w);
-	json_key(&w, "pid");
-	json_u64(&w, k->pid);
-	json_key(&w, "comm");
-	json_str(&w, k->comm);
-	json_key(&w, "count");
-	json_u64(&w, rec->count);
-	if (!env->user_only)
-		json_stack(&w, "kernel_stack", k->kstate, k->ks);
-	if (!env->kernel_only)
-		json_stack(&w, "user_stack", k->ustate, k->us);
-	json_obj_end(&w);
-	json_writer__endl(&w);
-}
-
 static int print_records(struct report *r)
 {
 	const struct env *env = r->env;
-	struct rec *recs;
-	size_t i, n = 0;
+	struct stackfmt_opts o = {
+		.user_only = env->user_only,
+		.kernel_only = env->kernel_only,
+		.delimited = env->delimited,
+		.annotations = env->annotations,
+	};
+	struct stack_rec *recs;
+	size_t i, n;
 
-	recs = calloc(r->recs.n ? r->recs.n : 1, sizeof(*recs));
-	if (!recs)
-		return -ENOMEM;
-	for (i = 0; i < r->recs.cap; i++) {
-		if (!r->recs.ents[i].key)
-			continue;
-		recs[n].k = r->recs.ents[i].key;
-		recs[n].count = r->recs.ents[i].val.u64;
-		n++;
-	}
 	/* Text as BCC prints it, the most frequent last (next to the prompt); folded and JSON
 	 * the most frequent first (`| head`). */
-	qsort(recs, n, sizeof(*recs), env->folded || env->c.json ? cmp_descending : cmp_ascending);
+	recs = stacks__sorted(&r->stacks, env->folded || env->c.json, &n);
+	if (!recs)
+		return -ENOMEM;
 	for (i = 0; i < n; i++) {
 		if (env->c.json)
-			print_json(env, &recs[i]);
+			stackfmt__json(stdout, &o, &recs[i]);
 		else if (env->folded)
-			print_folded(env, &recs[i]);
+			stackfmt__folded(stdout, &o, &recs[i]);
 		else
-			print_text(env, &recs[i]);
+			stackfmt__text(stdout, &o, &recs[i]);
 	}
 	free(recs);
 	return 0;
@@ -893,37 +542,11 @@ static int read_stats(int fd, uint64_t *totals)
 	return 0;
 }
 
-struct sampling {
-	const char *event;     /* "cycles" or "cpu-clock" */
-	int ncpus;             /* CPUs sampled */
-	int *fds;              /* the events (owned by their links once attached) */
-	uint64_t start_ns, end_ns;
-	/* Samples the events took, from their counts: known for a fixed period (cpu-clock, a
-	 * timer, or -c), not for cycles at a frequency (the kernel adapts the period). */
-	bool taken_known;
-	uint64_t taken;
-};
-
-/* Sampling periods the events counted that never ran the program. An hrtimer that fires
- * late skips whole periods (perf_swevent_hrtimer forwards past them): seen here on an idle
- * vCPU of a busy host, for perf record as well. And the kernel skips a perf event's program
- * when the interrupt arrives while other BPF code runs on that CPU (bpf_prog_active: a
- * tracing program, a map operation from a syscall) and says nothing. At most one sample per
- * CPU is off by timing. */
-static uint64_t samples_skipped(const struct sampling *sm, const uint64_t *st)
-{
-	uint64_t runs = st[PROFILE_STAT_RUNS];
-
-	if (!sm->taken_known || sm->taken <= runs + (uint64_t)sm->ncpus)
-		return 0;
-	return sm->taken - runs;
-}
-
 /* Lost stacks were printed as [Missed ... Stack] frames: say how many and why, one line per
  * cause, with what to do about it. */
 static void warn_losses(const struct env *env, const struct sampling *sm, const uint64_t *st)
 {
-	uint64_t skipped = samples_skipped(sm, st);
+	uint64_t skipped = sampling__skipped(sm, st[PROFILE_STAT_RUNS]);
 
 	uint64_t kmap = st[PROFILE_STAT_KERN_COLLISION] + st[PROFILE_STAT_KERN_NOMEM];
 	uint64_t umap = st[PROFILE_STAT_USER_COLLISION] + st[PROFILE_STAT_USER_NOMEM];
@@ -971,9 +594,9 @@ static void print_summary_json(const struct env *env, const struct sampling *sm,
 	json_key(&w, "samples");
 	json_u64(&w, st[PROFILE_STAT_SAMPLES]);
 	json_key(&w, "counted");
-	json_u64(&w, r->counted);
+	json_u64(&w, r->stacks.counted);
 	json_key(&w, "stacks");
-	json_u64(&w, r->recs.n);
+	json_u64(&w, stacks__count(&r->stacks));
 	/* Announcements of process images lost: their stacks resolve through the pid's latest
 	 * image, if it still runs. */
 	json_key(&w, "lost_events");
@@ -986,7 +609,7 @@ static void print_summary_json(const struct env *env, const struct sampling *sm,
 	}
 	json_key(&w, "skipped_by_kernel");
 	if (sm->taken_known)
-		json_u64(&w, samples_skipped(sm, st));
+		json_u64(&w, sampling__skipped(sm, st[PROFILE_STAT_RUNS]));
 	else
 		json_null(&w);
 	json_obj_end(&w);
@@ -995,117 +618,7 @@ static void print_summary_json(const struct env *env, const struct sampling *sm,
 	json_writer__endl(&w);
 }
 
-/* ---- Perf events ---- */
-
-/* /sys/devices/system/cpu/online ("0-3,5"); every possible CPU when it cannot be read. */
-static void online_cpus(bool *online, int ncpus)
-{
-	FILE *f = fopen("/sys/devices/system/cpu/online", "r");
-	char buf[4096], *p = buf;
-	int i;
-
-	if (!f || !fgets(buf, sizeof(buf), f)) {
-		for (i = 0; i < ncpus; i++)
-			online[i] = true;
-		if (f)
-			fclose(f);
-		return;
-	}
-	fclose(f);
-	while (*p >= '0' && *p <= '9') {
-		long a = strtol(p, &p, 10), b = a;
-
-		if (*p == '-')
-			b = strtol(p + 1, &p, 10);
-		for (i = (int)a; i <= b && i < ncpus; i++)
-			online[i] = true;
-		if (*p != ',')
-			break;
-		p++;
-	}
-}
-
-static int perf_open(const struct env *env, int cpu, bool hw)
-{
-	struct perf_event_attr attr;
-
-	memset(&attr, 0, sizeof(attr));
-	attr.size = sizeof(attr);
-	/* Enabled once the program is attached: every sample the event takes is then one the
-	 * program should see, which makes the skipped ones countable. */
-	attr.disabled = 1;
-	attr.type = hw ? PERF_TYPE_HARDWARE : PERF_TYPE_SOFTWARE;
-	attr.config = hw ? PERF_COUNT_HW_CPU_CYCLES : PERF_COUNT_SW_CPU_CLOCK;
-	if (env->period) {
-		attr.sample_period = env->period;
-	} else {
-		attr.freq = 1;
-		attr.sample_freq = env->freq;
-	}
-	return (int)syscall(__NR_perf_event_open, &attr, -1, cpu, -1, PERF_FLAG_FD_CLOEXEC);
-}
-
-/* Opens one sampling event per online CPU (or the -C one): CPU cycles where there is a
- * hardware PMU, else the cpu-clock software event (a timer; also what a VM without a
- * virtual PMU offers). Fills fds (possible-CPU count long) and returns how many, or a
- * negative errno after printing why. */
-static int open_events(const struct env *env, int *fds, int ncpus, struct sampling *sm)
-{
-	bool *online = calloc(ncpus, sizeof(*online));
-	int hw_err = 0, n, cpu, fd, err = 0;
-	bool hw = true;
-
-	if (!online) {
-		p_err("out of memory");
-		return -ENOMEM;
-	}
-	online_cpus(online, ncpus);
-	if (env->cpu >= 0 && !online[env->cpu]) {
-		p_err("CPU %d is offline", env->cpu);
-		free(online);
-		return -ENODEV;
-	}
-again:
-	n = 0;
-	for (cpu = 0; cpu < ncpus; cpu++) {
-		if (!online[cpu] || (env->cpu >= 0 && cpu != env->cpu))
-			continue;
-		fd = perf_open(env, cpu, hw);
-		if (fd < 0) {
-			err = -errno;
-			/* Gone offline since we looked. */
-			if (err == -ENODEV && env->cpu < 0)
-				continue;
-			while (n > 0)
-				close(fds[--n]);
-			if (hw) {
-				hw_err = err;
-				hw = false;
-				goto again;
-			}
-			p_err("opening the cpu-clock perf event on CPU %d: %s%s", cpu, strerror(-err),
-			      err == -EACCES || err == -EPERM
-				      ? " (needs root or CAP_PERFMON; see kernel.perf_event_paranoid)"
-				      : "");
-			free(online);
-			return err;
-		}
-		fds[n++] = fd;
-	}
-	free(online);
-	if (n == 0) {
-		p_err("no online CPU to sample");
-		return -ENODEV;
-	}
-	sm->event = hw ? "cycles" : "cpu-clock";
-	sm->ncpus = n;
-	sm->fds = fds;
-	if (!hw)
-		p_info("sampling cpu-clock: no CPU cycles event (%s)", strerror(-hw_err));
-	else
-		p_info("sampling CPU cycles");
-	return n;
-}
+/* ---- Sampling ---- */
 
 static void header_text(const struct env *env, const struct sampling *sm, char *buf,
 			size_t size)
@@ -1147,56 +660,27 @@ static void header_text(const struct env *env, const struct sampling *sm, char *
 		 dur);
 }
 
-/* Disables the events and adds up the samples they took (see struct sampling). */
-static void stop_events(const struct env *env, struct sampling *sm, int nfds)
-{
-	bool timer = strcmp(sm->event, "cpu-clock") == 0;
-	uint64_t period, count;
-	int i;
-
-	for (i = 0; i < nfds; i++)
-		ioctl(sm->fds[i], PERF_EVENT_IOC_DISABLE, 0);
-	sm->end_ns = loop__now_mono_ns();
-	if (!timer && !env->period)
-		return;
-	/* The kernel's own arithmetic: NSEC_PER_SEC / frequency, and cpu-clock's 10 us floor
-	 * (perf_swevent_init_hrtimer, perf_swevent_start_hrtimer). */
-	period = env->period ? env->period : 1000000000ull / env->freq;
-	if (timer && period < 10000)
-		period = 10000;
-	sm->taken = 0;
-	for (i = 0; i < nfds; i++) {
-		if (read(sm->fds[i], &count, sizeof(count)) != sizeof(count))
-			return;
-		sm->taken += count / period;
-	}
-	sm->taken_known = true;
-}
-
-/* Swaps the generation samples go to. With the events disabled: disabling waits until the
- * event's handler is not running on its CPU, so afterwards no sample still writes to the
- * generation being drained. The pause is a few system calls; the timers keep their phase. */
-static int flip(const struct sampling *sm, int gen_fd, uint32_t *gen)
+/* Swaps the generation samples go to. With the events paused (see sampling__pause), no
+ * sample still writes to the generation being drained. The pause is a few system calls;
+ * the timers keep their phase. */
+static int flip(struct sampling *sm, int gen_fd, uint32_t *gen)
 {
 	uint32_t zero = 0, next = *gen ^ 1;
-	int i, err = 0;
+	int err = 0, rerr;
 
-	for (i = 0; i < sm->ncpus; i++)
-		ioctl(sm->fds[i], PERF_EVENT_IOC_DISABLE, 0);
+	sampling__pause(sm);
 	if (bpf_map_update_elem(gen_fd, &zero, &next, BPF_ANY))
 		err = -errno;
 	else
 		*gen = next;
-	for (i = 0; i < sm->ncpus; i++)
-		if (ioctl(sm->fds[i], PERF_EVENT_IOC_ENABLE, 0) && !err)
-			err = -errno;
-	return err;
+	rerr = sampling__resume(sm);
+	return err ?: rerr;
 }
 
 /* Runs until a signal, the end of the duration (end_ns, 0: none) or a closed stdout:
  * consumes announcements as they come, and every DRAIN_MS flips the generation and drains
  * the one just left. */
-static int sample_loop(struct report *r, struct evbuf *eb, const struct sampling *sm,
+static int sample_loop(struct report *r, struct evbuf *eb, struct sampling *sm,
 		       int gen_fd, uint32_t *gen, uint64_t end_ns)
 {
 	uint64_t next = sm->start_ns + DRAIN_MS * 1000000ull, now, stop, t0, chunk_ms;
@@ -1227,8 +711,9 @@ static int sample_loop(struct report *r, struct evbuf *eb, const struct sampling
 			p_err("draining the samples: %s", strerror(-err));
 			return err;
 		}
-		r->ctx->drains++;
-		reap_images(r->ctx);
+		r->drains++;
+		if (r->images)
+			images__drained(r->images);
 	}
 	return 0;
 }
@@ -1281,27 +766,21 @@ int main(int argc, char **argv)
 	const struct argp argp = { .options = options, .parser = parse_arg, .doc = doc,
 				   .args_doc = "[duration]", .children = children };
 	uint64_t start_ns = loop__now_mono_ns(), st[PROFILE_NR_STATS];
-	struct sampling sm = { .event = "cpu-clock" };
-	struct ctx ctx = { .env = &env };
-	struct report r = { .env = &env, .ctx = &ctx };
+	struct report r = { .env = &env };
+	struct syms_cache *cache = NULL;
 	struct profile_bpf *skel = NULL;
-	struct bpf_link **links = NULL;
+	struct images_stats ist = { 0 };
 	struct ksyms *ksyms = NULL;
+	struct sampling sm = { 0 };
 	struct evbuf *eb = NULL;
 	uint32_t gen = 0;
-	int *fds = NULL, nfds = 0, ncpus, i, err;
-	bool *owned = NULL;
 	char header[320];
+	int err;
 
 	cli__parse(&argp, argc, argv, &env);
 	err = tool__init("profile", &env.c);
 	if (err)
 		return 1;
-	ncpus = libbpf_num_possible_cpus();
-	if (ncpus < 1) {
-		p_err("cannot count the CPUs: %s", strerror(-ncpus));
-		return 1;
-	}
 
 	LIBBPF_OPTS(bpf_object_open_opts, open_opts, .btf_custom_path = env.c.btf_path);
 	skel = profile_bpf__open_opts(&open_opts);
@@ -1336,53 +815,27 @@ int main(int argc, char **argv)
 	if (!env.kernel_only) {
 		LIBBPF_OPTS(syms_cache_opts, so, .debug_dir = env.debug_dir);
 
-		ctx.cache = syms_cache__new(&so);
-		if (!ctx.cache) {
+		cache = syms_cache__new(&so);
+		r.images = cache ? images__new(cache) : NULL;
+		if (!r.images) {
 			err = -errno;
 			p_err("creating the symbol cache: %s", strerror(errno));
 			goto cleanup;
 		}
 	}
-	fds = calloc(ncpus, sizeof(*fds));
-	owned = calloc(ncpus, sizeof(*owned));
-	links = calloc(ncpus, sizeof(*links));
-	if (!fds || !owned || !links) {
-		err = -ENOMEM;
-		p_err("out of memory");
+	err = sampling__open(&sm, env.cpu, env.freq, env.period);
+	if (err)
 		goto cleanup;
-	}
-	nfds = open_events(&env, fds, ncpus, &sm);
-	if (nfds < 0) {
-		err = nfds;
-		nfds = 0;
-		goto cleanup;
-	}
-	for (i = 0; i < nfds; i++)
-		owned[i] = true;
 	/* Consume before sampling starts, so no announcement waits in a ring nobody reads. */
-	eb = evbuf__new(skel->obj, handle_event, &ctx);
+	eb = evbuf__new(skel->obj, handle_event, &r);
 	if (!eb) {
 		err = -errno;
 		p_err("setting up the event buffer: %s", strerror(errno));
 		goto cleanup;
 	}
-	for (i = 0; i < nfds; i++) {
-		links[i] = bpf_program__attach_perf_event(skel->progs.do_sample, fds[i]);
-		if (!links[i]) {
-			err = -errno;
-			p_bpf_err("attaching to the perf event", err);
-			goto cleanup;
-		}
-		owned[i] = false; /* the link closes it */
-	}
-	sm.start_ns = loop__now_mono_ns();
-	for (i = 0; i < nfds; i++) {
-		if (ioctl(fds[i], PERF_EVENT_IOC_ENABLE, 0)) {
-			err = -errno;
-			p_err("enabling the perf event: %s", strerror(errno));
-			goto cleanup;
-		}
-	}
+	err = sampling__start(&sm, skel->progs.do_sample);
+	if (err)
+		goto cleanup;
 	header_text(&env, &sm, header, sizeof(header));
 	if (!env.c.json && !env.folded)
 		printf("%s.\n", header);
@@ -1405,11 +858,7 @@ int main(int argc, char **argv)
 	err = sample_loop(&r, eb, &sm, bpf_map__fd(skel->maps.generation), &gen,
 			  env.duration_ms ? sm.start_ns + env.duration_ms * 1000000ull : 0);
 	/* Stop sampling before the last drain: the counts no longer move under the reader. */
-	stop_events(&env, &sm, nfds);
-	for (i = 0; i < nfds; i++) {
-		bpf_link__destroy(links[i]);
-		links[i] = NULL;
-	}
+	sampling__stop(&sm);
 	/* Announcements from the last samples. */
 	if (evbuf__poll(eb, 0) < 0)
 		p_warn("reading the last announcements failed");
@@ -1430,30 +879,23 @@ int main(int argc, char **argv)
 	loop__flush();
 	warn_losses(&env, &sm, st);
 	tool__report_lost(eb, NULL);
+	if (r.images)
+		images__stats(r.images, &ist);
 	p_info("%llu samples, %zu distinct stacks, %llu drains; %llu process images announced, "
 	       "%llu gone before their maps were read, %llu freed before the end",
-	       (unsigned long long)st[PROFILE_STAT_SAMPLES], r.recs.n,
-	       (unsigned long long)ctx.drains, (unsigned long long)ctx.announced,
-	       (unsigned long long)ctx.prepare_failed, (unsigned long long)ctx.freed);
+	       (unsigned long long)st[PROFILE_STAT_SAMPLES], stacks__count(&r.stacks),
+	       (unsigned long long)r.drains, (unsigned long long)ist.announced,
+	       (unsigned long long)ist.prepare_failed, (unsigned long long)ist.freed);
 
 cleanup:
-	for (i = 0; links && i < nfds; i++)
-		bpf_link__destroy(links[i]);
-	for (i = 0; fds && i < nfds; i++)
-		if (owned[i])
-			close(fds[i]);
-	free(links);
-	free(fds);
-	free(owned);
+	sampling__close(&sm);
 	evbuf__free(eb);
-	htab__free(&r.strings);
-	htab__free(&r.stacks);
+	stacks__free(&r.stacks);
 	htab__free(&r.kcache);
 	htab__free(&r.ucache);
-	htab__free(&r.recs);
-	images_free(&ctx);
+	images__free(r.images);
 	ksyms__free(ksyms);
-	syms_cache__free(ctx.cache);
+	syms_cache__free(cache);
 	profile_bpf__destroy(skel);
 	return err ? 1 : 0;
 }

@@ -1,0 +1,138 @@
+#include <stdio.h>
+#include <string.h>
+
+#include "escape.h"
+#include "json.h"
+#include "stackfmt.h"
+
+static void put_text(FILE *f, const char *s)
+{
+	fput_escaped(f, s, strlen(s), 0);
+}
+
+/* A folded line is "frame;frame;... count": a ';' inside a name (a JIT's Java signature,
+ * a comm) would split it, so it becomes "\x3b" (a backslash in a name is "\\"). */
+static void put_folded(FILE *f, const char *s, size_t len)
+{
+	const char *semi;
+
+	while ((semi = memchr(s, ';', len))) {
+		fput_escaped(f, s, semi - s, 0);
+		fputs("\\x3b", f);
+		len -= semi - s + 1;
+		s = semi + 1;
+	}
+	fput_escaped(f, s, len, 0);
+}
+
+static bool both_stacks(const struct stack_key *k)
+{
+	return k->kstate == STACK_FRAMES && k->ustate == STACK_FRAMES && k->ks && k->us && k->ks->n &&
+	       k->us->n;
+}
+
+/* BCC's layout: kernel frames, user frames (each leaf first), "-  comm (pid)", count. */
+void stackfmt__text(FILE *f, const struct stackfmt_opts *o, const struct stack_rec *rec)
+{
+	const struct stack_key *k = rec->k;
+	size_t i;
+
+	if (!o->user_only) {
+		if (k->kstate == STACK_MISSED) {
+			fputs("    [Missed Kernel Stack]\n", f);
+		} else if (k->kstate == STACK_FRAMES) {
+			for (i = 0; i < k->ks->n; i++) {
+				fputs("    ", f);
+				put_text(f, k->ks->f[i]->name);
+				fputs(o->annotations ? "_[k]\n" : "\n", f);
+			}
+		}
+	}
+	if (!o->kernel_only) {
+		if (o->delimited && both_stacks(k))
+			fputs("    --\n", f);
+		if (k->ustate == STACK_MISSED) {
+			fputs("    [Missed User Stack]\n", f);
+		} else if (k->ustate == STACK_FRAMES) {
+			for (i = 0; i < k->us->n; i++) {
+				fputs("    ", f);
+				put_text(f, k->us->f[i]->name);
+				fputc('\n', f);
+			}
+		}
+	}
+	fprintf(f, "    %-16s ", "-");
+	put_text(f, k->comm);
+	fprintf(f, " (%u)\n        %llu\n\n", k->pid, (unsigned long long)rec->count);
+}
+
+/* comm;user frames;kernel frames count, root first, as flamegraph.pl reads it. */
+void stackfmt__folded(FILE *f, const struct stackfmt_opts *o, const struct stack_rec *rec)
+{
+	const struct stack_key *k = rec->k;
+	size_t i;
+
+	put_folded(f, k->comm, strlen(k->comm));
+	if (!o->kernel_only) {
+		if (k->ustate == STACK_MISSED) {
+			fputs(";[Missed User Stack]", f);
+		} else if (k->ustate == STACK_FRAMES) {
+			for (i = k->us->n; i-- > 0;) {
+				fputc(';', f);
+				put_folded(f, k->us->f[i]->name, strlen(k->us->f[i]->name));
+			}
+		}
+	}
+	if (!o->user_only) {
+		if (o->delimited && both_stacks(k))
+			fputs(";-", f);
+		if (k->kstate == STACK_MISSED) {
+			fputs(";[Missed Kernel Stack]", f);
+		} else if (k->kstate == STACK_FRAMES) {
+			for (i = k->ks->n; i-- > 0;) {
+				fputc(';', f);
+				put_folded(f, k->ks->f[i]->name, strlen(k->ks->f[i]->name));
+				if (o->annotations)
+					fputs("_[k]", f);
+			}
+		}
+	}
+	fprintf(f, " %llu\n", (unsigned long long)rec->count);
+}
+
+static void json_stack(struct json_writer *w, const char *name, uint32_t state,
+		       const struct stack *st)
+{
+	size_t i;
+	char key[32];
+
+	json_key(w, name);
+	json_arr_begin(w);
+	for (i = 0; state == STACK_FRAMES && st && i < st->n; i++)
+		json_str(w, st->f[i]->name);
+	json_arr_end(w);
+	snprintf(key, sizeof(key), "%s_missed", name);
+	json_key(w, key);
+	json_bool(w, state == STACK_MISSED);
+}
+
+void stackfmt__json(FILE *f, const struct stackfmt_opts *o, const struct stack_rec *rec)
+{
+	const struct stack_key *k = rec->k;
+	struct json_writer w;
+
+	json_writer__init(&w, f);
+	json_obj_begin(&w);
+	json_key(&w, "pid");
+	json_u64(&w, k->pid);
+	json_key(&w, "comm");
+	json_str(&w, k->comm);
+	json_key(&w, "count");
+	json_u64(&w, rec->count);
+	if (!o->user_only)
+		json_stack(&w, "kernel_stack", k->kstate, k->ks);
+	if (!o->kernel_only)
+		json_stack(&w, "user_stack", k->ustate, k->us);
+	json_obj_end(&w);
+	json_writer__endl(&w);
+}
