@@ -24,11 +24,26 @@ struct sock___val {
 	struct sock_cgroup_data___val sk_cgrp_data;
 };
 
+/* The 5.15+ layout as a flavour too, so headers generated from older kernels build. */
+struct sock_cgroup_data___cg {
+	struct cgroup *cgroup;
+};
+
+struct sock___cg {
+	struct sock_cgroup_data___cg sk_cgrp_data;
+};
+
 /* Before commit 7f203bc89eb6 ("cgroup: Replace cgroup->ancestor_ids[] with ->ancestors[]",
  * 5.19), a cgroup kept its ancestors' ids. */
 struct cgroup___ids {
 	int level;
 	__u64 ancestor_ids[];
+};
+
+/* Since then (named as a flavour so headers generated from older kernels build). */
+struct cgroup___ancestors {
+	int level;
+	struct cgroup *ancestors[];
 };
 
 /* The number of a struct pid in its own namespace (the deepest one, at pid->level). */
@@ -75,8 +90,8 @@ static __always_inline struct cgroup *ident_sock_cgroup(const struct sock *sk)
 {
 	if (!bpf_core_field_exists(struct sock, sk_cgrp_data))
 		return NULL;
-	if (bpf_core_field_exists(struct sock_cgroup_data, cgroup))
-		return BPF_CORE_READ(sk, sk_cgrp_data.cgroup);
+	if (bpf_core_field_exists(struct sock_cgroup_data___cg, cgroup))
+		return BPF_CORE_READ((const struct sock___cg *)sk, sk_cgrp_data.cgroup);
 	{
 		__u64 v = BPF_CORE_READ((const struct sock___val *)sk, sk_cgrp_data.val);
 
@@ -100,9 +115,10 @@ static __always_inline bool ident_cgroup_under(const struct cgroup *cg, __u64 id
 	if ((__u32)BPF_CORE_READ(cg, level) < level)
 		return false;
 	level &= 255;
-	if (bpf_core_field_exists(struct cgroup, ancestors)) {
+	if (bpf_core_field_exists(struct cgroup___ancestors, ancestors)) {
 		bpf_probe_read_kernel(&a, sizeof(a),
-				      (const void *)cg + bpf_core_field_offset(struct cgroup, ancestors) +
+				      (const void *)cg +
+					      bpf_core_field_offset(struct cgroup___ancestors, ancestors) +
 					      (__u64)level * sizeof(a));
 		got = ident_cgroup_id(a);
 	} else {
