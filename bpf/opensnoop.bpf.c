@@ -94,6 +94,7 @@ static __always_inline void emit_open(void *ctx, long ret, const struct open_arg
 	if (!e)
 		return;
 	e->ts_ns = bpf_ktime_get_ns();
+	ident_current(&e->id);
 	e->pid = pid_tgid >> 32;
 	e->tid = (__u32)pid_tgid;
 	e->uid = (__u32)bpf_get_current_uid_gid();

@@ -6,6 +6,7 @@
 #include <linux/types.h>
 #endif
 
+#include "ident.h"
 #include "path.h"
 
 #define OPEN_FNAME_MAX 4096
@@ -13,6 +14,7 @@
 
 struct open_event {
 	__u64 ts_ns;      /* bpf_ktime_get_ns() at syscall exit */
+	struct ident id;
 	__u32 pid;
 	__u32 tid;
 	__u32 uid;

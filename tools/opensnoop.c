@@ -18,6 +18,7 @@
 #include "probe.h"
 #include "tool.h"
 
+#include "identity.h"
 #include "opensnoop.h"
 #include "opensnoop.skel.h"
 
@@ -32,14 +33,16 @@ struct env {
 	bool full_path;
 };
 
-enum col { COL_TIME, COL_UID, COL_PID, COL_TID, COL_COMM, COL_FD, COL_ERR, COL_FLAGS, COL_MODE,
-	   COL_PATH, NCOLS };
+enum col { COL_TIME, COL_UID, COL_PID, COL_TID, COL_NSPID, COL_CONTAINER, COL_COMM, COL_FD,
+	   COL_ERR, COL_FLAGS, COL_MODE, COL_PATH, NCOLS };
 
 static struct out_col columns[NCOLS] = {
 	[COL_TIME] = { "TIME(s)", "time_s", 12, 0 },
 	[COL_UID] = { "UID", "uid", 6, 0 },
 	[COL_PID] = { "PID", "pid", 7, 0 },
 	[COL_TID] = { "TID", "tid", 7, OUT_HIDE_TEXT },
+	[COL_NSPID] = IDENTITY_COL_NSPID,
+	[COL_CONTAINER] = IDENTITY_COL_CONTAINER,
 	[COL_COMM] = { "COMM", "comm", 16, OUT_LEFT },
 	[COL_FD] = { "FD", "fd", 3, 0 },
 	[COL_ERR] = { "ERR", "err", 3, 0 },
@@ -51,6 +54,7 @@ static struct out_col columns[NCOLS] = {
 struct ctx {
 	const struct env *env;
 	struct out *out;
+	struct identity *idn;
 	uint64_t start_ns;
 };
 
@@ -195,6 +199,7 @@ static int handle_event(void *vctx, const void *data, size_t size)
 	out__u64(o, COL_UID, e->uid);
 	out__u64(o, COL_PID, e->pid);
 	out__u64(o, COL_TID, e->tid);
+	identity__print(ctx->idn, o, &e->id, e->pid, e->ts_ns);
 	out__cstr(o, COL_COMM, e->comm);
 	out__s64(o, COL_FD, e->ret >= 0 ? e->ret : -1);
 	out__s64(o, COL_ERR, e->ret >= 0 ? 0 : -e->ret);
@@ -291,7 +296,8 @@ static bool choose_programs(struct opensnoop_bpf *skel)
 int main(int argc, char **argv)
 {
 	struct env env = { 0 };
-	struct argp_child children[] = { cli__child(CLI_PID | CLI_UID | CLI_DURATION, &env.c), {} };
+	struct argp_child children[] = { cli__child(CLI_PID | CLI_UID | CLI_CGROUP | CLI_CONTAINERS |
+								 CLI_DURATION, &env.c), {} };
 	const struct argp argp = { .options = options, .parser = parse_arg, .doc = doc,
 				   .children = children };
 	struct opensnoop_bpf *skel = NULL;
@@ -333,6 +339,12 @@ int main(int argc, char **argv)
 		columns[COL_UID].flags |= OUT_HIDE_TEXT;
 	if (!env.extended)
 		columns[COL_FLAGS].flags |= OUT_HIDE_TEXT, columns[COL_MODE].flags |= OUT_HIDE_TEXT;
+	ctx.idn = identity__new(&env.c, columns, COL_NSPID);
+	if (!ctx.idn) {
+		err = -errno;
+		p_err("out of memory");
+		goto cleanup;
+	}
 	ctx.start_ns = loop__now_mono_ns();
 	err = tool__run_events(&(struct tool_events){ .skeleton = skel->skeleton,
 			.columns = columns, .ncols = NCOLS, .json = env.c.json, .out = &ctx.out,
@@ -342,5 +354,6 @@ int main(int argc, char **argv)
 
 cleanup:
 	opensnoop_bpf__destroy(skel);
+	identity__free(ctx.idn);
 	return err ? 1 : 0;
 }

@@ -3,6 +3,7 @@ containers.py): the events of a process in a container name that container (id, 
 pod UID, PID inside it), host events name none, and --container and --cgroup keep exactly
 that container's events."""
 import os
+import subprocess
 
 import containers
 import harness
@@ -10,22 +11,33 @@ import schema
 from containers import Container, assert_host, assert_identity
 
 
-def _exec_marker(tag):
-    # The shell writes its own PID (in the container's namespace) and becomes /bin/true.
-    return f"sh -c 'echo $$; exec /bin/true {tag}'"
+def _pid_then(cmd):
+    """A container script: a shell that prints its PID in the container's namespace, then
+    becomes cmd, so the event's ns_pid is known."""
+    return f"sh -c 'echo $$; exec {cmd}' 2>/dev/null; true"
 
 
-def test_execsnoop_names_containers():
-    tag = f"cs-exec-{os.getpid()}"
+# tool: (arguments, the command that makes one event carrying tag, is this event it?)
+EVENTS = {
+    "execsnoop": ([], lambda tag: f"/bin/true {tag}",
+                  lambda e, tag: e.get("args") == ["/bin/true", tag]),
+    "opensnoop": ([], lambda tag: f"cat /nonexistent-{tag}",
+                  lambda e, tag: e.get("path") == f"/nonexistent-{tag}"),
+}
+
+
+def _names_containers(tool):
+    args, make, match = EVENTS[tool]
+    tag = f"cs-{tool}-{os.getpid()}"
     with Container("nspawn") as ns, Container("docker") as dk, Container("k8s-containerd") as k8:
-        with harness.Tool("execsnoop", "-j") as t:
-            pids = {c.shape: int(c.run(_exec_marker(tag)).split()[-1]) for c in (ns, dk, k8)}
-            os.system(f"/bin/true {tag}")
-        schema.validate("execsnoop", t.json())
-        schema.validate_shared("execsnoop")
+        with harness.Tool(tool, "-j", *args) as t:
+            pids = {c.shape: int(c.run(_pid_then(make(tag))).split()[-1]) for c in (ns, dk, k8)}
+            os.system(make(tag) + " 2>/dev/null")
+        schema.validate(tool, t.json())
+        schema.validate_shared(tool)
         ev = {}
         for e in t.json():
-            if e.get("args") == ["/bin/true", tag]:
+            if match(e, tag):
                 ev.setdefault(e.get("container_id"), []).append(e)
         assert sorted(ev, key=str) == sorted([ns.id, dk.id, k8.id, None], key=str), ev
         for c in (ns, dk, k8):
@@ -35,16 +47,65 @@ def test_execsnoop_names_containers():
         assert ev[None][0]["ns_pid"] == ev[None][0]["pid"]
 
 
-def test_execsnoop_container_filters():
-    tag = f"cs-execf-{os.getpid()}"
+def _filters_keep_one_container(tool):
+    args, make, match = EVENTS[tool]
+    tag = f"cs-{tool}-f-{os.getpid()}"
     with Container("docker") as a, Container("podman") as b:
-        for args in (["--container", a.id[:12]], ["-c", a.cgroup]):
-            with harness.Tool("execsnoop", "-j", *args) as t:
+        for filt in (["--container", a.id[:12]], ["--cgroup", a.cgroup]):
+            with harness.Tool(tool, "-j", *args, *filt) as t:
                 for c in (a, b):
-                    c.run(_exec_marker(tag))
-                os.system(f"/bin/true {tag}")
-            ev = [e for e in t.json() if e.get("args") == ["/bin/true", tag]]
-            assert [e["container_id"] for e in ev] == [a.id], (args, ev)
+                    c.run(_pid_then(make(tag)))
+                os.system(make(tag) + " 2>/dev/null")
+            ev = [e for e in t.json() if match(e, tag)]
+            assert [e["container_id"] for e in ev] == [a.id], (filt, ev)
+        # --mntns: a container process waits while the tool starts with its namespace, and
+        # lives until b has run (a namespace's inode number is reused once it is freed).
+        p = a.popen("read x; " + _pid_then(make(tag)) + "; read y", stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE, text=True)
+        try:
+            procs = os.path.join(a.cgroup, "cgroup.procs")
+            host_ns = os.stat("/proc/self/ns/mnt").st_ino
+
+            def container_mntns():
+                for pid in open(procs).read().split():
+                    try:
+                        ino = os.stat(f"/proc/{pid}/ns/mnt").st_ino
+                    except FileNotFoundError:
+                        continue
+                    if ino != host_ns:  # unshare has unshared
+                        return ino
+                return None
+            assert harness.wait_for(container_mntns, timeout=10)
+            mntns = container_mntns()
+            with harness.Tool(tool, "-j", *args, "--mntns", mntns) as t:
+                p.stdin.write("go\n")
+                p.stdin.flush()
+                assert p.stdout.readline().strip().isdigit()
+                b.run(_pid_then(make(tag)))
+                os.system(make(tag) + " 2>/dev/null")
+                p.communicate("done\n", timeout=30)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        ev = [e for e in t.json() if match(e, tag)]
+        assert [(e["container_id"], e["mntns"]) for e in ev] == [(a.id, mntns)], ev
+
+
+def test_execsnoop_names_containers():
+    _names_containers("execsnoop")
+
+
+def test_execsnoop_filters():
+    _filters_keep_one_container("execsnoop")
+
+
+def test_opensnoop_names_containers():
+    _names_containers("opensnoop")
+
+
+def test_opensnoop_filters():
+    _filters_keep_one_container("opensnoop")
 
 
 def test_container_option_errors():
