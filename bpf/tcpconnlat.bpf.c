@@ -24,6 +24,7 @@ const volatile __u8 report_failed = 0;
 
 struct pending {
 	__u64 ts_ns;
+	struct ident id;
 	__u32 pid;
 	__u32 tid;
 	char comm[TCPCONNLAT_COMM_LEN];
@@ -49,6 +50,9 @@ static __always_inline void connect_start(const struct sock *sk)
 	if (!filter_current())
 		return;
 	p.ts_ns = bpf_ktime_get_ns();
+	ident_task_ns(&p.id, (const struct task_struct *)bpf_get_current_task());
+	/* The socket's cgroup (its creator's), which a failure in softirq still has. */
+	p.id.cgroup_id = ident_cgroup_id(ident_sock_cgroup(sk));
 	p.pid = pid_tgid >> 32;
 	p.tid = (__u32)pid_tgid;
 	bpf_get_current_comm(p.comm, sizeof(p.comm));
@@ -78,6 +82,7 @@ static __always_inline void connect_end(void *ctx, const struct sock *sk, bool f
 	e->lat_ns = lat;
 	e->pid = p->pid;
 	e->tid = p->tid;
+	e->id = p->id;
 	__builtin_memcpy(e->comm, p->comm, sizeof(e->comm));
 	e->result = failed ? TCPCONNLAT_FAILED : TCPCONNLAT_ESTABLISHED;
 	e->err = 0;

@@ -6,6 +6,7 @@
 #include <linux/types.h>
 #endif
 
+#include "ident.h"
 #include "inet.h"
 
 #define TCPCONNLAT_COMM_LEN 16
@@ -18,6 +19,7 @@ enum tcpconnlat_result {
 struct tcpconnlat_event {
 	__u64 ts_ns;        /* bpf_ktime_get_ns() when the connect completed or failed */
 	__u64 lat_ns;       /* from SYN_SENT to ESTABLISHED (or to the failure) */
+	struct ident id;    /* the connecting task's; cgroup_id the socket's */
 	__u32 pid;          /* of the task that called connect() */
 	__u32 tid;
 	__u32 result;       /* enum tcpconnlat_result */

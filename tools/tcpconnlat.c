@@ -10,6 +10,7 @@
 #include "attach.h"
 #include "cli.h"
 #include "escape.h"
+#include "identity.h"
 #include "inet.h"
 #include "log.h"
 #include "loop.h"
@@ -33,13 +34,15 @@ struct env {
 	enum attach_kind attach;
 };
 
-enum col { COL_TIME, COL_PID, COL_TID, COL_COMM, COL_IP, COL_SADDR, COL_LPORT, COL_DADDR,
-	   COL_DPORT, COL_LAT, COL_RESULT, NCOLS };
+enum col { COL_TIME, COL_PID, COL_TID, COL_NSPID, COL_CONTAINER, COL_COMM, COL_IP, COL_SADDR,
+	   COL_LPORT, COL_DADDR, COL_DPORT, COL_LAT, COL_RESULT, NCOLS };
 
 static struct out_col columns[NCOLS] = {
 	[COL_TIME] = { "TIME(s)", "time_s", 9, 0 },
 	[COL_PID] = { "PID", "pid", 7, 0 },
 	[COL_TID] = { "TID", "tid", 7, OUT_HIDE_TEXT },
+	[COL_NSPID] = IDENTITY_COL_NSPID,
+	[COL_CONTAINER] = IDENTITY_COL_CONTAINER,
 	[COL_COMM] = { "COMM", "comm", 16, OUT_LEFT },
 	[COL_IP] = { "IP", "ip", 2, 0 },
 	[COL_SADDR] = { "SADDR", "saddr", INET_ADDR_WIDTH, OUT_LEFT },
@@ -52,6 +55,7 @@ static struct out_col columns[NCOLS] = {
 
 struct ctx {
 	struct out *out;
+	struct identity *idn;
 	uint64_t start_ns;
 };
 
@@ -183,6 +187,7 @@ static int handle_event(void *vctx, const void *data, size_t size)
 	out__double(o, COL_TIME, (double)(int64_t)(e->ts_ns - ctx->start_ns) / 1e9, 3);
 	out__u64(o, COL_PID, e->pid);
 	out__u64(o, COL_TID, e->tid);
+	identity__print(ctx->idn, o, &e->id, e->pid, e->ts_ns);
 	out__str(o, COL_COMM, e->comm, strnlen(e->comm, sizeof(e->comm)));
 	out__u64(o, COL_IP, inet__version(t->family));
 	out__fmt(o, COL_SADDR, "%s", inet__addr(t->family, t->laddr, saddr, sizeof(saddr)));
@@ -205,7 +210,7 @@ static const char *const connect_funcs_v6[] = { "tcp_v6_connect", "tcp_rcv_state
 int main(int argc, char **argv)
 {
 	struct env env = { 0 };
-	struct argp_child children[] = { cli__child(CLI_PID | CLI_UID | CLI_CGROUP | CLI_DURATION,
+	struct argp_child children[] = { cli__child(CLI_PID | CLI_UID | CLI_CGROUP | CLI_CONTAINERS | CLI_DURATION,
 						    &env.c),
 					 inet__family_child(&env.family), {} };
 	const struct argp argp = { .options = options, .parser = parse_arg, .doc = doc,
@@ -292,6 +297,12 @@ int main(int argc, char **argv)
 		columns[COL_RESULT].flags |= OUT_HIDE;
 	if (env.family == AF_INET)
 		columns[COL_SADDR].width = columns[COL_DADDR].width = INET_ADDR4_WIDTH;
+	ctx.idn = identity__new(&env.c, columns, COL_NSPID);
+	if (!ctx.idn) {
+		err = -errno;
+		p_err("out of memory");
+		goto cleanup;
+	}
 	ctx.start_ns = loop__now_mono_ns();
 	err = tool__run_events(&(struct tool_events){ .skeleton = skel->skeleton,
 			.columns = columns, .ncols = NCOLS, .json = env.c.json, .out = &ctx.out,
@@ -301,5 +312,6 @@ int main(int argc, char **argv)
 
 cleanup:
 	tcpconnlat_bpf__destroy(skel);
+	identity__free(ctx.idn);
 	return err ? 1 : 0;
 }

@@ -3,6 +3,7 @@ containers.py): the events of a process in a container name that container (id, 
 pod UID, PID inside it), host events name none, and --container and --cgroup keep exactly
 that container's events."""
 import os
+import socket
 import subprocess
 
 import containers
@@ -17,12 +18,32 @@ def _pid_then(cmd):
     return f"sh -c 'echo $$; exec {cmd}' 2>/dev/null; true"
 
 
+_listener = None
+
+
+def _port():
+    """A loopback port that accepts connects (the handshake completes without accept())."""
+    global _listener
+    if _listener is None:
+        _listener = socket.socket()
+        _listener.bind(("127.0.0.1", 0))
+        _listener.listen(128)
+    return _listener.getsockname()[1]
+
+
+def _connect_cmd(tag):
+    # No quotes: the command goes inside the container script's single quotes.
+    return ('python3 -c "import socket as s;c=s.socket();'
+            f'c.connect((s.inet_ntoa(bytes([127,0,0,1])),{_port()}))"')
+
+
 # tool: (arguments, the command that makes one event carrying tag, is this event it?)
 EVENTS = {
     "execsnoop": ([], lambda tag: f"/bin/true {tag}",
                   lambda e, tag: e.get("args") == ["/bin/true", tag]),
     "opensnoop": ([], lambda tag: f"cat /nonexistent-{tag}",
                   lambda e, tag: e.get("path") == f"/nonexistent-{tag}"),
+    "tcpconnlat": ([], _connect_cmd, lambda e, tag: e.get("dport") == _port()),
 }
 
 
@@ -106,6 +127,14 @@ def test_opensnoop_names_containers():
 
 def test_opensnoop_filters():
     _filters_keep_one_container("opensnoop")
+
+
+def test_tcpconnlat_names_containers():
+    _names_containers("tcpconnlat")
+
+
+def test_tcpconnlat_filters():
+    _filters_keep_one_container("tcpconnlat")
 
 
 def test_container_option_errors():
