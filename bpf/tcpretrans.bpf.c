@@ -10,6 +10,7 @@
 
 #define EVENT_MAX_SIZE sizeof(struct tcpretrans_event)
 #include "events.bpf.h"
+#include "filter.bpf.h"
 #include "inet.bpf.h"
 
 /* -c: count per flow in `flows` instead of sending events. */
@@ -30,13 +31,14 @@ __u64 flows_dropped = 0;
 
 static __always_inline void count_flow(const struct sock *sk, __u32 type, __u32 segs)
 {
-	static const struct tcpretrans_count zero;
+	struct tcpretrans_count zero = {};
 	struct tcpretrans_count *c;
 	struct inet_tuple t;
 
 	inet_tuple_from_sk(sk, &t);
 	c = bpf_map_lookup_elem(&flows, &t);
 	if (!c) {
+		zero.cgroup_id = ident_cgroup_id(ident_sock_cgroup(sk));
 		bpf_map_update_elem(&flows, &t, &zero, BPF_NOEXIST);
 		c = bpf_map_lookup_elem(&flows, &t);
 		if (!c) {
@@ -56,7 +58,7 @@ static __always_inline int record(void *ctx, const struct sock *sk, __u32 type, 
 {
 	struct tcpretrans_event *e;
 
-	if (!inet_family_wanted(inet_sk_family(sk)))
+	if (!inet_family_wanted(inet_sk_family(sk)) || !filter_sock(sk))
 		return 0;
 	if (count_mode) {
 		count_flow(sk, type, segs);
@@ -66,6 +68,9 @@ static __always_inline int record(void *ctx, const struct sock *sk, __u32 type, 
 	if (!e)
 		return 0;
 	e->ts_ns = bpf_ktime_get_ns();
+	/* The socket's owner, which is not the task on the CPU: its cgroup is all we know. */
+	__builtin_memset(&e->id, 0, sizeof(e->id));
+	e->id.cgroup_id = ident_cgroup_id(ident_sock_cgroup(sk));
 	/* Whoever is on the CPU: a retransmit runs from a timer, from softirq on an incoming ACK,
 	 * or in the owner's context only when it releases the socket lock. */
 	e->pid = bpf_get_current_pid_tgid() >> 32;

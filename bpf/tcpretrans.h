@@ -7,6 +7,7 @@
 #include <linux/types.h>
 #endif
 
+#include "ident.h"
 #include "inet.h"
 
 enum tcpretrans_type {
@@ -16,6 +17,7 @@ enum tcpretrans_type {
 
 struct tcpretrans_event {
 	__u64 ts_ns;   /* bpf_ktime_get_ns() at the retransmit */
+	struct ident id; /* the socket's cgroup_id; the rest 0 (the owner is not known) */
 	__u32 pid;     /* the task on the CPU, usually not the socket's owner (see the man page) */
 	__u32 state;   /* TCP state of the socket (1 = ESTABLISHED, ...) */
 	__u32 type;    /* enum tcpretrans_type */
@@ -28,6 +30,7 @@ struct tcpretrans_count {
 	__u64 retransmits; /* retransmitted packets */
 	__u64 segs;        /* segments in them: what the kernel's RetransSegs counts */
 	__u64 loss_probes;
+	__u64 cgroup_id;   /* the socket's, when the flow was first seen */
 };
 
 #endif

@@ -11,6 +11,7 @@
 
 #include "attach.h"
 #include "cli.h"
+#include "identity.h"
 #include "inet.h"
 #include "log.h"
 #include "loop.h"
@@ -35,13 +36,15 @@ struct env {
 
 /* Text shows "addr:port" endpoints; JSON has the address and the port as separate keys (the
  * *PORT columns are JSON only, and the endpoint columns then carry just the address). */
-enum col { COL_TIME, COL_TS, COL_PID, COL_IP, COL_LOCAL, COL_LPORT, COL_TYPE, COL_REMOTE,
+enum col { COL_TIME, COL_TS, COL_PID, COL_NSPID, COL_CONTAINER, COL_IP, COL_LOCAL, COL_LPORT, COL_TYPE, COL_REMOTE,
 	   COL_RPORT, COL_STATE, COL_SEGS, NCOLS };
 
 static struct out_col columns[NCOLS] = {
 	[COL_TIME] = { "TIME", "time", 8, OUT_LEFT },
 	[COL_TS] = { "TS", "ts_ns", 0, OUT_HIDE_TEXT },
 	[COL_PID] = { "PID", "pid", 7, 0 },
+	[COL_NSPID] = IDENTITY_COL_NSPID,
+	[COL_CONTAINER] = IDENTITY_COL_CONTAINER,
 	[COL_IP] = { "IP", "ip", 2, 0 },
 	[COL_LOCAL] = { "LADDR:LPORT", "laddr", INET_ENDPOINT_WIDTH, OUT_LEFT },
 	[COL_LPORT] = { "LPORT", "lport", 5, OUT_HIDE_TEXT },
@@ -52,10 +55,12 @@ static struct out_col columns[NCOLS] = {
 	[COL_SEGS] = { "SEGS", "segs", 4, OUT_HIDE_TEXT },
 };
 
-enum count_col { CCOL_IP, CCOL_LOCAL, CCOL_LPORT, CCOL_REMOTE, CCOL_RPORT, CCOL_RETRANS,
+enum count_col { CCOL_NSPID, CCOL_CONTAINER, CCOL_IP, CCOL_LOCAL, CCOL_LPORT, CCOL_REMOTE, CCOL_RPORT, CCOL_RETRANS,
 		 CCOL_SEGS, CCOL_TLP, NCCOLS };
 
 static struct out_col count_columns[NCCOLS] = {
+	[CCOL_NSPID] = IDENTITY_COL_NSPID,
+	[CCOL_CONTAINER] = IDENTITY_COL_CONTAINER,
 	[CCOL_IP] = { "IP", "ip", 2, 0 },
 	[CCOL_LOCAL] = { "LADDR:LPORT", "laddr", INET_ENDPOINT_WIDTH, OUT_LEFT },
 	[CCOL_LPORT] = { "LPORT", "lport", 5, OUT_HIDE_TEXT },
@@ -68,6 +73,7 @@ static struct out_col count_columns[NCCOLS] = {
 
 struct ctx {
 	struct out *out;
+	struct identity *idn;
 	/* CLOCK_REALTIME minus CLOCK_MONOTONIC (bpf_ktime_get_ns), to date events. */
 };
 
@@ -150,6 +156,8 @@ static int handle_event(void *vctx, const void *data, size_t size)
 	out__fmt(o, COL_TIME, "%s", hms);
 	out__u64(o, COL_TS, wall_ns);
 	out__u64(o, COL_PID, e->pid);
+	/* The socket's container; no process of its own to ask (see the man page). */
+	identity__print(ctx->idn, o, &e->id, 0, e->ts_ns);
 	out__u64(o, COL_IP, inet__version(e->tuple.family));
 	put_endpoint(o, COL_LOCAL, COL_LPORT, &e->tuple, e->tuple.laddr, e->tuple.lport);
 	if (e->type == TCPRETRANS_LOSS_PROBE)
@@ -182,7 +190,7 @@ static int flow_cmp(const void *a, const void *b)
 
 /* -c: the flows, most retransmitted first. Read once at the end (nothing deletes from the map
  * while the programs run, so no count is lost between read and delete). */
-static int print_counts(struct tcpretrans_bpf *skel, struct out *o)
+static int print_counts(struct tcpretrans_bpf *skel, struct out *o, struct identity *idn)
 {
 	int fd = bpf_map__fd(skel->maps.flows);
 	struct flow *flows = NULL, *grown;
@@ -214,6 +222,8 @@ static int print_counts(struct tcpretrans_bpf *skel, struct out *o)
 		const struct inet_tuple *t = &flows[i].key;
 
 		out__begin(o);
+		identity__print(idn, o, &(struct ident){ .cgroup_id = flows[i].count.cgroup_id }, 0,
+				0);
 		out__u64(o, CCOL_IP, inet__version(t->family));
 		put_endpoint(o, CCOL_LOCAL, CCOL_LPORT, t, t->laddr, t->lport);
 		put_endpoint(o, CCOL_REMOTE, CCOL_RPORT, t, t->raddr, t->rport);
@@ -239,7 +249,8 @@ static int count_tick(void *ctx)
 int main(int argc, char **argv)
 {
 	struct env env = { 0 };
-	struct argp_child children[] = { cli__child(CLI_DURATION, &env.c),
+	struct argp_child children[] = { cli__child(CLI_CGROUP_LONG | CLI_CONTAINERS | CLI_DURATION,
+						    &env.c),
 					 inet__family_child(&env.family), {} };
 	const struct argp argp = { .options = options, .parser = parse_arg, .doc = doc,
 				   .children = children };
@@ -258,6 +269,13 @@ int main(int argc, char **argv)
 	err = tool__init("tcpretrans", &env.c);
 	if (err)
 		return 1;
+	if (env.c.mntns) {
+		/* Also where --container found the container by its mount namespace only. */
+		p_err("%s: a retransmit's socket keeps its cgroup but no mount namespace; filter "
+		      "by --cgroup or --container (with a cgroup v2 path) instead",
+		      env.c.container ? "--container" : "--mntns");
+		return 1;
+	}
 
 	kind = env.attach != ATTACH_AUTO ? env.attach
 					 : attach__choose(ATTACH_MASK(ATTACH_TP_BTF) |
@@ -318,6 +336,13 @@ int main(int argc, char **argv)
 	}
 	if (!env.loss_probes)
 		count_columns[CCOL_TLP].flags |= OUT_HIDE;
+	ctx.idn = identity__new(&env.c, env.count ? count_columns : columns,
+				env.count ? CCOL_NSPID : COL_NSPID);
+	if (!ctx.idn) {
+		err = -errno;
+		p_err("out of memory");
+		goto cleanup;
+	}
 	if (!env.count) {
 		err = tool__run_events(&(struct tool_events){
 			.skeleton = skel->skeleton, .columns = columns, .ncols = NCOLS,
@@ -344,11 +369,12 @@ int main(int argc, char **argv)
 	/* One tick at the end: after -d, or at the signal (final_tick). */
 	loop__interval(env.c.duration_ms ? env.c.duration_ms : 366ull * 86400 * 1000, 1,
 		       env.c.duration_ms, true, count_tick, NULL);
-	err = print_counts(skel, o);
+	err = print_counts(skel, o, ctx.idn);
 	loop__flush();
 
 cleanup:
 	out__free(o);
 	tcpretrans_bpf__destroy(skel);
+	identity__free(ctx.idn);
 	return err ? 1 : 0;
 }

@@ -146,3 +146,86 @@ def test_container_option_errors():
                                    contains="more than one container")
         harness.assert_usage_error("execsnoop", "--container", a.id[:12], "-c", a.cgroup,
                                    contains="give one")
+
+
+# A server in a container: accepts one connection, and on "go" sends small segments.
+SERVER = r"""
+import socket, sys, time
+s = socket.socket(socket.AF_INET)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2])))
+s.listen(1)
+print("listening", flush=True)
+c, _ = s.accept()
+c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+sys.stdin.readline()
+for _ in range(5):
+    c.send(b"x" * 1000)
+    time.sleep(0.04)
+print("sent", flush=True)
+sys.stdin.readline()
+"""
+
+
+def test_tcpretrans_names_the_sockets_container():
+    """The server's retransmits fire from its RTO timer (softirq), where the task on the
+    CPU is not the server: the container still comes from the socket."""
+    from netns import PYTHON, Pair
+    port = 5556
+    with Pair() as pair, Container("docker") as srv, Container("podman") as other:
+        addr = pair.addr("server", 4)
+        server = subprocess.Popen(
+            ["ip", "netns", "exec", pair.ns["server"], "unshare", "--pid", "--mount", "--fork",
+             "--mount-proc", PYTHON, "-u", "-c", SERVER, addr, str(port)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            preexec_fn=srv._enter_cgroup)
+        try:
+            assert server.stdout.readline().strip() == "listening"
+            client = pair.agent("client")
+            client.cmd("connect", addr, port)
+            with harness.Tool("tcpretrans", "-j") as all_, \
+                    harness.Tool("tcpretrans", "-j", "--container", srv.id[:12]) as mine, \
+                    harness.Tool("tcpretrans", "-j", "--cgroup", other.cgroup) as others, \
+                    harness.Tool("tcpretrans", "-c", "-j", "--container", srv.id[:12]) as counts:
+                # The client's ACKs do not reach the server for a second.
+                pair.nft("server", "table inet cstest {\n chain in {\n"
+                         "  type filter hook input priority 0;\n"
+                         f"  ip saddr {pair.addr('client', 4)} tcp dport {port} counter drop\n"
+                         " }\n}\n")
+                server.stdin.write("go\n")
+                server.stdin.flush()
+                assert server.stdout.readline().strip() == "sent"
+                import time
+                time.sleep(1.0)
+                assert pair.nft_counter("server", "cstest", "in") > 0, "nothing was dropped"
+                pair.nft_delete("server", "cstest")
+                assert harness.wait_for(
+                    lambda: "unacked" not in pair.run("server", "ss", "-tin").stdout, timeout=8)
+            server.communicate("done\n", timeout=15)
+        finally:
+            if server.poll() is None:
+                server.kill()
+                server.wait()
+
+    def ours(events):
+        return [e for e in events if e.get("laddr") == addr and e.get("lport") == port]
+    for t in (all_, mine, others, counts):
+        schema.validate("tcpretrans", t.json())
+    schema.validate_shared("tcpretrans")
+    ev = ours(all_.json())
+    assert ev, all_.out
+    for e in ev:
+        assert_identity(e, srv)
+        assert e["ns_pid"] is None and e["mntns"] is None, e
+    # The retransmits ran in softirq or a timer: the task on the CPU was not the server.
+    assert all(e["pid"] != server.pid for e in ev), ev
+    assert len(ours(mine.json())) == len(ev), (mine.out, ev)
+    assert ours(others.json()) == [], others.out
+    rows = ours(counts.json())
+    assert len(rows) == 1 and rows[0]["retransmits"] == len(ev), (rows, ev)
+    assert_identity(rows[0], srv)
+
+
+def test_tcpretrans_refuses_mntns():
+    harness.assert_usage_error("tcpretrans", "--mntns", "4026531840", expect_rc=1,
+                               contains="no mount namespace")

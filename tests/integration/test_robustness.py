@@ -116,7 +116,7 @@ def test_bad_command_lines_every_tool():
             harness.assert_usage_error(tool, "-d", "0")
             harness.assert_usage_error(tool, "-d", "1e3")
         if "--cgroup" in h:
-            harness.assert_usage_error(tool, "-c", "/nonexistent-cgroup", expect_rc=1)
+            harness.assert_usage_error(tool, "--cgroup", "/nonexistent-cgroup", expect_rc=1)
 
 
 def test_not_root_says_what_is_missing():
