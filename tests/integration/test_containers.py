@@ -54,7 +54,7 @@ def _names_containers(tool):
         with harness.Tool(tool, "-j", *args) as t:
             pids = {c.shape: int(c.run(_pid_then(make(tag))).split()[-1]) for c in (ns, dk, k8)}
             os.system(make(tag) + " 2>/dev/null")
-        schema.validate(tool, t.json())
+        schema.validate(tool, harness.json_lines(t.out))
         schema.validate_shared(tool)
         ev = {}
         for e in t.json():
@@ -210,7 +210,7 @@ def test_tcpretrans_names_the_sockets_container():
     def ours(events):
         return [e for e in events if e.get("laddr") == addr and e.get("lport") == port]
     for t in (all_, mine, others, counts):
-        schema.validate("tcpretrans", t.json())
+        schema.validate("tcpretrans", harness.json_lines(t.out))
     schema.validate_shared("tcpretrans")
     ev = ours(all_.json())
     assert ev, all_.out
