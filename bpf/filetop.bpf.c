@@ -135,6 +135,7 @@ static __always_inline void new_row(struct filetop_value *v, const struct pendin
 	v->rbytes = 0;
 	v->wbytes = 0;
 	v->pid = bpf_get_current_pid_tgid() >> 32;
+	ident_current(&v->id);
 	v->mode = p->mode;
 	bpf_get_current_comm(v->comm, sizeof(v->comm));
 	len = bpf_probe_read_kernel_str(v->name, sizeof(v->name), BPF_CORE_READ(dentry, d_name.name));

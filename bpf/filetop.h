@@ -8,6 +8,7 @@
 #include <linux/types.h>
 #endif
 
+#include "ident.h"
 #include "path.h"
 
 #define FILETOP_COMM_LEN 16
@@ -32,6 +33,7 @@ struct filetop_value {
 	__u64 writes;
 	__u64 rbytes; /* bytes transferred (the calls' return values) */
 	__u64 wbytes;
+	struct ident id; /* the thread's, at its first I/O on the file in the interval */
 	__u32 pid;
 	__u16 mode;     /* the inode's i_mode (file type bits) */
 	__u16 name_len; /* bytes of name[] used, with its NUL; 0 if unreadable */

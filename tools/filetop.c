@@ -12,6 +12,7 @@
 #include <bpf/libbpf.h>
 
 #include "cli.h"
+#include "identity.h"
 #include "log.h"
 #include "loop.h"
 #include "out.h"
@@ -39,7 +40,7 @@ struct env {
 	bool full_path;
 };
 
-enum col { COL_TIME, COL_INTERVAL, COL_TID, COL_PID, COL_COMM, COL_READS, COL_WRITES, COL_RKB,
+enum col { COL_TIME, COL_INTERVAL, COL_TID, COL_PID, COL_NSPID, COL_CONTAINER, COL_COMM, COL_READS, COL_WRITES, COL_RKB,
 	   COL_WKB, COL_RBYTES, COL_WBYTES, COL_TYPE, COL_DEV, COL_INO, COL_FILE, NCOLS };
 
 static struct out_col columns[NCOLS] = {
@@ -47,6 +48,8 @@ static struct out_col columns[NCOLS] = {
 	[COL_INTERVAL] = { "INTERVAL", "interval", 0, OUT_HIDE_TEXT },
 	[COL_TID] = { "TID", "tid", 7, 0 },
 	[COL_PID] = { "PID", "pid", 7, OUT_HIDE_TEXT },
+	[COL_NSPID] = IDENTITY_COL_NSPID,
+	[COL_CONTAINER] = IDENTITY_COL_CONTAINER,
 	[COL_COMM] = { "COMM", "comm", 16, OUT_LEFT },
 	[COL_READS] = { "READS", "reads", 6, 0 },
 	[COL_WRITES] = { "WRITES", "writes", 6, 0 },
@@ -68,6 +71,7 @@ struct ctx {
 	const struct env *env;
 	struct filetop_bpf *skel;
 	struct out *out;
+	struct identity *idn;
 	struct progsync *sync;
 	bool clear;            /* clear the screen before each interval */
 	unsigned gen;          /* the generation the programs write (mirrors active_gen) */
@@ -476,11 +480,11 @@ static void print_interval(struct ctx *ctx, size_t n, int paths_fd)
 {
 	const struct env *env = ctx->env;
 	struct out *o = ctx->out;
+	uint64_t shown = 0, now = loop__now_mono_ns();
 	char hms[16];
-	uint64_t shown = 0;
 	size_t i;
 
-	out__hms(hms, sizeof(hms), loop__now_mono_ns());
+	out__hms(hms, sizeof(hms), now);
 	if (!env->c.json)
 		print_header(ctx, hms);
 	for (i = 0; i < n; i++)
@@ -498,6 +502,7 @@ static void print_interval(struct ctx *ctx, size_t n, int paths_fd)
 		out__u64(o, COL_INTERVAL, ctx->interval);
 		out__u64(o, COL_TID, k->tid);
 		out__u64(o, COL_PID, v->pid);
+		identity__print(ctx->idn, o, &v->id, v->pid, now);
 		out__str(o, COL_COMM, v->comm, strnlen(v->comm, sizeof(v->comm)));
 		out__u64(o, COL_READS, v->reads);
 		out__u64(o, COL_WRITES, v->writes);
@@ -552,7 +557,8 @@ static int tick(void *vctx)
 int main(int argc, char **argv)
 {
 	struct env env = { .rows = 20, .sort = SORT_ALL };
-	struct argp_child children[] = { cli__child(CLI_PID | CLI_INTERVAL, &env.c), {} };
+	struct argp_child children[] = { cli__child(CLI_PID | CLI_UID | CLI_CGROUP | CLI_CONTAINERS |
+							    CLI_INTERVAL, &env.c), {} };
 	const struct argp argp = { .options = options, .parser = parse_arg, .args_doc = args_doc,
 				   .doc = doc, .children = children };
 	struct filetop_bpf *skel = NULL;
@@ -607,6 +613,12 @@ int main(int argc, char **argv)
 		p_err("setting up: %s", strerror(errno));
 		goto cleanup;
 	}
+	ctx.idn = identity__new(&env.c, columns, COL_NSPID);
+	if (!ctx.idn) {
+		err = -errno;
+		p_err("setting up: %s", strerror(errno));
+		goto cleanup;
+	}
 	ctx.out = out__new(stdout, env.c.json, columns, NCOLS);
 	if (!ctx.out) {
 		err = -errno;
@@ -627,6 +639,7 @@ cleanup:
 	for (i = ctx.nlinks - 1; i >= 0; i--)
 		bpf_link__destroy(ctx.links[i]);
 	out__free(ctx.out);
+	identity__free(ctx.idn);
 	progsync__free(ctx.sync);
 	free(ctx.path);
 	free(ctx.order);

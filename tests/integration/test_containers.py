@@ -44,6 +44,9 @@ EVENTS = {
     "opensnoop": ([], lambda tag: f"cat /nonexistent-{tag}",
                   lambda e, tag: e.get("path") == f"/nonexistent-{tag}"),
     "tcpconnlat": ([], _connect_cmd, lambda e, tag: e.get("dport") == _port()),
+    # One row per (thread, file): three reads of a file every container has.
+    "filetop": (["--maxrows", "10000"], lambda tag: "dd if=/usr/bin/true of=/dev/null bs=64 count=3 status=none",
+                lambda e, tag: (e.get("file"), e.get("comm"), e.get("reads")) == ("true", "dd", 3)),
 }
 
 
@@ -135,6 +138,14 @@ def test_tcpconnlat_names_containers():
 
 def test_tcpconnlat_filters():
     _filters_keep_one_container("tcpconnlat")
+
+
+def test_filetop_names_containers():
+    _names_containers("filetop")
+
+
+def test_filetop_filters():
+    _filters_keep_one_container("filetop")
 
 
 def test_container_option_errors():
