@@ -16,6 +16,7 @@
 #include "json.h"
 #include "log.h"
 #include "loop.h"
+#include "out.h"
 #include "probe.h"
 #include "tool.h"
 
@@ -419,8 +420,11 @@ static void print_json(struct ctx *ctx, const char *hms)
 	const struct env *env = ctx->env;
 	struct json_writer *w = &ctx->json;
 	bool split = env->per_disk || env->per_kind;
+	char ts[48];
 	size_t i;
 
+	/* The interval's end, as every tool dates its records. */
+	out__rfc3339(ts, sizeof(ts), loop__now_mono_ns());
 	for (i = 0; i < ctx->n; i++) {
 		const struct entry *e = &ctx->entries[i];
 		__u64 count = hist__total(&e->delta);
@@ -440,6 +444,8 @@ static void print_json(struct ctx *ctx, const char *hms)
 			json_key(w, "flags");
 			json_str(w, e->kind);
 		}
+		json_key(w, "timestamp");
+		json_str(w, ts);
 		hist__json(w, &e->delta, unit_name(env));
 		if (env->extended) {
 			json_key(w, "avg");
@@ -543,7 +549,7 @@ static __u32 hists_keys(const struct env *env)
 int main(int argc, char **argv)
 {
 	struct env env = { 0 };
-	struct argp_child children[] = { cli__child(CLI_CGROUP | CLI_INTERVAL, &env.c), {} };
+	struct argp_child children[] = { cli__child(CLI_PID | CLI_UID | CLI_CGROUP | CLI_INTERVAL, &env.c), {} };
 	const struct argp argp = { .options = options, .parser = parse_arg,
 				   .args_doc = "[INTERVAL [COUNT]]", .doc = doc,
 				   .children = children };
