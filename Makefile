@@ -167,6 +167,26 @@ fuzz: fuzz-build
 test: all unit fuzz-build
 	$(Q)CORESCOPE_BUILD=$(OUT) python3 tests/run.py
 
+# Debian's stock kernels under qemu (TCG, no KVM needed): tests/vm/vm.py boots KERNEL (5.10,
+# 6.1, 6.12) for GUEST_ARCH with this machine's root shared read-only, runs the kernel-dependent
+# tests inside, and fails on any kernel warning or taint. Kernels are cached in
+# /var/cache/corescope (CORESCOPE_CACHE), which `make clean` keeps. A guest takes both CPUs:
+# run nothing else beside it.
+KERNEL     ?= 6.1
+GUEST_ARCH ?= $(if $(filter arm64 aarch64,$(ARCH)),arm64,x86_64)
+VM_TESTS   ?=
+.PHONY: test-vm test-matrix
+test-vm: all
+	$(Q)python3 tests/vm/vm.py --kernel $(KERNEL) --arch $(GUEST_ARCH) \
+		$(if $(ATTACH_LOG),--attach-log $(ATTACH_LOG)) -- \
+		python3 tests/run.py --kernel-only $(VM_TESTS)
+
+# The host and every kernel of the matrix, one summary line each, and docs/portability.md
+# (kernel x tool x attach kind, from what the passing tests attached).
+MATRIX ?= host 5.10/x86_64 6.1/x86_64 6.12/x86_64
+test-matrix: all
+	$(Q)python3 tests/vm/matrix.py $(MATRIX)
+
 # Per-event cost, lost events, start-up time and memory of every built tool against no tracer,
 # empty programs on the same hooks and bpftrace; a table, and $(OUT)/bench.json (root, ~10
 # minutes; BENCH_QUICK=1 for a ~1-minute smoke run). Tools that do not build are reported.

@@ -121,7 +121,7 @@ def run_fuzz(filters, counts, seconds):
             print("\n".join(proc.stderr.splitlines()[-40:]))
 
 
-def run_integration(filters, counts):
+def run_integration(filters, counts, kernel_only=False):
     ci = os.environ.get("CI") == "true"
     for path in sorted(glob.glob(os.path.join(ROOT, "tests", "integration", "test_*.py"))):
         modname = os.path.splitext(os.path.basename(path))[0]
@@ -129,6 +129,8 @@ def run_integration(filters, counts):
         mod = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(mod)
         if BUILD.endswith("-san") and not getattr(mod, "RUN_UNDER_SANITIZE", True):
+            continue
+        if kernel_only and not getattr(mod, "NEEDS_BPF", True):
             continue
         tests = [(n, f) for n, f in vars(mod).items() if n.startswith("test_") and callable(f)]
         tests.sort(key=lambda nf: nf[1].__code__.co_firstlineno)
@@ -142,8 +144,10 @@ def run_integration(filters, counts):
             try:
                 if getattr(mod, "NEEDS_BPF", True):
                     harness.require_bpf()
+                harness.attach_log_begin()
                 fn()
                 signal.alarm(0)
+                harness.attach_log_commit(name)
                 counts["passed"] += 1
                 print(f"ok   {name} ({time.monotonic() - start:.1f}s)")
             except harness.Skip as e:
@@ -169,14 +173,25 @@ def run_integration(filters, counts):
 def main():
     args = sys.argv[1:]
     seconds = FUZZ_SECONDS
-    if len(args) >= 2 and args[0] == "--fuzz-seconds":
-        seconds = int(args[1])
-        args = args[2:]
+    kernel_only = False
+    while args and args[0].startswith("--"):
+        if args[0] == "--fuzz-seconds" and len(args) >= 2:
+            seconds = int(args[1])
+            args = args[2:]
+        elif args[0] == "--kernel-only":
+            # In a guest kernel (tests/vm): only what depends on the kernel, not the unit,
+            # fuzz, docs and package tests, whose answer is the same on every kernel.
+            kernel_only = True
+            args = args[1:]
+        else:
+            print(f"run.py: unknown option {args[0]}", file=sys.stderr)
+            return 2
     filters = args
     counts = {"passed": 0, "failed": 0, "skipped": 0}
-    run_unit(filters, counts)
-    run_fuzz(filters, counts, seconds)
-    run_integration(filters, counts)
+    if not kernel_only:
+        run_unit(filters, counts)
+        run_fuzz(filters, counts, seconds)
+    run_integration(filters, counts, kernel_only)
     print(f"{counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped")
     return 1 if counts["failed"] else 0
 

@@ -60,6 +60,7 @@ class Tool:
             fd = self._err.fileno()
             text = os.pread(fd, os.fstat(fd).st_size, 0).decode(errors="replace")
             if "Hit Ctrl-C to end" in text:
+                _attach_log_note(self.argv[0], self.proc.pid)
                 return self
             if self.proc.poll() is not None:
                 self._collect()
@@ -115,6 +116,76 @@ class Tool:
 
     def lines(self):
         return self.out.splitlines()
+
+
+# With CORESCOPE_ATTACH_LOG=FILE, each passing test appends one JSON line per tool it ran
+# (kernel release, test, tool, the kinds of BPF programs the tool had attached), from which
+# tests/vm/matrix.py builds docs/portability.md: which attach paths a test exercised where.
+_attach_seen = []
+# Program kinds by ELF section prefix, as libbpf names them.
+_SECTION_KINDS = [("tp_btf/", "tp_btf"), ("fentry/", "fentry"), ("fexit/", "fexit"),
+                  ("kprobe/", "kprobe"), ("kretprobe/", "kprobe"), ("tracepoint/", "tracepoint"),
+                  ("tp/", "tracepoint"), ("raw_tp/", "raw_tp"), ("raw_tracepoint/", "raw_tp"),
+                  ("perf_event", "perf_event")]
+_prog_kinds_cache = {}
+
+
+def _prog_kinds(tool):
+    """{program name (15 chars, as the kernel keeps it): kind} from the tool's object."""
+    if tool not in _prog_kinds_cache:
+        obj = os.path.join(ROOT, os.environ.get("CORESCOPE_BUILD", "build"), tool + ".bpf.o")
+        out = subprocess.run(["llvm-objdump", "-t", obj], capture_output=True, text=True)
+        kinds = {}
+        for line in out.stdout.splitlines():
+            f = line.split()
+            if len(f) >= 6 and "F" in f[2:4]:
+                section, name = f[-3], f[-1]
+                for prefix, kind in _SECTION_KINDS:
+                    if section.startswith(prefix):
+                        kinds[name[:15]] = kind
+        _prog_kinds_cache[tool] = kinds
+    return _prog_kinds_cache[tool]
+
+
+def _attach_log_note(path, pid):
+    if not os.environ.get("CORESCOPE_ATTACH_LOG"):
+        return
+    tool = os.path.basename(path)
+    kinds = _prog_kinds(tool)
+    # The programs the tool holds: its fds' fdinfo names their ids (progs and links alike).
+    ids = set()
+    fd_dir = f"/proc/{pid}/fdinfo"
+    for fd in os.listdir(fd_dir):
+        try:
+            with open(os.path.join(fd_dir, fd)) as f:
+                for line in f:
+                    if line.startswith("prog_id:"):
+                        ids.add(int(line.split()[1]))
+        except (OSError, ValueError):
+            pass
+    out = subprocess.run(["bpftool", "-j", "prog", "show"], capture_output=True, text=True)
+    seen = set()
+    for p in json.loads(out.stdout or "[]"):
+        if p.get("id") in ids and p.get("name") in kinds:
+            seen.add(kinds[p["name"]])
+    if seen:
+        _attach_seen.append((tool, sorted(seen)))
+
+
+def attach_log_begin():
+    _attach_seen.clear()
+
+
+def attach_log_commit(test):
+    path = os.environ.get("CORESCOPE_ATTACH_LOG")
+    if not path or not _attach_seen:
+        return
+    release = os.uname().release
+    with open(path, "a") as f:
+        for tool, kinds in _attach_seen:
+            f.write(json.dumps({"kernel": release, "arch": os.uname().machine, "test": test,
+                                "tool": tool, "kinds": kinds}) + "\n")
+    _attach_seen.clear()
 
 
 def cleanup_all():
