@@ -13,7 +13,6 @@
 #define EVENT_MAX_SIZE sizeof(struct exec_event)
 #include "events.bpf.h"
 #include "filter.bpf.h"
-#include "loop.bpf.h"
 
 const volatile __u32 filter_ppid = 0;
 
@@ -33,7 +32,6 @@ static __always_inline struct exec_event *exec_event_start(struct task_struct *t
 	if (!e)
 		return NULL;
 	e->ts_ns = bpf_ktime_get_ns();
-	ident_current(&e->id);
 	e->pid = bpf_get_current_pid_tgid() >> 32;
 	e->ppid = BPF_CORE_READ(task, real_parent, tgid);
 	e->uid = (__u32)bpf_get_current_uid_gid();
@@ -119,13 +117,23 @@ static __always_inline int on_enter(const char *filename, const char *const *arg
 	return 0;
 }
 
+/* The read's state lives in a per-CPU map value, for the reason bpf/path.bpf.h gives: the
+ * verifier then prunes every way through one argument, and no bpf_loop callback keeps the
+ * object from loading on kernels before 5.13. */
 struct argv_read {
-	struct exec_event *e;
 	const char *const *argv;
 	__u32 off;
+	__u32 pad;
 };
 
-static __always_inline long argv_read_one(__u32 i, struct argv_read *r)
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct argv_read);
+} argv_read_state SEC(".maps");
+
+static __always_inline long argv_read_one(__u32 i, struct argv_read *r, struct exec_event *e)
 {
 	const char *arg = NULL;
 	long n;
@@ -133,28 +141,46 @@ static __always_inline long argv_read_one(__u32 i, struct argv_read *r)
 	if (bpf_probe_read_user(&arg, sizeof(arg), &r->argv[i]) || !arg)
 		return 1;
 	if (r->off > EXEC_ARGS_MAX - EXEC_ARG_MAX) {
-		r->e->flags |= EXEC_ARGS_TRUNCATED;
+		e->flags |= EXEC_ARGS_TRUNCATED;
 		return 1;
 	}
-	n = bpf_probe_read_user_str(&r->e->args[r->off & (EXEC_ARGS_MAX - 1)], EXEC_ARG_MAX, arg);
+	n = bpf_probe_read_user_str(&e->args[r->off & (EXEC_ARGS_MAX - 1)], EXEC_ARG_MAX, arg);
 	if (n <= 0) {
-		r->e->flags |= EXEC_ARGS_UNREADABLE;
+		e->flags |= EXEC_ARGS_UNREADABLE;
 		return 1;
 	}
 	r->off += n;
 	return 0;
 }
 
-static long argv_read_cb(__u32 i, void *ctx)
+/* Reads up to EXEC_FAILED_ARGS_MAX arguments into e->args; returns the bytes used. */
+static __always_inline __u32 argv_read(const char *const *argv, struct exec_event *e)
 {
-	return argv_read_one(i, ctx);
+	const char *arg = NULL;
+	struct argv_read *r;
+	__u32 zero = 0;
+	int i;
+
+	r = bpf_map_lookup_elem(&argv_read_state, &zero);
+	if (!r)
+		return 0;
+	r->argv = argv;
+	r->off = 0;
+	for (i = 0; i < EXEC_FAILED_ARGS_MAX; i++)
+		if (argv_read_one(i, r, e))
+			break;
+	/* Stopped by the limit with arguments left: say the list was cut. */
+	if (i == EXEC_FAILED_ARGS_MAX &&
+	    !bpf_probe_read_user(&arg, sizeof(arg), &argv[EXEC_FAILED_ARGS_MAX]) && arg)
+		e->flags |= EXEC_ARGS_TRUNCATED;
+	return r->off;
 }
 
 static __always_inline int on_exit(void *ctx, long ret)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct exec_args *args = bpf_map_lookup_elem(&exec_start, &tid);
-	struct argv_read r = {};
+	__u32 off;
 	struct exec_event *e;
 
 	if (!args)
@@ -173,24 +199,16 @@ static __always_inline int on_exit(void *ctx, long ret)
 	if (!e)
 		goto done;
 	e->ret = ret;
-	r.e = e;
-	r.argv = args->argv;
-	if (HAVE_BPF_LOOP) {
-		bpf_loop(EXEC_FAILED_ARGS_MAX, argv_read_cb, &r, 0);
-	} else {
-		for (int i = 0; i < 20; i++)
-			if (argv_read_one(i, &r))
-				break;
-	}
+	off = argv_read(args->argv, e);
 	/* No argv at all (execve(path, NULL, ...)): show the file name instead. */
-	if (r.off == 0 && args->filename) {
+	if (off == 0 && args->filename) {
 		long n = bpf_probe_read_user_str(e->args, EXEC_ARG_MAX, args->filename);
 
 		if (n > 0)
-			r.off = n;
+			off = n;
 	}
-	e->args_size = r.off;
-	events_emit(ctx, e, offsetof(struct exec_event, args) + r.off);
+	e->args_size = off;
+	events_emit(ctx, e, offsetof(struct exec_event, args) + off);
 done:
 	bpf_map_delete_elem(&exec_start, &tid);
 	return 0;

@@ -9,7 +9,6 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_helpers.h>
 
-#include "loop.bpf.h"
 #include "path.h"
 
 struct path_walk {
@@ -18,14 +17,13 @@ struct path_walk {
 	struct mount *mnt;
 	struct dentry *root_dentry;
 	struct vfsmount *root_mnt;
-	char *buf;
 	__u32 off;
 	__u16 depth;
 	__u16 flags;
 };
 
 /* One step up the tree. Returns 1 when the walk is done. */
-static __always_inline long path_walk_step(__u32 i, struct path_walk *w)
+static __always_inline long path_walk_step(__u32 i, struct path_walk *w, char *buf)
 {
 	/* Locals, not w->field, inside BPF_CORE_READ: the macro would relocate w's own fields. */
 	struct dentry *dentry = w->dentry, *parent, *mnt_root;
@@ -54,7 +52,7 @@ static __always_inline long path_walk_step(__u32 i, struct path_walk *w)
 		return 1;
 	}
 	name = BPF_CORE_READ(dentry, d_name.name);
-	len = bpf_probe_read_kernel_str(w->buf + (w->off & (PATH_BUF_SIZE - 1)), PATH_NAME_MAX + 1,
+	len = bpf_probe_read_kernel_str(buf + (w->off & (PATH_BUF_SIZE - 1)), PATH_NAME_MAX + 1,
 					name);
 	if (len <= 0)
 		return 1;
@@ -64,10 +62,19 @@ static __always_inline long path_walk_step(__u32 i, struct path_walk *w)
 	return 0;
 }
 
-static long path_walk_cb(__u32 i, void *ctx)
-{
-	return path_walk_step(i, ctx);
-}
+/* The walk's state lives in a per-CPU map value, not on the stack. The verifier tracks
+ * nothing it reads back from map memory, so both ways through a step (a component, or a
+ * mount crossed) reach the next step in the same state and one is pruned: verifying the 40
+ * steps stays linear. With the state on the stack `off` differs along every path, and
+ * kernels before bpf_loop (5.17) ran into the 1M-instruction limit. bpf_loop itself cannot
+ * be used in an object that must also load on those kernels: verifiers before 5.13 reject
+ * the callback's address even in a branch CO-RE made dead. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct path_walk);
+} path_walk_state SEC(".maps");
 
 /* Writes the components of (dentry, vfsmnt) leaf first into buf (PATH_BUF_ALLOC bytes).
  * Returns the bytes used; *depth gets the component count, *flags PATH_* bits. */
@@ -75,28 +82,29 @@ static __always_inline __u32 path_walk(struct dentry *dentry, struct vfsmount *v
 				       __u16 *depth, __u16 *flags)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct path_walk w = {
-		.dentry = dentry,
-		.vfsmnt = vfsmnt,
-		.mnt = container_of(vfsmnt, struct mount, mnt),
-		.root_dentry = BPF_CORE_READ(task, fs, root.dentry),
-		.root_mnt = BPF_CORE_READ(task, fs, root.mnt),
-		.buf = buf,
-		.flags = *flags | PATH_FOUND,
-	};
+	struct path_walk *w;
+	__u32 zero = 0;
 
-	/* bpf_loop (5.17+) verifies the step once; the unrolled-by-verifier loop of older
-	 * kernels costs hundreds of thousands of verifier steps at load. */
-	if (HAVE_BPF_LOOP) {
-		bpf_loop(PATH_MAX_DEPTH, path_walk_cb, &w, 0);
-	} else {
-		for (int i = 0; i < PATH_MAX_DEPTH; i++)
-			if (path_walk_step(i, &w))
-				break;
+	w = bpf_map_lookup_elem(&path_walk_state, &zero);
+	if (!w) {
+		*depth = 0;
+		*flags |= PATH_TRUNCATED;
+		return 0;
 	}
-	*depth = w.depth;
-	*flags = w.flags;
-	return w.off;
+	w->dentry = dentry;
+	w->vfsmnt = vfsmnt;
+	w->mnt = container_of(vfsmnt, struct mount, mnt);
+	w->root_dentry = BPF_CORE_READ(task, fs, root.dentry);
+	w->root_mnt = BPF_CORE_READ(task, fs, root.mnt);
+	w->off = 0;
+	w->depth = 0;
+	w->flags = *flags | PATH_FOUND;
+	for (int i = 0; i < PATH_MAX_DEPTH; i++)
+		if (path_walk_step(i, w, buf))
+			break;
+	*depth = w->depth;
+	*flags = w->flags;
+	return w->off;
 }
 
 /* The file behind fd in the current task, or NULL. */

@@ -25,6 +25,31 @@
 #define CGROUP2_SUPER_MAGIC 0x63677270
 #endif
 
+int bpfobj__prealloc_where_needed(struct bpf_object *obj)
+{
+	struct bpf_map *map;
+	int changed = 0, err;
+	__u32 flags;
+
+	if (probe__bpf_mem_alloc())
+		return 0;
+	bpf_object__for_each_map(map, obj) {
+		enum bpf_map_type type = bpf_map__type(map);
+
+		flags = bpf_map__map_flags(map);
+		if ((type != BPF_MAP_TYPE_HASH && type != BPF_MAP_TYPE_PERCPU_HASH) ||
+		    !(flags & BPF_F_NO_PREALLOC))
+			continue;
+		err = bpf_map__set_map_flags(map, flags & ~BPF_F_NO_PREALLOC);
+		if (err)
+			return err;
+		p_info("map %s preallocated: no BPF memory allocator in this kernel (before 6.1)",
+			   bpf_map__name(map));
+		changed++;
+	}
+	return changed;
+}
+
 int bpfobj__set_rodata(struct bpf_object *obj, const char *var, const void *val, size_t size)
 {
 	struct bpf_map *map = bpf_object__find_map_by_name(obj, ".rodata");

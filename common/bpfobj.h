@@ -21,6 +21,11 @@ int bpfobj__apply_cgroup(struct bpf_object *obj, const struct cli_common *c);
  * that is not needed, or an attach point this kernel lacks). Returns 0 or -ENOENT. */
 int bpfobj__autoload(struct bpf_object *obj, const char *prog, int cond);
 
+/* Before load, on kernels without the BPF memory allocator (before 6.1): clears
+ * BPF_F_NO_PREALLOC from the object's hash maps, which would taint those kernels when
+ * used from tracing programs. Returns how many maps it changed, or a negative errno. */
+int bpfobj__prealloc_where_needed(struct bpf_object *obj);
+
 /* Checks that the process may use BPF at all and that kernel BTF is there; prints a
  * one-line error naming what is missing and returns negative errno. Call before opening. */
 int bpfobj__check_env(const char *btf_path);

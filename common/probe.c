@@ -239,6 +239,17 @@ static bool do_tp_btf(const char *tp_name)
 	return memmem(strs, len, needle, n) != NULL;
 }
 
+static bool do_bpf_mem_alloc(void)
+{
+	static const char needle[] = "\0bpf_mem_alloc";
+	const char *strs;
+	size_t len;
+
+	/* The allocator's type, and its name in the strings, arrived with it (6.1). */
+	strs = running_btf_strings(&len);
+	return strs && memmem(strs, len, needle, sizeof(needle)) != NULL;
+}
+
 static bool do_fentry(const char *func)
 {
 	return tracing_prog_loads(func, BTF_KIND_FUNC, BPF_TRACE_FENTRY);
@@ -414,6 +425,15 @@ bool probe__tp_btf(const char *tp_name)
 {
 	uint64_t t = timer_start();
 	bool r = do_tp_btf(tp_name);
+
+	timer_stop(t);
+	return r;
+}
+
+bool probe__bpf_mem_alloc(void)
+{
+	uint64_t t = timer_start();
+	bool r = do_bpf_mem_alloc();
 
 	timer_stop(t);
 	return r;

@@ -34,6 +34,11 @@ bool probe__fentry(const char *func);
 /* Can kprobes be created on this kernel at all (CONFIG_KPROBES and a kprobe PMU)? */
 bool probe__kprobes(void);
 
+/* The BPF memory allocator (Linux 6.1+). Before it, a hash map that is not preallocated
+ * (BPF_F_NO_PREALLOC) in a tracing program makes the verifier warn "trace type BPF program
+ * uses run-time allocation" and taint the kernel. */
+bool probe__bpf_mem_alloc(void);
+
 /* BPF ring buffer maps (Linux 5.8+). */
 bool probe__ringbuf(void);
 

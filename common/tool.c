@@ -76,6 +76,8 @@ int tool__before_load(struct bpf_object *obj, const struct cli_common *c, size_t
 {
 	int err = bpfobj__apply_filters(obj, c);
 
+	if (!err)
+		err = bpfobj__prealloc_where_needed(obj) < 0 ? -EINVAL : 0;
 	if (err) {
 		p_err("setting filters: %s", strerror(-err));
 		return err;
