@@ -14,6 +14,7 @@
 #define FILETOP_COMM_LEN 16
 #define FILETOP_NAME_LEN 256      /* a dentry name (NAME_MAX 255) and its NUL */
 #define FILETOP_MAX_ENTRIES 10240 /* (thread, file) pairs counted per interval */
+#define FILETOP_PREALLOC_PATHS 1024 /* paths kept per interval where maps are preallocated */
 
 /* One thread's I/O on one file. The identity is the inode (dev, ino, generation), so a
  * closed fd reused for another file, or a struct file freed and reallocated within an

@@ -422,10 +422,12 @@ static void print_file(struct ctx *ctx, int paths_fd, const struct filetop_key *
 {
 	struct out *o = ctx->out;
 	char full[PATH_BUF_ALLOC + PATH_MAX_DEPTH + 2];
+	bool path_missing = false;
 	size_t len;
 
-	if (ctx->env->full_path && bpf_map_lookup_elem(paths_fd, k, ctx->path) == 0 &&
-	    ctx->path->depth > 0) {
+	if (ctx->env->full_path && bpf_map_lookup_elem(paths_fd, k, ctx->path) != 0)
+		path_missing = true; /* the paths map was full: the name alone is a cut path */
+	else if (ctx->env->full_path && ctx->path->depth > 0) {
 		struct filetop_path *p = ctx->path;
 		bool truncated = p->flags & PATH_TRUNCATED;
 
@@ -445,6 +447,10 @@ static void print_file(struct ctx *ctx, int paths_fd, const struct filetop_key *
 	len = strnlen(v->name, len);
 	if (len) {
 		out__str(o, COL_FILE, v->name, len);
+		if (path_missing && out__json(o)) {
+			json_key(out__json(o), "path_truncated");
+			json_bool(out__json(o), true);
+		}
 		return;
 	}
 	/* Pipes have no name of their own; show them the way /proc/PID/fd does. */
@@ -584,6 +590,12 @@ int main(int argc, char **argv)
 	if (!env.full_path) {
 		bpf_map__set_max_entries(skel->maps.paths0, 1);
 		bpf_map__set_max_entries(skel->maps.paths1, 1);
+	} else if (!probe__bpf_mem_alloc()) {
+		/* Before 6.1 the maps are preallocated (bpfobj__prealloc_where_needed): 4 KiB
+		 * paths for every possible row would pin ~88 MiB. Rows past this many show their
+		 * file name, marked as a cut path. */
+		bpf_map__set_max_entries(skel->maps.paths0, FILETOP_PREALLOC_PATHS);
+		bpf_map__set_max_entries(skel->maps.paths1, FILETOP_PREALLOC_PATHS);
 	}
 	mode = choose_attach(skel, fexit_on);
 	if (mode == ATTACH_TRACEPOINT && !probe__tracefs()) {

@@ -147,6 +147,29 @@ def _prog_kinds(tool):
     return _prog_kinds_cache[tool]
 
 
+def _bpf_prog_name(prog_id):
+    """The name of BPF program prog_id (BPF_PROG_GET_FD_BY_ID + BPF_OBJ_GET_INFO_BY_FD)."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    nr_bpf = {"x86_64": 321, "aarch64": 280}[os.uname().machine]
+    attr = ctypes.create_string_buffer(128)
+    ctypes.c_uint32.from_buffer(attr, 0).value = prog_id
+    fd = libc.syscall(nr_bpf, 13, attr, 128)  # BPF_PROG_GET_FD_BY_ID
+    if fd < 0:
+        return None
+    try:
+        info = ctypes.create_string_buffer(256)  # struct bpf_prog_info: name[16] at 64
+        attr = ctypes.create_string_buffer(128)
+        ctypes.c_uint32.from_buffer(attr, 0).value = fd
+        ctypes.c_uint32.from_buffer(attr, 4).value = len(info)
+        ctypes.c_uint64.from_buffer(attr, 8).value = ctypes.addressof(info)
+        if libc.syscall(nr_bpf, 15, attr, 128) < 0:  # BPF_OBJ_GET_INFO_BY_FD
+            return None
+        return info.raw[64:80].split(b"\0")[0].decode(errors="replace")
+    finally:
+        os.close(fd)
+
+
 def _attach_log_note(path, pid):
     if not os.environ.get("CORESCOPE_ATTACH_LOG"):
         return
@@ -163,11 +186,13 @@ def _attach_log_note(path, pid):
                         ids.add(int(line.split()[1]))
         except (OSError, ValueError):
             pass
-    out = subprocess.run(["bpftool", "-j", "prog", "show"], capture_output=True, text=True)
+    # Names by id through bpf(2) itself: running bpftool here would show up as an exec in
+    # execsnoop's own output.
     seen = set()
-    for p in json.loads(out.stdout or "[]"):
-        if p.get("id") in ids and p.get("name") in kinds:
-            seen.add(kinds[p["name"]])
+    for prog_id in ids:
+        name = _bpf_prog_name(prog_id)
+        if name in kinds:
+            seen.add(kinds[name])
     if seen:
         _attach_seen.append((tool, sorted(seen)))
 
