@@ -32,6 +32,7 @@ static __always_inline struct exec_event *exec_event_start(struct task_struct *t
 	if (!e)
 		return NULL;
 	e->ts_ns = bpf_ktime_get_ns();
+	ident_current(&e->id);
 	e->pid = bpf_get_current_pid_tgid() >> 32;
 	e->ppid = BPF_CORE_READ(task, real_parent, tgid);
 	e->uid = (__u32)bpf_get_current_uid_gid();
