@@ -99,6 +99,8 @@ DEPS_BUILD := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev make gcc libc6
 DEPS_TEST  := python3 iproute2 nftables iptables util-linux mount procps kmod jq man-db \
 	binutils prometheus libclang-rt-14-dev debootstrap linux-perf bpftrace systemd-container \
 	python3-jsonschema
+# make test-vm / test-matrix: Debian's kernels under qemu (TCG), an initramfs made with cpio.
+DEPS_TEST  += qemu-system-x86 qemu-system-arm cpio
 DEPS_PKGS  := $(DEPS_BUILD) $(DEPS_TEST)
 
 deps:
@@ -177,7 +179,7 @@ GUEST_ARCH ?= $(if $(filter arm64 aarch64,$(ARCH)),arm64,x86_64)
 VM_TESTS   ?=
 .PHONY: test-vm test-matrix
 test-vm: all
-	$(Q)python3 tests/vm/vm.py --kernel $(KERNEL) --arch $(GUEST_ARCH) \
+	$(Q)python3 tests/vm/vm.py --kernel $(KERNEL) --arch $(GUEST_ARCH) --env CORESCOPE_BUILD=$(OUT) \
 		$(if $(ATTACH_LOG),--attach-log $(ATTACH_LOG)) -- \
 		python3 tests/run.py --kernel-only $(VM_TESTS)
 

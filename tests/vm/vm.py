@@ -48,7 +48,7 @@ if ! mount -t overlay -o lowerdir=/lower,upperdir=/rw/upper,workdir=/rw/work ove
 	echo "corescope-vm: overlay over 9p failed"; exec sh
 fi
 mkdir -p /newroot/lib/modules /newroot/mnt/out /newroot/mnt/project
-mount -t 9p -o trans=virtio,version=9p2000.L,ro modules /newroot/lib/modules
+mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=262144 modules /newroot/lib/modules
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 out /newroot/mnt/out
 mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose,msize=262144 project /newroot/mnt/project
 umount /proc /sys /dev
@@ -96,6 +96,7 @@ def initramfs(kdir):
 
 GUEST_INIT = r"""#!/bin/sh
 # Runs as PID 1 in the guest, on the overlay root.
+export PATH={path}
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
