@@ -121,6 +121,13 @@ int BPF_PROG(state_btf, const struct sock *sk, const int oldstate, const int new
 	return on_set_state(ctx, sk, oldstate, newstate);
 }
 
+/* The same arguments; on_set_state reads through probe reads in any case. */
+SEC("raw_tp/inet_sock_set_state")
+int BPF_PROG(state_raw, const struct sock *sk, const int oldstate, const int newstate)
+{
+	return on_set_state(ctx, sk, oldstate, newstate);
+}
+
 SEC("tracepoint/sock/inet_sock_set_state")
 int state_tp(struct trace_event_raw_inet_sock_set_state *ctx)
 {

@@ -107,8 +107,7 @@ struct trace_event_raw_tcp_retransmit_skb___err {
 #define HAVE_RETRANSMIT_ERR                                                                  \
 	bpf_core_field_exists(struct trace_event_raw_tcp_retransmit_skb___err, err)
 
-SEC("tp_btf/tcp_retransmit_skb")
-int retrans_btf(__u64 *ctx)
+static __always_inline int on_retransmit(__u64 *ctx)
 {
 	const struct sock *sk = (const void *)ctx[0];
 	const struct sk_buff *skb = (const void *)ctx[1];
@@ -118,6 +117,19 @@ int retrans_btf(__u64 *ctx)
 	if (HAVE_RETRANSMIT_ERR && (int)ctx[2] != 0)
 		return 0;
 	return record(ctx, sk, TCPRETRANS_RETRANSMIT, skb_segs(skb));
+}
+
+SEC("tp_btf/tcp_retransmit_skb")
+int retrans_btf(__u64 *ctx)
+{
+	return on_retransmit(ctx);
+}
+
+/* The same arguments, read the same way (record() and skb_segs() use probe reads). */
+SEC("raw_tp/tcp_retransmit_skb")
+int retrans_raw(__u64 *ctx)
+{
+	return on_retransmit(ctx);
 }
 
 /* The classic record starts with skbaddr and skaddr after the 8-byte common header in every

@@ -11,6 +11,7 @@
 
 static const char *const kind_names[ATTACH__NR] = {
 	[ATTACH_AUTO] = "auto",
+	[ATTACH_RAW_TP] = "raw_tp",
 	[ATTACH_TP_BTF] = "tp_btf",
 	[ATTACH_TRACEPOINT] = "tracepoint",
 	[ATTACH_FENTRY] = "fentry",
@@ -70,6 +71,11 @@ bool attach__possible(enum attach_kind kind, const struct attach_point *p, char 
 		why_size = sizeof(dummy);
 	}
 	switch (kind) {
+	case ATTACH_RAW_TP:
+		if (p->tp_name && probe__raw_tp(p->tp_name))
+			return true;
+		snprintf(why, why_size, "no raw tracepoint %s", p->tp_name ? p->tp_name : "for this");
+		return false;
 	case ATTACH_TP_BTF:
 		if (p->tp_name && probe__tp_btf(p->tp_name))
 			return true;

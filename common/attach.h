@@ -9,10 +9,14 @@
 
 struct bpf_program;
 
-/* In order of preference: tp_btf needs no tracefs and reads arguments directly; a classic
- * tracepoint needs tracefs; fentry and kprobes follow kernel functions that may change. */
+/* In order of preference: a raw tracepoint needs neither tracefs nor the kernel's BTF in
+ * the tool's memory (libbpf 1.1 reads and copies all 5.5 MB of it to attach tp_btf, most of
+ * a tool's peak memory) and detaches at once; tp_btf reads arguments directly but costs that
+ * memory; a classic tracepoint needs tracefs and detaches in an RCU grace period; fentry and
+ * kprobes follow kernel functions that may change. */
 enum attach_kind {
 	ATTACH_AUTO = 0, /* not chosen yet / nothing possible */
+	ATTACH_RAW_TP,
 	ATTACH_TP_BTF,
 	ATTACH_TRACEPOINT,
 	ATTACH_FENTRY,
@@ -22,7 +26,7 @@ enum attach_kind {
 
 #define ATTACH_MASK(kind) (1u << (kind))
 
-/* "tp_btf", "tracepoint", "fentry", "kprobe" ("auto" for ATTACH_AUTO). */
+/* "raw_tp", "tp_btf", "tracepoint", "fentry", "kprobe" ("auto" for ATTACH_AUTO). */
 const char *attach__name(enum attach_kind kind);
 
 /* The value of --attach: "auto" or a kind in `allowed` (a mask of ATTACH_MASK bits). Anything
@@ -30,7 +34,8 @@ const char *attach__name(enum attach_kind kind);
 enum attach_kind attach__parse(const char *arg, unsigned allowed);
 
 /* What one tool traces, named for each kind: the tracepoint CATEGORY:NAME (tp_btf uses NAME)
- * and the kernel functions of its fentry/kprobe fallback (NULL-terminated; all are needed). */
+ * (raw_tp and tp_btf use NAME) and the kernel functions of its fentry/kprobe fallback
+ * (NULL-terminated; all are needed). */
 struct attach_point {
 	const char *tp_category;
 	const char *tp_name;

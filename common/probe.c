@@ -8,8 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -19,6 +21,10 @@
 #include <linux/bpf.h>
 
 #include "log.h"
+
+/* Questions for the BTF child (see oracle_start). */
+enum oracle_op { OP_BTF_TYPE, OP_TP_BTF, OP_FENTRY, OP_SYSCALL_FUNC, OP_TP_ARG_INDEX };
+static int ask(int op, const char *a, const char *b);
 
 #ifndef TRACEFS_MAGIC
 #define TRACEFS_MAGIC 0x74726163
@@ -125,8 +131,11 @@ static struct btf *kernel_btf(void)
 	return cached_kernel_btf;
 }
 
+static void oracle_stop(void);
+
 void probe__release(void)
 {
+	oracle_stop();
 	free(btf_strings);
 	btf_strings = NULL;
 	btf_strings_len = 0;
@@ -274,10 +283,10 @@ static bool do_syscall(const char *name)
 		return do_tracepoint("syscalls", tp);
 	/* Syscall wrappers are named per architecture; a match on any of them will do. */
 	snprintf(fn, sizeof(fn), "__x64_sys_%s", name);
-	if (running_kernel_btf_id(fn, BTF_KIND_FUNC) > 0)
+	if (ask(OP_SYSCALL_FUNC, fn, NULL) > 0)
 		return true;
 	snprintf(fn, sizeof(fn), "__arm64_sys_%s", name);
-	return running_kernel_btf_id(fn, BTF_KIND_FUNC) > 0;
+	return ask(OP_SYSCALL_FUNC, fn, NULL) > 0;
 }
 
 static bool do_raw_tp(const char *tp_name)
@@ -288,6 +297,11 @@ static bool do_raw_tp(const char *tp_name)
 	};
 	int fd, link;
 
+	/* A tracepoint the kernel's BTF names (btf_trace_<name>) takes raw programs: asked
+	 * that way nothing is attached and detached (each flips the tracepoint's static key,
+	 * milliseconds on a busy VM). */
+	if (ask(OP_TP_BTF, tp_name, NULL) > 0)
+		return true;
 	fd = bpf_prog_load(BPF_PROG_TYPE_RAW_TRACEPOINT, NULL, "GPL", insns, 2, NULL);
 	if (fd < 0)
 		return false;
@@ -317,7 +331,7 @@ static int do_tp_arg_index(const char *tp_name, const char *struct_name)
 	struct btf *btf = kernel_btf();
 	const struct btf_param *params;
 	const struct btf_type *t;
-	char type_name[128];
+	char type_name[160];
 	int i, n, tid;
 
 	if (!btf)
@@ -350,6 +364,96 @@ static int do_tp_arg_index(const char *tp_name, const char *struct_name)
 			return i - 1;
 	}
 	return -ENOENT;
+}
+
+/* The probes that need the kernel's parsed BTF (~12 MiB of heap for a 5.5 MB vmlinux, the
+ * largest part of a tool's peak memory) ask a child process instead: it parses the BTF once,
+ * answers over a socket, and exits at probe__release(). The tool's own heap never holds the
+ * BTF. Where no child can be made, the answer is computed here as before. */
+struct oracle_req {
+	int op;
+	char a[128];
+	char b[128];
+};
+
+static int oracle_fd = -1;
+static pid_t oracle_pid;
+
+static int oracle_answer(const struct oracle_req *q)
+{
+	switch (q->op) {
+	case OP_BTF_TYPE:
+		return do_btf_type(q->a);
+	case OP_TP_BTF:
+		return do_tp_btf(q->a);
+	case OP_FENTRY:
+		return do_fentry(q->a);
+	case OP_SYSCALL_FUNC:
+		return running_kernel_btf_id(q->a, BTF_KIND_FUNC) > 0;
+	case OP_TP_ARG_INDEX:
+		return do_tp_arg_index(q->a, q->b);
+	default:
+		return -EINVAL;
+	}
+}
+
+static bool oracle_start(void)
+{
+	int sv[2];
+	pid_t pid;
+
+	if (oracle_fd >= 0)
+		return true;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
+		return false;
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0) {
+		close(sv[0]);
+		close(sv[1]);
+		return false;
+	}
+	if (pid == 0) {
+		struct oracle_req q;
+		int r;
+
+		close(sv[0]);
+		while (recv(sv[1], &q, sizeof(q), 0) == (ssize_t)sizeof(q)) {
+			q.a[sizeof(q.a) - 1] = q.b[sizeof(q.b) - 1] = '\0';
+			r = oracle_answer(&q);
+			if (send(sv[1], &r, sizeof(r), 0) != (ssize_t)sizeof(r))
+				break;
+		}
+		_exit(0);
+	}
+	close(sv[1]);
+	oracle_fd = sv[0];
+	oracle_pid = pid;
+	return true;
+}
+
+static void oracle_stop(void)
+{
+	if (oracle_fd < 0)
+		return;
+	close(oracle_fd);
+	oracle_fd = -1;
+	while (waitpid(oracle_pid, NULL, 0) < 0 && errno == EINTR)
+		;
+}
+
+static int ask(int op, const char *a, const char *b)
+{
+	struct oracle_req q = { .op = op };
+	int r;
+
+	snprintf(q.a, sizeof(q.a), "%s", a ? a : "");
+	snprintf(q.b, sizeof(q.b), "%s", b ? b : "");
+	if (oracle_start() && send(oracle_fd, &q, sizeof(q), 0) == (ssize_t)sizeof(q) &&
+	    recv(oracle_fd, &r, sizeof(r), 0) == (ssize_t)sizeof(r))
+		return r;
+	oracle_stop();
+	return oracle_answer(&q);
 }
 
 /* Time spent answering probes, for the start-up timer: nested probes count once. */
@@ -415,7 +519,7 @@ bool probe__kernel_btf(void)
 bool probe__btf_type(const char *name)
 {
 	uint64_t t = timer_start();
-	bool r = do_btf_type(name);
+	bool r = ask(OP_BTF_TYPE, name, NULL) > 0;
 
 	timer_stop(t);
 	return r;
@@ -424,7 +528,7 @@ bool probe__btf_type(const char *name)
 bool probe__tp_btf(const char *tp_name)
 {
 	uint64_t t = timer_start();
-	bool r = do_tp_btf(tp_name);
+	bool r = ask(OP_TP_BTF, tp_name, NULL) > 0;
 
 	timer_stop(t);
 	return r;
@@ -442,7 +546,7 @@ bool probe__bpf_mem_alloc(void)
 bool probe__fentry(const char *func)
 {
 	uint64_t t = timer_start();
-	bool r = do_fentry(func);
+	bool r = ask(OP_FENTRY, func, NULL) > 0;
 
 	timer_stop(t);
 	return r;
@@ -496,7 +600,7 @@ bool probe__raw_sys_exit(void)
 int probe__tp_arg_index(const char *tp_name, const char *struct_name)
 {
 	uint64_t t = timer_start();
-	int r = do_tp_arg_index(tp_name, struct_name);
+	int r = ask(OP_TP_ARG_INDEX, tp_name, struct_name);
 
 	timer_stop(t);
 	return r;

@@ -10,6 +10,7 @@
 #include <bpf/libbpf.h>
 
 #include "bpfobj.h"
+#include "btfmin.h"
 #include "evbuf.h"
 #include "log.h"
 #include "loop.h"
@@ -72,6 +73,18 @@ int tool__init(const char *name, const struct cli_common *c)
 	return err;
 }
 
+const char *tool__core_btf(const struct cli_common *c, const void *elf, size_t size)
+{
+	const char *path;
+
+	if (c->btf_path)
+		return c->btf_path;
+	phase_with_probes("options");
+	path = btfmin__path(elf, size);
+	tool__phase("minimal kernel BTF");
+	return path;
+}
+
 int tool__before_load(struct bpf_object *obj, const struct cli_common *c, size_t ring_bytes)
 {
 	int err = bpfobj__apply_filters(obj, c);
@@ -113,6 +126,7 @@ int tool__load(struct bpf_object_skeleton *skeleton, const struct cli_common *c,
 	phase_with_probes("filters and event buffer");
 	err = bpf_object__load_skeleton(skeleton);
 	probe__release();
+	btfmin__release();
 	/* Loading parsed the kernel's BTF (libbpf and our probes, tens of MiB, now freed):
 	 * give that heap back so the tool's resident size is what it needs to run. */
 	malloc_trim(0);

@@ -19,6 +19,18 @@ struct out;
  * Returns 0 or a negative errno. */
 int tool__init(const char *name, const struct cli_common *c);
 
+/* The BTF for the object's CO-RE relocations (bpf_object_open_opts.btf_custom_path): --btf
+ * if given, else a minimal BTF made from the kernel's (common/btfmin.h), so libbpf does not
+ * read and copy the whole kernel BTF; NULL (libbpf's default) if that cannot be had.
+ * TOOL_CORE_BTF(c, opensnoop_bpf) passes the skeleton's embedded object. */
+const char *tool__core_btf(const struct cli_common *c, const void *elf, size_t size);
+#define TOOL_CORE_BTF(c, skel)                                       \
+	({                                                            \
+		size_t elf_size_;                                     \
+		const void *elf_ = skel##__elf_bytes(&elf_size_);     \
+		tool__core_btf((c), elf_, elf_size_);                 \
+	})
+
 /* Before load: the common filters, and the event ring (ring_bytes; 0 when the tool sends
  * no events). Prints its own error. */
 int tool__before_load(struct bpf_object *obj, const struct cli_common *c, size_t ring_bytes);

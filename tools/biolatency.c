@@ -222,9 +222,11 @@ static bool mode_has_merge(enum attach_mode mode)
 	}
 }
 
-/* Best first: tp_btf reads the request directly; raw tracepoints read the same arguments
- * through probe reads; classic tracepoints need tracefs and only know disk and sector, so
- * they key requests by those and decode fewer flags. */
+/* Best first: raw tracepoints read the request through probe reads and need no kernel BTF
+ * in the tool's memory (tp_btf makes libbpf 1.1 read and copy all of it to find the
+ * tracepoints' BTF ids: ~11 MiB of peak memory, docs/performance.md); tp_btf reads the
+ * same arguments directly; classic tracepoints need tracefs and only know disk and
+ * sector, so they key requests by those and decode fewer flags. */
 static int choose_programs(struct biolatency_bpf *skel, const struct env *env)
 {
 	struct bpf_program *progs[ATTACH_NR][4] = {
@@ -240,9 +242,12 @@ static int choose_programs(struct biolatency_bpf *skel, const struct env *env)
 	int m, arg;
 
 	if (mode == ATTACH_AUTO) {
-		for (m = ATTACH_TP_BTF; m < ATTACH_NR && mode == ATTACH_AUTO; m++)
-			if (mode_possible(m, env->queued))
-				mode = m;
+		static const enum attach_mode order[] = { ATTACH_RAW_TP, ATTACH_TP_BTF,
+							  ATTACH_TRACEPOINT };
+
+		for (m = 0; m < 3 && mode == ATTACH_AUTO; m++)
+			if (mode_possible(order[m], env->queued))
+				mode = order[m];
 		if (mode == ATTACH_AUTO) {
 			p_err("no block_rq tracepoints to attach to: this kernel has neither "
 			      "BTF-typed nor raw tracepoints for them, and tracefs is missing");
@@ -577,7 +582,8 @@ int main(int argc, char **argv)
 	}
 	json_writer__init(&ctx.json, stdout);
 
-	LIBBPF_OPTS(bpf_object_open_opts, open_opts, .btf_custom_path = env.c.btf_path);
+	LIBBPF_OPTS(bpf_object_open_opts, open_opts,
+		    .btf_custom_path = TOOL_CORE_BTF(&env.c, biolatency_bpf));
 	skel = biolatency_bpf__open_opts(&open_opts);
 	if (!skel) {
 		err = -errno;

@@ -263,7 +263,9 @@ static int handle_event(void *vctx, const void *data, size_t size)
 
 static int choose_programs(struct execsnoop_bpf *skel, const struct env *env)
 {
-	bool btf_tp = probe__tp_btf("sched_process_exec");
+	/* The raw tracepoint first: a tp_btf program makes libbpf 1.1 read and copy the whole
+	 * kernel BTF (~11 MiB of peak memory) to find its BTF id; the code is the same. */
+	bool btf_tp = !probe__raw_tp("sched_process_exec") && probe__tp_btf("sched_process_exec");
 	bool have_execveat;
 
 	bpf_program__set_autoload(skel->progs.exec_btf, btf_tp);
@@ -301,7 +303,8 @@ int main(int argc, char **argv)
 	if (err)
 		return 1;
 
-	LIBBPF_OPTS(bpf_object_open_opts, open_opts, .btf_custom_path = env.c.btf_path);
+	LIBBPF_OPTS(bpf_object_open_opts, open_opts,
+		    .btf_custom_path = TOOL_CORE_BTF(&env.c, execsnoop_bpf));
 	skel = execsnoop_bpf__open_opts(&open_opts);
 	if (!skel) {
 		err = -errno;

@@ -578,7 +578,8 @@ int main(int argc, char **argv)
 	if (err)
 		return 1;
 
-	LIBBPF_OPTS(bpf_object_open_opts, open_opts, .btf_custom_path = env.c.btf_path);
+	LIBBPF_OPTS(bpf_object_open_opts, open_opts,
+		    .btf_custom_path = TOOL_CORE_BTF(&env.c, filetop_bpf));
 	skel = filetop_bpf__open_opts(&open_opts);
 	if (!skel) {
 		err = -errno;

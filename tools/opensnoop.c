@@ -309,7 +309,8 @@ int main(int argc, char **argv)
 	err = tool__init("opensnoop", &env.c);
 	if (err)
 		return 1;
-	LIBBPF_OPTS(bpf_object_open_opts, open_opts, .btf_custom_path = env.c.btf_path);
+	LIBBPF_OPTS(bpf_object_open_opts, open_opts,
+		    .btf_custom_path = TOOL_CORE_BTF(&env.c, opensnoop_bpf));
 	skel = opensnoop_bpf__open_opts(&open_opts);
 	if (!skel) {
 		p_bpf_err("opening BPF object", -errno);

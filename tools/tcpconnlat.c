@@ -135,7 +135,8 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		env->failed = true;
 		break;
 	case OPT_ATTACH:
-		env->attach = attach__parse(arg, ATTACH_MASK(ATTACH_TP_BTF) |
+		env->attach = attach__parse(arg, ATTACH_MASK(ATTACH_RAW_TP) |
+						 ATTACH_MASK(ATTACH_TP_BTF) |
 						 ATTACH_MASK(ATTACH_TRACEPOINT) |
 						 ATTACH_MASK(ATTACH_FENTRY) |
 						 ATTACH_MASK(ATTACH_KPROBE));
@@ -215,7 +216,7 @@ int main(int argc, char **argv)
 					 inet__family_child(&env.family), {} };
 	const struct argp argp = { .options = options, .parser = parse_arg, .doc = doc,
 				   .args_doc = "[min_ms]", .children = children };
-	const unsigned kinds = ATTACH_MASK(ATTACH_TP_BTF) | ATTACH_MASK(ATTACH_TRACEPOINT) |
+	const unsigned kinds = ATTACH_MASK(ATTACH_RAW_TP) | ATTACH_MASK(ATTACH_TP_BTF) | ATTACH_MASK(ATTACH_TRACEPOINT) |
 			       ATTACH_MASK(ATTACH_FENTRY) | ATTACH_MASK(ATTACH_KPROBE);
 	struct attach_point point = { .tp_category = "sock", .tp_name = "inet_sock_set_state" };
 	struct tcpconnlat_bpf *skel = NULL;
@@ -241,13 +242,14 @@ int main(int argc, char **argv)
 		      why);
 		return 1;
 	}
-	if (kind == ATTACH_TP_BTF || kind == ATTACH_TRACEPOINT)
+	if (kind == ATTACH_RAW_TP || kind == ATTACH_TP_BTF || kind == ATTACH_TRACEPOINT)
 		p_info("attach: %s sock:inet_sock_set_state", attach__name(kind));
 	else
 		p_info("attach: %s %s, %s%s%s", attach__name(kind), point.funcs[0], point.funcs[1],
 		       point.funcs[2] ? ", " : "", point.funcs[2] ? point.funcs[2] : "");
 
-	LIBBPF_OPTS(bpf_object_open_opts, open_opts, .btf_custom_path = env.c.btf_path);
+	LIBBPF_OPTS(bpf_object_open_opts, open_opts,
+		    .btf_custom_path = TOOL_CORE_BTF(&env.c, tcpconnlat_bpf));
 	skel = tcpconnlat_bpf__open_opts(&open_opts);
 	if (!skel) {
 		err = -errno;
@@ -259,6 +261,7 @@ int main(int argc, char **argv)
 	skel->rodata->filter_family = env.family;
 	{
 		const struct attach_prog progs[] = {
+			{ skel->progs.state_raw, ATTACH_RAW_TP },
 			{ skel->progs.state_btf, ATTACH_TP_BTF },
 			{ skel->progs.state_tp, ATTACH_TRACEPOINT },
 			{ skel->progs.v4_connect_fentry, ATTACH_FENTRY },

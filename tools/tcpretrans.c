@@ -113,7 +113,8 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		env->loss_probes = true;
 		break;
 	case OPT_ATTACH:
-		env->attach = attach__parse(arg, ATTACH_MASK(ATTACH_TP_BTF) |
+		env->attach = attach__parse(arg, ATTACH_MASK(ATTACH_RAW_TP) |
+						 ATTACH_MASK(ATTACH_TP_BTF) |
 						 ATTACH_MASK(ATTACH_TRACEPOINT));
 		break;
 	default:
@@ -278,7 +279,8 @@ int main(int argc, char **argv)
 	}
 
 	kind = env.attach != ATTACH_AUTO ? env.attach
-					 : attach__choose(ATTACH_MASK(ATTACH_TP_BTF) |
+					 : attach__choose(ATTACH_MASK(ATTACH_RAW_TP) |
+								  ATTACH_MASK(ATTACH_TP_BTF) |
 								  ATTACH_MASK(ATTACH_TRACEPOINT),
 							  &retrans_point);
 	if (kind == ATTACH_AUTO) {
@@ -311,7 +313,8 @@ int main(int argc, char **argv)
 		p_info("tail loss probes: %s tcp_send_loss_probe", attach__name(tlp_kind));
 	}
 
-	LIBBPF_OPTS(bpf_object_open_opts, open_opts, .btf_custom_path = env.c.btf_path);
+	LIBBPF_OPTS(bpf_object_open_opts, open_opts,
+		    .btf_custom_path = TOOL_CORE_BTF(&env.c, tcpretrans_bpf));
 	skel = tcpretrans_bpf__open_opts(&open_opts);
 	if (!skel) {
 		err = -errno;
@@ -320,6 +323,7 @@ int main(int argc, char **argv)
 	}
 	skel->rodata->count_mode = env.count;
 	skel->rodata->filter_family = env.family;
+	bpf_program__set_autoload(skel->progs.retrans_raw, kind == ATTACH_RAW_TP);
 	bpf_program__set_autoload(skel->progs.retrans_btf, kind == ATTACH_TP_BTF);
 	bpf_program__set_autoload(skel->progs.retrans_tp, kind == ATTACH_TRACEPOINT);
 	bpf_program__set_autoload(skel->progs.tlp_fentry, tlp_kind == ATTACH_FENTRY);

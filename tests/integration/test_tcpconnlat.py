@@ -136,11 +136,13 @@ def test_attach_points_verbose_and_classic_tracepoint():
         listening_pair(pair)
         client = pair.agent("client")
         with Tool("tcpconnlat", "-j", "-v") as auto, \
+             Tool("tcpconnlat", "-j", "-v", "--attach", "tp_btf") as btf, \
              Tool("tcpconnlat", "-j", "-v", "--attach", "tracepoint") as classic:
             _, lport = client.cmd("connect", pair.addr("server", 4), PORT)
-        assert "attach: tp_btf sock:inet_sock_set_state" in auto.err, auto.err
+        assert "attach: raw_tp sock:inet_sock_set_state" in auto.err, auto.err
+        assert "attach: tp_btf sock:inet_sock_set_state" in btf.err, btf.err
         assert "attach: tracepoint sock:inet_sock_set_state" in classic.err, classic.err
-        for t in (auto, classic):
+        for t in (auto, btf, classic):
             ev = mine(t.json(), client.pid)
             assert len(ev) == 1, ev
             check_event(ev[0], pair, 4, int(lport), client.pid)

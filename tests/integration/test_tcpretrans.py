@@ -59,12 +59,16 @@ def test_retransmits_of_exactly_that_flow_and_counts():
     with Pair() as pair:
         client, conns = setup(pair, [4])
         fd, lport = conns[4]
-        with Tool("tcpretrans", "-j", "-v") as events, Tool("tcpretrans", "-c", "-j") as counts:
+        with Tool("tcpretrans", "-j", "-v") as events, Tool("tcpretrans", "-c", "-j") as counts, \
+             Tool("tcpretrans", "-j", "-v", "--attach", "tp_btf") as btf:
             retransmit_while_dropped(pair, client, [fd], [4])
             kernel_flow = pair.ss_retrans("client", lport)
             kernel_ns = pair.snmp("client", "TcpRetransSegs")
-        assert "retransmits: tp_btf tcp:tcp_retransmit_skb" in events.err, events.err
+        assert "retransmits: raw_tp tcp:tcp_retransmit_skb" in events.err, events.err
+        assert "retransmits: tp_btf tcp:tcp_retransmit_skb" in btf.err, btf.err
         ev = ours(events.json(), pair)
+        assert [(e["lport"], e["segs"]) for e in ours(btf.json(), pair)] == \
+            [(e["lport"], e["segs"]) for e in ev], btf.out
         assert ev, events.out
         flow = {("laddr", pair.addr("client", 4)), ("lport", lport),
                 ("raddr", pair.addr("server", 4)), ("rport", PORT), ("ip", 4)}
