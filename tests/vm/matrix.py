@@ -88,7 +88,29 @@ def write_portability(results, attach_log):
         f.write("\n".join(out) + "\n")
 
 
+def from_logs(attach_log, logs):
+    """--logs ATTACH_LOG LOG...: the table from runs made one by one (make test-vm with
+    ATTACH_LOG=...), each LOG holding one run's output."""
+    results = []
+    for path in logs:
+        label, counts, secs = path, [0, 1, 0], 0.0
+        for line in open(path, errors="replace"):
+            m = SUMMARY.match(line.strip())
+            if m:
+                counts = [int(m.group(i) or 0) for i in (2, 3, 4)]
+                label = m.group(1)[:-2] if m.group(1) else label
+            t = re.search(r"clean.*\((\d+)s in all\)", line)
+            if t:
+                secs = float(t.group(1))
+        results.append((label, counts, secs))
+    write_portability(results, attach_log)
+    return results
+
+
 def main():
+    if sys.argv[1:2] == ["--logs"]:
+        from_logs(sys.argv[2], sys.argv[3:])
+        return 0
     targets = sys.argv[1:] or ["host", "5.10/x86_64", "6.1/x86_64", "6.12/x86_64"]
     fd, attach_log = tempfile.mkstemp(prefix="corescope-attach-", suffix=".jsonl")
     os.close(fd)
