@@ -176,9 +176,11 @@ int loop__events(struct evbuf *eb, uint64_t duration_ms)
 		if (n == 0 && stdout_reader_gone())
 			break;
 	}
-	/* Whatever arrived before the stop still gets printed; what keeps arriving does not
-	 * hold the exit up (counted by the caller with evbuf__count_unread). */
-	evbuf__bound(eb);
+	/* Whatever arrived before the stop still gets printed; after a stop signal, what keeps
+	 * arriving does not hold the exit up (counted by the caller with evbuf__count_unread).
+	 * At the end of duration_ms the caller may go on consuming (profile does, in chunks). */
+	if (exiting)
+		evbuf__bound(eb);
 	if (evbuf__poll(eb, 0) > 0)
 		loop__flush();
 	return 0;
