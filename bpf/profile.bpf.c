@@ -15,6 +15,7 @@
 
 #define EVENT_MAX_SIZE sizeof(struct profile_event)
 #include "events.bpf.h"
+#include "filter.bpf.h"
 #include "hist.bpf.h"
 
 #define ENOMEM 12
@@ -266,6 +267,9 @@ int do_sample(struct bpf_perf_event_data *ctx)
 	if (nr_pids && !id_listed(pids, nr_pids, tgid))
 		return 0;
 	if (nr_tids && !id_listed(tids, nr_tids, tid))
+		return 0;
+	/* -u, --cgroup, --mntns, --container; and never profile itself. */
+	if (!filter_current())
 		return 0;
 	stat_inc(PROFILE_STAT_SAMPLES);
 

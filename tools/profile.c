@@ -762,7 +762,7 @@ int main(int argc, char **argv)
 {
 	struct env env = { .freq = DEFAULT_FREQ, .cpu = -1, .stack_storage = DEFAULT_STACK_STORAGE,
 			   .hash_storage = DEFAULT_HASH_STORAGE };
-	struct argp_child children[] = { cli__child(0, &env.c), {} };
+	struct argp_child children[] = { cli__child(CLI_UID | CLI_CGROUP_LONG, &env.c), {} };
 	const struct argp argp = { .options = options, .parser = parse_arg, .doc = doc,
 				   .args_doc = "[duration]", .children = children };
 	uint64_t start_ns = loop__now_mono_ns(), st[PROFILE_NR_STATS];

@@ -271,3 +271,33 @@ def test_biolatency_filters():
             want = 5 if b.id[:16] in filt else 7
             assert [check_hist(r) for r in t.json()] == [want], (filt, t.out)
     schema.validate_shared("biolatency")
+
+
+def test_profile_filters():
+    """Samples of exactly one container's processes, by --container and --cgroup."""
+    spin = "timeout 4 sh -c 'while :; do :; done'; true"
+    with Container("docker") as a, Container("k8s-containerd") as b:
+        for filt in (["--container", a.id[:12]], ["--cgroup", b.cgroup]):
+            want = a if "--container" in filt else b
+            procs = [c.popen(spin) for c in (a, b)]
+            try:
+                pids = {c: set() for c in (a, b)}
+                for c in (a, b):  # unshare, its child and timeout's child: spinning
+                    assert harness.wait_for(lambda: len(open(os.path.join(
+                        c.cgroup, "cgroup.procs")).read().split()) >= 4, timeout=10)
+                t = harness.Tool("profile", "-F", 99, "-j", *filt, 2).start()
+                while t.proc.poll() is None:
+                    for c in (a, b):
+                        with open(os.path.join(c.cgroup, "cgroup.procs")) as f:
+                            pids[c] |= {int(p) for p in f.read().split()}
+                t.wait(timeout=30)
+            finally:
+                for p in procs:
+                    p.wait(timeout=30)
+            assert t.rc == 0, t.err
+            records = harness.json_lines(t.out)
+            schema.validate("profile", records)
+            rows = [r for r in records if "count" in r]
+            assert rows, t.out
+            assert {r["pid"] for r in rows} <= pids[want], (filt, rows, pids)
+    schema.validate_shared("profile")
