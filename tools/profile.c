@@ -269,6 +269,7 @@ struct report {
 	struct htab kcache, ucache;
 	__u64 ips[PROFILE_MAX_STACK_DEPTH];
 	uint64_t drains;                 /* drains completed */
+	uint64_t refused;                /* files the symbolizer refused (syms_cache_stats) */
 };
 
 /* A process image was sampled for the first time: read its maps now, while it runs. */
@@ -601,6 +602,8 @@ static void print_summary_json(const struct env *env, const struct sampling *sm,
 	 * image, if it still runs. */
 	json_key(&w, "lost_events");
 	json_u64(&w, lost);
+	json_key(&w, "files_refused");
+	json_u64(&w, r->refused);
 	json_key(&w, "errors");
 	json_obj_begin(&w);
 	for (i = PROFILE_STAT_SAMPLES + 1; i < PROFILE_NR_STATS; i++) {
@@ -869,6 +872,12 @@ int main(int argc, char **argv)
 	err = err ?: drain(&r, gen ^ 1);
 	err = err ?: read_stats(bpf_map__fd(skel->maps.stats), st);
 	err = err ?: print_records(&r);
+	if (cache) {
+		struct syms_cache_stats cst;
+
+		syms_cache__stats(cache, &cst);
+		r.refused = cst.refused;
+	}
 	if (err) {
 		p_err("reading the samples: %s", strerror(-err));
 		goto cleanup;
@@ -878,6 +887,10 @@ int main(int argc, char **argv)
 	/* A reader that went away is not an error: `profile | head` ends quietly. */
 	loop__flush();
 	warn_losses(&env, &sm, st);
+	if (r.refused)
+		p_warn("%llu files were not read (a link where a file was expected, not a regular "
+		       "file, too large, or another user's perf map): their frames show the file "
+		       "and offset", (unsigned long long)r.refused);
 	tool__report_lost(eb, NULL);
 	if (r.images)
 		images__stats(r.images, &ist);

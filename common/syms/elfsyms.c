@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -64,25 +63,38 @@ static void note_build_id(Elf_Data *d, struct elf_scan *s)
 	}
 }
 
-static void read_debuglink(Elf_Data *d, struct elf_scan *s)
+int elf_debuglink__parse(const void *data, size_t size, bool big_endian, const char **name,
+			 uint32_t *crc)
 {
-	const char *p = d->d_buf;
+	const char *p = data;
 	size_t len, crc_off;
 	const unsigned char *c;
 
-	if (!p || d->d_size < 6)
-		return;
-	len = strnlen(p, d->d_size);
+	if (!p || size < 6)
+		return -EINVAL;
+	len = strnlen(p, size);
 	crc_off = (len + 4) & ~(size_t)3;  /* NUL, then padding to 4 */
-	if (len == 0 || crc_off + 4 > d->d_size)
-		return;
+	if (len == 0 || len > NAME_MAX || crc_off + 4 > size)
+		return -EINVAL;
+	/* The name is joined to directories: a path ("../../etc/x", "/x") or a dot name would
+	 * lead elsewhere. gdb and binutils write a plain file name. */
+	if (memchr(p, '/', len) || strcmp(p, ".") == 0 || strcmp(p, "..") == 0)
+		return -EINVAL;
 	c = (const unsigned char *)p + crc_off;
 	/* The CRC is stored in the file's byte order. */
-	if (s->ehdr.e_ident[EI_DATA] == ELFDATA2MSB)
-		s->debuglink_crc = (uint32_t)c[0] << 24 | c[1] << 16 | c[2] << 8 | c[3];
+	if (big_endian)
+		*crc = (uint32_t)c[0] << 24 | c[1] << 16 | c[2] << 8 | c[3];
 	else
-		s->debuglink_crc = (uint32_t)c[3] << 24 | c[2] << 16 | c[1] << 8 | c[0];
-	s->debuglink = p;
+		*crc = (uint32_t)c[3] << 24 | c[2] << 16 | c[1] << 8 | c[0];
+	*name = p;
+	return 0;
+}
+
+static void read_debuglink(Elf_Data *d, struct elf_scan *s)
+{
+	if (elf_debuglink__parse(d->d_buf, d->d_size, s->ehdr.e_ident[EI_DATA] == ELFDATA2MSB,
+				 &s->debuglink, &s->debuglink_crc))
+		s->debuglink = NULL;
 }
 
 static int elf_scan(Elf *e, struct elf_scan *s)
@@ -257,34 +269,28 @@ static int add_symbols(Elf *e, const struct elf_scan *s, Elf_Scn *scn, struct sy
 	return err;
 }
 
+/* Read, not mapped: the file may be truncated while we read it. */
 static int file_crc32(int fd, uint32_t *crc)
 {
-	struct stat st;
 	uLong c = crc32(0L, Z_NULL, 0);
-	const unsigned char *p;
-	size_t off = 0;
-	void *map;
+	unsigned char *buf;
+	off_t off = 0;
+	ssize_t n;
 
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode))
-		return -EINVAL;
-	if (st.st_size == 0) {
-		*crc = (uint32_t)c;
-		return 0;
+	buf = malloc(1u << 16);
+	if (!buf)
+		return -ENOMEM;
+	while ((n = pread(fd, buf, 1u << 16, off)) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			free(buf);
+			return -errno;
+		}
+		c = crc32(c, buf, (uInt)n);
+		off += n;
 	}
-	map = mmap(NULL, st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-	if (map == MAP_FAILED)
-		return -errno;
-	p = map;
-	/* zlib takes a 32-bit length. */
-	while (off < (size_t)st.st_size) {
-		size_t chunk = (size_t)st.st_size - off;
-
-		if (chunk > (1u << 30))
-			chunk = 1u << 30;
-		c = crc32(c, p + off, (uInt)chunk);
-		off += chunk;
-	}
-	munmap(map, st.st_size);
+	free(buf);
 	*crc = (uint32_t)c;
 	return 0;
 }
@@ -307,21 +313,18 @@ static void debug_file_close(struct debug_file *df)
 	df->fd = -1;
 }
 
-static bool debug_file_try(struct debug_file *df, const char *path, const struct elf_scan *want,
-			   bool by_crc)
+/* Takes fd: valid when the file is an ELF file with a .symtab and, unless want is NULL (a
+ * CRC already matched), the build-id want asks for. */
+static bool debug_file_take(struct debug_file *df, int fd, const struct elf_scan *want)
 {
-	uint32_t crc = 0;
-
-	df->fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (df->fd < 0)
-		return false;
-	if (by_crc && (file_crc32(df->fd, &crc) || crc != want->debuglink_crc))
-		goto bad;
-	df->e = elf_begin(df->fd, ELF_C_READ_MMAP, NULL);
+	df->fd = fd;
+	/* ELF_C_READ reads with pread(): a file truncated meanwhile gives a read error, where a
+	 * mapping would give SIGBUS. */
+	df->e = elf_begin(df->fd, ELF_C_READ, NULL);
 	if (!df->e || elf_scan(df->e, &df->scan) || !df->scan.symtab)
 		goto bad;
-	if (!by_crc && (df->scan.build_id_len != want->build_id_len ||
-			memcmp(df->scan.build_id, want->build_id, want->build_id_len) != 0))
+	if (want && (df->scan.build_id_len != want->build_id_len ||
+		     memcmp(df->scan.build_id, want->build_id, want->build_id_len) != 0))
 		goto bad;
 	return true;
 bad:
@@ -329,15 +332,77 @@ bad:
 	return false;
 }
 
+struct debuglink_ctx {
+	struct debug_file *df;
+};
+
+static bool debuglink_accept(int fd, void *ctx)
+{
+	struct debuglink_ctx *c = ctx;
+
+	return debug_file_take(c->df, fd, NULL);
+}
+
+int elf_debuglink__open(const char *name, uint32_t crc, const char *path, const char *root,
+			const char *debug_dir, bool (*accept)(int fd, void *ctx), void *ctx,
+			char **found)
+{
+	char buf[PATH_MAX], dir[PATH_MAX];
+	struct {
+		const char *top, *sub;
+		unsigned int flags;
+	} where[3] = {
+		/* The binary's directory may be anyone's (/tmp): a link there is not followed. */
+		{ root ? root : "", "/", SYMS_OPEN_NOFOLLOW },
+		{ root ? root : "", "/.debug/", SYMS_OPEN_NOFOLLOW },
+		{ debug_dir, "/", 0 },
+	};
+	const char *slash;
+	uint32_t got = 0;
+	size_t i;
+	int n, fd;
+
+	*found = NULL;
+	if (!path || !(slash = strrchr(path, '/')))
+		return -ENOENT;
+	n = snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+	if (n < 0 || (size_t)n >= sizeof(dir))
+		return -ENAMETOOLONG;
+	for (i = 0; i < sizeof(where) / sizeof(where[0]); i++) {
+		if (!where[i].top)
+			continue;
+		n = snprintf(buf, sizeof(buf), "%s%s%s%s", where[i].top, dir, where[i].sub, name);
+		if (n < 0 || (size_t)n >= sizeof(buf))
+			continue;
+		fd = syms_open_file(buf, where[i].flags, SYMS_MAX_ELF_SIZE, NULL);
+		if (fd < 0)
+			continue;
+		if (file_crc32(fd, &got) || got != crc) {
+			close(fd);
+			continue;
+		}
+		if (accept && !accept(fd, ctx))
+			continue;  /* accept took fd */
+		*found = strdup(buf);
+		if (!*found) {
+			if (!accept)
+				close(fd);
+			return -ENOMEM;
+		}
+		return fd;
+	}
+	return -ENOENT;
+}
+
 /* Looks for the debug file the way gdb does: by build-id under the debug root, then by
  * debuglink name next to the binary, in its .debug/, and under the debug root. */
 static char *find_debug_file(const struct elf_scan *s, const char *debug_dir, const char *path,
 			     const char *root, struct debug_file *df)
 {
-	char buf[PATH_MAX], dir[PATH_MAX];
-	const char *slash;
+	struct debuglink_ctx ctx = { df };
+	char buf[PATH_MAX], *found = NULL;
 	size_t i;
-	int n;
+	int n, fd;
 
 	if (s->build_id_len >= 2) {
 		n = snprintf(buf, sizeof(buf), "%s/.build-id/%02x/", debug_dir, s->build_id[0]);
@@ -345,27 +410,18 @@ static char *find_debug_file(const struct elf_scan *s, const char *debug_dir, co
 			n += snprintf(buf + n, sizeof(buf) - n, "%02x", s->build_id[i]);
 		if (n > 0 && (size_t)n + sizeof(".debug") <= sizeof(buf)) {
 			memcpy(buf + n, ".debug", sizeof(".debug"));
-			if (debug_file_try(df, buf, s, false))
+			/* Under the debug root, which is root's: its links (Fedora's layout) are
+			 * followed. */
+			fd = syms_open_file(buf, 0, SYMS_MAX_ELF_SIZE, NULL);
+			if (fd >= 0 && debug_file_take(df, fd, s))
 				return strdup(buf);
 		}
 	}
-	if (!s->debuglink || !path || !(slash = strrchr(path, '/')))
+	if (!s->debuglink)
 		return NULL;
-	n = snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
-	if (n < 0 || (size_t)n >= sizeof(dir))
-		return NULL;
-	if (!root)
-		root = "";
-	n = snprintf(buf, sizeof(buf), "%s%s/%s", root, dir, s->debuglink);
-	if (n > 0 && (size_t)n < sizeof(buf) && debug_file_try(df, buf, s, true))
-		return strdup(buf);
-	n = snprintf(buf, sizeof(buf), "%s%s/.debug/%s", root, dir, s->debuglink);
-	if (n > 0 && (size_t)n < sizeof(buf) && debug_file_try(df, buf, s, true))
-		return strdup(buf);
-	n = snprintf(buf, sizeof(buf), "%s%s/%s", debug_dir, dir, s->debuglink);
-	if (n > 0 && (size_t)n < sizeof(buf) && debug_file_try(df, buf, s, true))
-		return strdup(buf);
-	return NULL;
+	elf_debuglink__open(s->debuglink, s->debuglink_crc, path, root, debug_dir,
+			    debuglink_accept, &ctx, &found);
+	return found;
 }
 
 static struct elf_syms *load(Elf *e, const char *debug_dir, const char *path, const char *root)
@@ -445,7 +501,13 @@ struct elf_syms *elf_syms__open_fd(int fd, const struct elf_syms_opts *opts)
 		errno = EINVAL;
 		return NULL;
 	}
-	e = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	err = syms_check_fd(fd, SYMS_MAX_ELF_SIZE, NULL);
+	if (err) {
+		errno = -err;
+		return NULL;
+	}
+	/* Read, not mapped: see debug_file_take. */
+	e = elf_begin(fd, ELF_C_READ, NULL);
 	if (!e) {
 		errno = ENOEXEC;
 		return NULL;
@@ -464,9 +526,11 @@ struct elf_syms *elf_syms__open(const char *path, const struct elf_syms_opts *op
 	struct elf_syms *es;
 	int fd, err;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	fd = syms_open_file(path, 0, SYMS_MAX_ELF_SIZE, NULL);
+	if (fd < 0) {
+		errno = -fd;
 		return NULL;
+	}
 	o.debug_dir = SYMS_OPT(opts, debug_dir, NULL);
 	o.root = SYMS_OPT(opts, root, NULL);
 	o.path = SYMS_OPT(opts, path, NULL);

@@ -2,6 +2,7 @@
 #ifndef COMMON_SYMS_ELFSYMS_H
 #define COMMON_SYMS_ELFSYMS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -66,5 +67,24 @@ const char *elf_syms__debug_file(const struct elf_syms *es);
 
 /* Sets *id to the NT_GNU_BUILD_ID bytes and returns their length; 0 if the file has none. */
 size_t elf_syms__build_id(const struct elf_syms *es, const unsigned char **id);
+
+/* ---- .gnu_debuglink (inner parts, for tests and fuzzing) ---- */
+
+/* The name and CRC32 a .gnu_debuglink section holds (data[0..size), in the file's byte
+ * order). -EINVAL unless the name is a plain file name: not empty, at most NAME_MAX bytes,
+ * NUL-terminated inside the section, no '/', not "." or "..". */
+int elf_debuglink__parse(const void *data, size_t size, bool big_endian, const char **name,
+			 uint32_t *crc);
+
+/* Looks for debuglink name, as gdb does: in the directory of path (the binary as its
+ * process sees it, under root), in its .debug/ subdirectory, and under debug_dir plus that
+ * directory (debug_dir NULL: not there). A candidate is opened as untrusted (no link
+ * followed in the binary's directories, no blocking, a regular file of bounded size), read
+ * (not mapped) for its CRC32, which must equal crc, and then offered to accept (NULL: any),
+ * which takes the descriptor either way and says whether it will do. Returns the
+ * descriptor (accept's, when given) and sets *found to the malloc'd path; -ENOENT. */
+int elf_debuglink__open(const char *name, uint32_t crc, const char *path, const char *root,
+			const char *debug_dir, bool (*accept)(int fd, void *ctx), void *ctx,
+			char **found);
 
 #endif

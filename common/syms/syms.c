@@ -91,6 +91,8 @@ struct syms_cache {
 	unsigned int max_unused, unused;
 	struct dso *lru_head, *lru_tail;  /* most recently released first */
 	size_t loaded;
+	size_t refused;        /* files refused: links, not regular files, too large, another
+				* user's perf map */
 	struct stat root_st, mntns_st;
 	bool root_known, mntns_known;
 	/* Our own vdso: the kernel maps the same image into every process of our ABI. */
@@ -102,6 +104,23 @@ struct syms_cache {
 };
 
 /* ---- Files ---- */
+
+static bool refused(int err)
+{
+	return err == -ELOOP || err == -EINVAL || err == -EFBIG;
+}
+
+/* syms_open_file(), counting the files refused as planted or too large (once each: a
+ * caller does not ask again for a file that was refused). */
+static int open_untrusted(struct syms_cache *c, const char *path, unsigned int flags,
+			  uint64_t max_size, struct stat *st)
+{
+	int fd = syms_open_file(path, flags, max_size, st);
+
+	if (refused(fd))
+		c->refused++;
+	return fd;
+}
 
 static struct dso_key key_of(const struct stat *st)
 {
@@ -269,7 +288,9 @@ static struct elf_syms *dso_syms(struct syms_cache *c, struct dso *d)
 		dso_release_fd(c, d);
 		return d->es;
 	}
-	fd = d->reopen_path ? open(d->reopen_path, O_RDONLY | O_CLOEXEC) : -1;
+	fd = d->reopen_path ? open_untrusted(c, d->reopen_path, SYMS_OPEN_NOFOLLOW,
+					     SYMS_MAX_ELF_SIZE, NULL)
+			    : -1;
 	if (fd >= 0) {
 		if (fd_has_key(fd, &d->key))
 			dso_load_fd(c, d, fd);
@@ -289,17 +310,18 @@ static int open_mapped_file(const struct syms *s, const struct syms_map *m, stru
 	char path[64];
 	int fd;
 
+	/* Links the kernel makes: followed. */
 	snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx", (int)s->pid,
 		 (unsigned long long)m->start, (unsigned long long)m->end);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd >= 0 && (fstat(fd, st) || !same_file(st, m))) {
+	fd = open_untrusted(s->cache, path, 0, SYMS_MAX_ELF_SIZE, st);
+	if (fd >= 0 && !same_file(st, m)) {
 		close(fd);
 		fd = -1;
 	}
-	if (fd < 0) {
+	if (fd < 0 && !refused(fd)) {
 		snprintf(path, sizeof(path), "/proc/%d/exe", (int)s->pid);
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd >= 0 && (fstat(fd, st) || !same_file(st, m))) {
+		fd = open_untrusted(s->cache, path, 0, SYMS_MAX_ELF_SIZE, st);
+		if (fd >= 0 && !same_file(st, m)) {
 			close(fd);
 			fd = -1;
 		}
@@ -376,7 +398,13 @@ static struct dso *file_dso(struct syms *s, const struct syms_map *m)
 	 * exited; without a descriptor to spare, such a path is all that is kept. */
 	reopenable = by_path && !in_root;
 	if (by_path && (c->open_files < c->max_open || !reopenable)) {
-		fd = open(path, O_RDONLY | O_CLOEXEC);
+		/* The last component may have been replaced since stat (a link, a FIFO). */
+		fd = open_untrusted(c, path, SYMS_OPEN_NOFOLLOW, SYMS_MAX_ELF_SIZE, NULL);
+		if (refused(fd)) {
+			/* Asking again later would not change the answer. */
+			dso_set_loaded(c, d, NULL);
+			return d;
+		}
 		if (fd >= 0 && !fd_has_key(fd, &key)) {
 			close(fd);
 			fd = -1;
@@ -648,7 +676,7 @@ static void perf_map_parse_fd(struct syms *s, int fd, off_t size)
 	size_t len;
 	char *buf;
 
-	if (lseek(fd, 0, SEEK_SET) < 0 || syms_read_fd(fd, &buf, &len))
+	if (lseek(fd, 0, SEEK_SET) < 0 || syms_read_fd_max(fd, SYMS_MAX_PERF_MAP_SIZE, &buf, &len))
 		return;
 	if (perf_map_parse_tab(buf, len, &tab) == 0) {
 		symtab__free(&s->perf_tab);
@@ -676,16 +704,17 @@ static void perf_map_open(struct syms *s)
 	nspid = ns_pid(s->pid);
 	snprintf(shown, sizeof(shown), "/tmp/perf-%d.map", (int)nspid);
 	snprintf(path, sizeof(path), "%s%s", s->root ? s->root : "", shown);
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	fd = open_untrusted(c, path, SYMS_OPEN_NOFOLLOW, SYMS_MAX_PERF_MAP_SIZE, &st);
 	if (fd < 0 && (s->root || nspid != s->pid)) {
 		/* Gone with its root, or a map copied out of the container: ours, by our pid. */
 		snprintf(shown, sizeof(shown), "/tmp/perf-%d.map", (int)s->pid);
-		fd = open(shown, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		fd = open_untrusted(c, shown, SYMS_OPEN_NOFOLLOW, SYMS_MAX_PERF_MAP_SIZE, &st);
 	}
 	if (fd < 0)
 		return;
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_uid != s->uid ||
-	    !(s->perf_path = strdup(shown))) {
+	if (st.st_uid != s->uid)
+		c->refused++;
+	if (st.st_uid != s->uid || !(s->perf_path = strdup(shown))) {
 		close(fd);
 		return;
 	}
@@ -707,7 +736,8 @@ static const struct sym *perf_map_lookup(struct syms *s, uint64_t addr)
 	 * but a map can be large and a live JIT never stops: at most once a second. A retired
 	 * process's map is parsed once, from the handle opened while its image ran. */
 	if (s->perf_fd >= 0 && (!s->retired || s->perf_size < 0) &&
-	    fstat(s->perf_fd, &st) == 0 && st.st_size != s->perf_size) {
+	    fstat(s->perf_fd, &st) == 0 && st.st_size != s->perf_size &&
+	    (uint64_t)st.st_size <= SYMS_MAX_PERF_MAP_SIZE) {
 		uint64_t now = now_ns();
 
 		if (s->perf_size < 0 || now - s->perf_parsed_ns >= REFRESH_INTERVAL_NS) {
@@ -964,6 +994,7 @@ void syms_cache__stats(const struct syms_cache *c, struct syms_cache_stats *st)
 	st->files = c->dsos.n;
 	st->loaded = c->loaded;
 	st->open_files = c->open_files;
+	st->refused = c->refused;
 }
 
 int syms__map_addr_info(struct syms *s, uint64_t addr, struct sym_info *info)

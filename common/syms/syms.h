@@ -123,6 +123,10 @@ struct syms_cache_stats {
 	size_t files;       /* distinct ELF files (and vdso images) known */
 	size_t loaded;      /* of those, symbol tables parsed */
 	size_t open_files;  /* file descriptors held for lazy loading */
+	/* Files refused as a user could have planted them: a link where a file was expected,
+	 * not a regular file (a FIFO), larger than the limit (4 GiB for ELF files, 64 MiB for
+	 * perf maps), or a perf map owned by another user. Their frames show module+offset. */
+	size_t refused;
 };
 void syms_cache__stats(const struct syms_cache *cache, struct syms_cache_stats *stats);
 

@@ -1,7 +1,9 @@
 /* The symbolizer's lowest layer: reading files, growing arrays, parsing hex. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -52,7 +54,43 @@ const char *syms_hex_field(const char *p, const char *end, uint64_t *v)
 	return p;
 }
 
+int syms_check_fd(int fd, uint64_t max_size, struct stat *stp)
+{
+	struct stat st;
+
+	if (fstat(fd, &st))
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return -EINVAL;
+	if ((uint64_t)st.st_size > max_size)
+		return -EFBIG;
+	if (stp)
+		*stp = st;
+	return 0;
+}
+
+int syms_open_file(const char *path, unsigned int flags, uint64_t max_size, struct stat *st)
+{
+	int fd, err;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK |
+				(flags & SYMS_OPEN_NOFOLLOW ? O_NOFOLLOW : 0));
+	if (fd < 0)
+		return -errno;
+	err = syms_check_fd(fd, max_size, st);
+	if (err) {
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
 int syms_read_fd(int fd, char **bufp, size_t *lenp)
+{
+	return syms_read_fd_max(fd, SIZE_MAX - 1, bufp, lenp);
+}
+
+int syms_read_fd_max(int fd, size_t max, char **bufp, size_t *lenp)
 {
 	size_t len = 0, cap = 16384;
 	char *buf = malloc(cap), *nb;
@@ -82,6 +120,10 @@ int syms_read_fd(int fd, char **bufp, size_t *lenp)
 		if (n == 0)
 			break;
 		len += n;
+		if (len > max) {
+			free(buf);
+			return -EFBIG;
+		}
 	}
 	buf[len] = '\0';
 	*bufp = buf;

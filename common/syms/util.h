@@ -13,9 +13,34 @@
 
 #define SYMS_DEFAULT_DEBUG_DIR "/usr/lib/debug"
 
+#include <sys/stat.h>
+
+/* Files a user controls are opened as if hostile: never blocking (a FIFO planted where a
+ * file was expected would hang us), only regular files, of bounded size, and read with
+ * read() rather than mapped (a file truncated while mapped kills the reader with SIGBUS). */
+#define SYMS_MAX_ELF_SIZE      (4ull << 30)   /* binaries and debug files */
+#define SYMS_MAX_PERF_MAP_SIZE (64ull << 20)  /* JIT perf maps: about a million lines */
+
+enum syms_open_flags {
+	/* The last component is a name a user chose (a file in a directory they can write):
+	 * a symbolic link there is refused, not followed. */
+	SYMS_OPEN_NOFOLLOW = 1u << 0,
+};
+
+/* Opens path read-only, close-on-exec and non-blocking; fails unless it is a regular file
+ * of at most max_size bytes: -ELOOP (a link, with SYMS_OPEN_NOFOLLOW), -EINVAL (not a
+ * regular file), -EFBIG (too large), or open's -errno. Sets *st (if not NULL). */
+int syms_open_file(const char *path, unsigned int flags, uint64_t max_size, struct stat *st);
+
+/* Checks an open fd the same way (after opening through a path that may only be followed,
+ * such as /proc/PID/exe). */
+int syms_check_fd(int fd, uint64_t max_size, struct stat *st);
+
 /* Reads an open file to its end (procfs files report size 0, so this grows a buffer) into a
  * malloc'd NUL-terminated buffer. */
 int syms_read_fd(int fd, char **buf, size_t *len);
+/* Same, failing with -EFBIG past max bytes (a file that grows while read). */
+int syms_read_fd_max(int fd, size_t max, char **buf, size_t *len);
 int syms_read_path(const char *path, char **buf, size_t *len);
 
 /* Grows the array *p of *cap elements of elem bytes to hold need, doubling from first.

@@ -2,11 +2,13 @@
 with its hot function in a shared library), stripped copies with debug files, processes
 that exit or exec while sampled, kernel stacks, sample counts, and perf as a reference."""
 import atexit
+import json
 import os
 import re
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 
 import harness
@@ -473,3 +475,92 @@ def test_bad_options():
                  ["-1"]):
         harness.assert_usage_error("profile", *args)
     harness.assert_usage_error("profile", "-p", "1,3999999", contains="3999999")
+
+
+def test_hostile_files_neither_hang_nor_crash():
+    """Files any user can plant where profile looks, as root: a FIFO, a symbolic link and a
+    100 GiB sparse file as /tmp/perf-PID.map, a 5 GiB binary (a sparse tail), and a debug
+    file (found by .gnu_debuglink) rewritten and truncated over and over while profile
+    reads it. profile neither hangs nor crashes, refuses each planted file once (counted),
+    and resolves everything else."""
+    d = tempfile.mkdtemp(prefix="cs-profile-hostile-")
+    planted, progs, stop = [], [], threading.Event()
+    try:
+        exe = build(os.path.join(d, "b"))
+        huge = os.path.join(d, "b", "profixture-huge")
+        shutil.copy(exe, huge)
+        os.truncate(huge, 5 << 30)
+        s = os.path.join(d, "s")
+        os.makedirs(s)
+        stripped, debug = os.path.join(s, COMM), os.path.join(s, "profixture.debug")
+        subprocess.run(["objcopy", "--only-keep-debug", exe, debug], check=True)
+        subprocess.run(["strip", "--strip-all", "-o", stripped, exe], check=True)
+        subprocess.run(["objcopy", f"--add-gnu-debuglink={debug}", stripped], check=True)
+        with open(debug, "rb") as f:
+            debug_bytes = f.read()
+        real_map = os.path.join(d, "real.map")
+        with open(real_map, "w") as f:
+            f.write("1000 100 planted_by_link\n")
+
+        for kind in ("fifo", "link", "huge-map"):
+            p = Program("jitmap", 10, exe=exe, wait=True)
+            progs.append(p)
+            path = f"/tmp/perf-{p.pid}.map"
+            planted.append(path)
+            if kind == "fifo":
+                os.mkfifo(path)
+            elif kind == "link":
+                os.symlink(real_map, path)
+            else:
+                with open(path, "w") as f:
+                    f.truncate(100 << 30)
+        p_huge = Program("spin", 10, exe=huge, wait=True)
+        p_trunc = Program("spin", 10, exe=stripped, wait=True)
+        progs += [p_huge, p_trunc]
+
+        def churn():
+            # Shorter and shorter, then whole again: every read may meet a shrinking file.
+            while not stop.is_set():
+                for cut in (len(debug_bytes) // 2, 0, len(debug_bytes)):
+                    with open(debug, "r+b") as f:
+                        f.truncate(cut)
+                        if cut == len(debug_bytes):
+                            f.write(debug_bytes)
+        th = threading.Thread(target=churn, daemon=True)
+        th.start()
+
+        t = Tool("profile", "-p", ",".join(str(p.pid) for p in progs), "-j", "-U", "-F", 99,
+                 2.5).start()
+        for p in progs:
+            p.go()
+        t.wait(timeout=60)
+        stop.set()
+        th.join(timeout=10)
+        assert t.rc == 0, t.err
+        assert "Sanitizer" not in t.err and "runtime error" not in t.err, t.err
+        objs = t.json()
+        s_ = summary(objs)
+        # The three perf maps and the 5 GiB binary, once each.
+        assert s_["files_refused"] == 4, (s_, t.err)
+        assert "4 files were not read" in t.err, t.err
+        stacks = {}
+        for o in objs:
+            if "count" in o:
+                stacks.setdefault(o["pid"], []).append(o["user_stack"])
+        assert set(stacks) == {p.pid for p in progs}, stacks.keys()
+        text = json.dumps(objs)
+        assert "planted_by_link" not in text
+        for p in progs[:3]:
+            assert any(st[:3] == ["hot_spin", "level_b", "level_a"] and "main" in st
+                       for st in stacks[p.pid]), stacks[p.pid]
+        # The huge binary's own frames are file+offset; its library still resolves.
+        assert any(st[0] == "hot_spin" and any(f.startswith(f"[unknown] ({huge}+0x") for f in st)
+                   for st in stacks[p_huge.pid]), stacks[p_huge.pid]
+    finally:
+        stop.set()
+        for p in progs:
+            p.__exit__()
+        for path in planted:
+            if os.path.lexists(path):
+                os.unlink(path)
+        shutil.rmtree(d, True)

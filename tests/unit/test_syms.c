@@ -22,6 +22,7 @@
 #include "syms/perfmap.h"
 #include "syms/procmaps.h"
 #include "syms/symtab.h"
+#include "syms/util.h"
 #include "testhelp.h"
 
 /* ---- fixtures ---- */
@@ -1089,6 +1090,78 @@ static int vdso_cb(const struct procmap *m, void *ctx)
 }
 
 /* The vdso of a child, read by the test through /proc/PID/mem, and of this process. */
+/* A .gnu_debuglink name is joined to directories: only a plain file name is taken. */
+static void test_debuglink_names(void)
+{
+	static const struct {
+		const char *name;
+		bool ok;
+	} cases[] = {
+		{ "prog.debug", true }, { "..", false }, { ".", false }, { "../x", false },
+		{ "/etc/passwd", false }, { "a/b", false }, { "", false }, { "...", true },
+	};
+	unsigned char sec[64];
+	const char *name;
+	uint32_t crc;
+	size_t i, n;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		memset(sec, 0, sizeof(sec));
+		n = strlen(cases[i].name);
+		memcpy(sec, cases[i].name, n);
+		n = ((n + 4) & ~(size_t)3);
+		sec[n] = 0x78, sec[n + 1] = 0x56, sec[n + 2] = 0x34, sec[n + 3] = 0x12;
+		name = NULL;
+		crc = 0;
+		if (elf_debuglink__parse(sec, n + 4, false, &name, &crc) != (cases[i].ok ? 0 : -EINVAL))
+			TEST_FAIL_AT("debuglink '%s': accepted %d", cases[i].name, !cases[i].ok);
+		if (cases[i].ok) {
+			CHECK_STR(name, cases[i].name);
+			CHECK_INT(crc, 0x12345678);
+		}
+	}
+	/* No NUL inside the section: not a name. */
+	memset(sec, 'a', sizeof(sec));
+	CHECK_INT(elf_debuglink__parse(sec, sizeof(sec), false, &name, &crc), -EINVAL);
+}
+
+/* A FIFO, a link and a directory where a file is expected: refused, never waited on. */
+static void test_open_untrusted(void)
+{
+	char dir[] = "/tmp/cs-test-open-XXXXXX", path[128], link[128];
+	struct stat st;
+	int fd;
+
+	if (!mkdtemp(dir)) {
+		TEST_FAIL_AT("mkdtemp: %s", strerror(errno));
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/fifo", dir);
+	CHECK_INT(mkfifo(path, 0600), 0);
+	CHECK_INT(syms_open_file(path, 0, 1 << 20, NULL), -EINVAL);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/file", dir);
+	fd = open(path, O_CREAT | O_WRONLY, 0600);
+	CHECK(fd >= 0 && ftruncate(fd, 4096) == 0);
+	close(fd);
+	fd = syms_open_file(path, SYMS_OPEN_NOFOLLOW, 4096, &st);
+	CHECK(fd >= 0 && st.st_size == 4096);
+	if (fd >= 0)
+		close(fd);
+	CHECK_INT(syms_open_file(path, 0, 4095, NULL), -EFBIG);
+	snprintf(link, sizeof(link), "%s/link", dir);
+	CHECK_INT(symlink(path, link), 0);
+	CHECK_INT(syms_open_file(link, SYMS_OPEN_NOFOLLOW, 4096, NULL), -ELOOP);
+	fd = syms_open_file(link, 0, 4096, NULL);
+	CHECK(fd >= 0);
+	if (fd >= 0)
+		close(fd);
+	CHECK_INT(syms_open_file(dir, 0, 1 << 20, NULL), -EINVAL);
+	unlink(link);
+	unlink(path);
+	rmdir(dir);
+}
+
 static void test_process_vdso(void)
 {
 	struct vdso_ctx v = {0};
@@ -1317,6 +1390,8 @@ int main(void)
 	TEST_RUN(test_process_exit_and_delete);
 	TEST_RUN(test_process_retire_release);
 	TEST_RUN(test_process_unknown);
+	TEST_RUN(test_debuglink_names);
+	TEST_RUN(test_open_untrusted);
 	TEST_RUN(test_process_vdso);
 	TEST_RUN(test_process_self_dlopen);
 	TEST_RUN(test_process_mount_ns);

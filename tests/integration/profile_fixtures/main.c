@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -143,6 +144,19 @@ int main(int argc, char **argv)
 		return 1;
 	} else if (strcmp(mode, "after") == 0) {
 		spin(seconds, post_exec_spin);
+	} else if (strcmp(mode, "jitmap") == 0) {
+		/* Executable memory without a file, as a JIT has: profile then looks for
+		 * /tmp/perf-PID.map. The address is printed for a test to name in a map. */
+		void *code = mmap(NULL, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS,
+				  -1, 0);
+
+		if (code == MAP_FAILED)
+			return 1;
+		printf("%p\n", code);
+		fflush(stdout);
+		end = now() + seconds;
+		while (now() < end)
+			level_a(UNIT);
 	} else if (strcmp(mode, "syscalls") == 0) {
 		syscalls(seconds);
 	} else if (strcmp(mode, "threads") == 0) {
