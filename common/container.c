@@ -312,6 +312,7 @@ struct container_resolver {
 	struct info_entry *infos;
 	size_t ninfos;
 	uint64_t last_scan_ns;
+	uint32_t self_mntns; /* the host's, as far as this tool can tell: never a container's */
 };
 
 static uint64_t hash64(uint64_t x)
@@ -468,6 +469,13 @@ static char *find_cgroup2(const char *mountinfo)
 	return found;
 }
 
+static uint32_t proc_mntns_self(void)
+{
+	struct stat st;
+
+	return stat("/proc/self/ns/mnt", &st) == 0 ? (uint32_t)st.st_ino : 0;
+}
+
 struct container_resolver *container_resolver__new(const char *mountinfo_path)
 {
 	struct container_resolver *r = calloc(1, sizeof(*r));
@@ -483,6 +491,7 @@ struct container_resolver *container_resolver__new(const char *mountinfo_path)
 		return NULL;
 	}
 	r->root = find_cgroup2(mountinfo_path);
+	r->self_mntns = proc_mntns_self();
 	return r;
 }
 
@@ -669,10 +678,12 @@ const struct container_info *container_resolver__get(struct container_resolver *
 	ci->cgroup = e->path;
 	if (container__parse_path(ci->cgroup, &ci->ref)) {
 		ci->source = CONTAINER_SRC_CGROUP2;
-	} else if (pid && mntns && proc_mntns(pid) == mntns) {
+	} else if (pid && mntns && mntns != r->self_mntns && proc_mntns(pid) == mntns) {
 		/* Hybrid and v1-only hosts: a runtime may name the container in the v1
 		 * hierarchies only, leaving it in the v2 root. The mount namespace tells its
-		 * processes from the host's, so the answer is cached per namespace. */
+		 * processes from the host's, so the answer is cached per namespace; a process
+		 * in the tool's own namespace (a runtime's helper before it unshares) is never
+		 * taken for a container. */
 		struct v1_lookup l = { .ref = &ci->ref };
 
 		proc_cgroups(pid, v1_line, &l);
@@ -723,6 +734,7 @@ struct find_v1 {
 	struct find_state *st;
 	uint32_t pid;
 	uint32_t mntns;
+	uint32_t self_mntns;
 };
 
 static bool find_v1_line(const char *ctrls, const char *path, void *arg)
@@ -732,6 +744,9 @@ static bool find_v1_line(const char *ctrls, const char *path, void *arg)
 
 	if (!*ctrls || !container__parse_path(path, &ref))
 		return false;
+	/* A process still in the tool's own mount namespace names no container's. */
+	if (proc_mntns(f->pid) == f->self_mntns)
+		return true;
 	find_note(f->st, &ref, NULL);
 	if (f->st->matches && strcmp(ref.id, f->st->first.id) == 0)
 		f->mntns = proc_mntns(f->pid);
@@ -766,7 +781,7 @@ int container_resolver__find(struct container_resolver *r, const char *prefix,
 		struct dirent *de;
 
 		while (d && (de = readdir(d)) != NULL) {
-			struct find_v1 f = { .st = &st };
+			struct find_v1 f = { .st = &st, .self_mntns = r->self_mntns };
 			char *end;
 			unsigned long pid = strtoul(de->d_name, &end, 10);
 

@@ -45,6 +45,20 @@ class Container:
         self.root = cgroup2_root()
         self.shape = shape
         self.pod_uid = None
+        self.v1 = None
+        if shape == "docker-v1":
+            # Docker's cgroupfs driver on a host without a usable cgroup v2 (v1-only, or
+            # hybrid with the runtime on v1): the container is named in the v1
+            # hierarchies only, and its cgroup v2 stays the caller's.
+            v1 = "/sys/fs/cgroup/pids"
+            if not os.path.isfile(os.path.join(v1, "cgroup.procs")):
+                raise harness.Skip("no cgroup v1 pids hierarchy at " + v1)
+            self.id = _hexid()
+            self.runtime = "docker"
+            self.v1 = os.path.join(v1, "docker", self.id)
+            self.rel = None
+            self.cgroup = self.cgroup_rel = None
+            return
         if shape == "nspawn":
             if not shutil.which("systemd-nspawn"):
                 raise harness.Skip("systemd-nspawn not installed (systemd-container)")
@@ -62,13 +76,20 @@ class Container:
         self.cgroup_rel = "/" + self.rel
 
     def __enter__(self):
-        os.makedirs(self.cgroup, exist_ok=True)
+        os.makedirs(self.v1 or self.cgroup, exist_ok=True)
         return self
 
     def __exit__(self, *exc):
         self.remove()
 
     def remove(self):
+        if self.v1:
+            for d in (self.v1, os.path.dirname(self.v1)):
+                try:
+                    os.rmdir(d)
+                except OSError:
+                    pass
+            return
         # Deepest first: nspawn makes payload/ and supervisor/ below its scope.
         for d, _, _ in sorted(os.walk(self.cgroup), key=lambda w: -len(w[0])):
             try:
@@ -84,7 +105,7 @@ class Container:
             parent = os.path.dirname(parent)
 
     def _enter_cgroup(self):
-        with open(os.path.join(self.cgroup, "cgroup.procs"), "w") as f:
+        with open(os.path.join(self.v1 or self.cgroup, "cgroup.procs"), "w") as f:
             f.write(str(os.getpid()))
 
     def argv(self, script):
@@ -109,8 +130,11 @@ def assert_identity(event, ctr, ns_pid=None):
     assert event["container_id"] == ctr.id, (event, ctr.rel)
     assert event["container_runtime"] == ctr.runtime, event
     assert event["pod_uid"] == ctr.pod_uid, event
-    assert event["container_source"] == "cgroup2", event
-    assert event["cgroup"].startswith(ctr.cgroup_rel), (event["cgroup"], ctr.cgroup_rel)
+    if ctr.v1:
+        assert event["container_source"] == "cgroup1", event
+    else:
+        assert event["container_source"] == "cgroup2", event
+        assert event["cgroup"].startswith(ctr.cgroup_rel), (event["cgroup"], ctr.cgroup_rel)
     if ns_pid is not None:
         assert event["ns_pid"] == ns_pid, (event, ns_pid)
         assert event["pid"] != ns_pid, event

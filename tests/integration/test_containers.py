@@ -150,6 +150,44 @@ def test_filetop_filters():
     _filters_keep_one_container("filetop")
 
 
+def test_cgroup_v1_container_by_mount_namespace():
+    """A container that only the cgroup v1 hierarchies name (its cgroup v2 is the host's):
+    named from /proc/PID/cgroup's v1 lines, per mount namespace; --container finds it by
+    its mount namespace; host processes in that cgroup v2 stay the host's."""
+    tag = f"cs-v1-{os.getpid()}"
+    with Container("docker-v1") as c:
+        p = c.popen("read x; " + _pid_then(f"/bin/true {tag}") + "; sleep 0.5",
+                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        try:
+            host_ns = os.stat("/proc/self/ns/mnt").st_ino
+            procs = os.path.join(c.v1, "cgroup.procs")
+
+            def unshared():
+                return any(os.stat(f"/proc/{pid}/ns/mnt").st_ino != host_ns
+                           for pid in open(procs).read().split()
+                           if os.path.exists(f"/proc/{pid}"))
+            assert harness.wait_for(unshared, timeout=10)
+            with harness.Tool("execsnoop", "-j") as every, \
+                    harness.Tool("execsnoop", "-j", "--container", c.id[:12]) as mine:
+                p.stdin.write("go\n")
+                p.stdin.flush()
+                ns_pid = int(p.stdout.readline())
+                os.system(f"/bin/true {tag}")
+                p.communicate(timeout=30)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    ev = [e for e in every.json() if e.get("args") == ["/bin/true", tag]]
+    assert len(ev) == 2, every.out
+    inside = [e for e in ev if e["container_id"]]
+    assert len(inside) == 1, ev
+    assert_identity(inside[0], c, ns_pid=ns_pid)
+    assert_host([e for e in ev if not e["container_id"]][0])
+    ev = [e for e in mine.json() if e.get("args") == ["/bin/true", tag]]
+    assert [e["container_id"] for e in ev] == [c.id], mine.out
+
+
 def test_container_option_errors():
     prefix = "c5c5" + containers._hexid()[:8]
     with Container("docker", prefix + "a" * 52) as a, Container("k8s-crio-cgroupfs", prefix + "b" * 52):
