@@ -313,6 +313,8 @@ struct container_resolver {
 	size_t ninfos;
 	uint64_t last_scan_ns;
 	uint32_t self_mntns; /* the host's, as far as this tool can tell: never a container's */
+	struct container_info scratch; /* an answer not cached */
+	char *scratch_path;
 };
 
 static uint64_t hash64(uint64_t x)
@@ -505,6 +507,7 @@ void container_resolver__free(struct container_resolver *r)
 	if (r->infos)
 		infos_free_paths(r);
 	free(r->infos);
+	free(r->scratch_path);
 	free(r->root);
 	free(r);
 }
@@ -678,7 +681,7 @@ const struct container_info *container_resolver__get(struct container_resolver *
 	ci->cgroup = e->path;
 	if (container__parse_path(ci->cgroup, &ci->ref)) {
 		ci->source = CONTAINER_SRC_CGROUP2;
-	} else if (pid && mntns && mntns != r->self_mntns && proc_mntns(pid) == mntns) {
+	} else if (pid && mntns && mntns != r->self_mntns) {
 		/* Hybrid and v1-only hosts: a runtime may name the container in the v1
 		 * hierarchies only, leaving it in the v2 root. The mount namespace tells its
 		 * processes from the host's, so the answer is cached per namespace; a process
@@ -686,6 +689,15 @@ const struct container_info *container_resolver__get(struct container_resolver *
 		 * taken for a container. */
 		struct v1_lookup l = { .ref = &ci->ref };
 
+		if (proc_mntns(pid) != mntns) {
+			/* Gone (or moved) before it could be asked: not cached, so the next
+			 * event of this namespace asks its own process. */
+			free(r->scratch_path);
+			r->scratch_path = e->path;
+			r->scratch = *ci;
+			memset(e, 0, sizeof(*e));
+			return &r->scratch;
+		}
 		proc_cgroups(pid, v1_line, &l);
 		if (l.found)
 			ci->source = CONTAINER_SRC_CGROUP1;
