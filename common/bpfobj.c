@@ -5,8 +5,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
-#include <linux/capability.h>
-#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <unistd.h>
@@ -162,21 +160,10 @@ int bpfobj__autoload(struct bpf_object *obj, const char *prog, int cond)
 	return bpf_program__set_autoload(p, cond != 0);
 }
 
-/* Effective capability check without libcap: CAP_BPF (39) and CAP_PERFMON (38), or
- * CAP_SYS_ADMIN (21) on kernels before 5.8. */
-static bool has_cap(int cap)
-{
-	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
-	struct __user_cap_data_struct data[2] = { 0 };
-
-	if (syscall(SYS_capget, &hdr, data) != 0)
-		return false;
-	return data[cap / 32].effective & (1u << (cap % 32));
-}
-
 int bpfobj__check_env(const char *btf_path)
 {
-	if (!(has_cap(21) || (has_cap(39) && has_cap(38)))) {
+	/* CAP_BPF (39) and CAP_PERFMON (38), or CAP_SYS_ADMIN (21) on kernels before 5.8. */
+	if (!(probe__capable(21) || (probe__capable(39) && probe__capable(38)))) {
 		p_err("needs root, or the CAP_BPF and CAP_PERFMON capabilities");
 		return -EPERM;
 	}

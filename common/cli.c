@@ -140,6 +140,7 @@ enum {
 	OPT_MNTNS,
 	OPT_CONTAINER,
 	OPT_CONTAINERS,
+	OPT_CHECK,
 };
 
 /* The master table: cli__child() copies the entries a tool asked for. */
@@ -150,6 +151,7 @@ static const struct {
 	{ 0, { "verbose", 'v', NULL, 0, "Verbose: attach points, start-up phase times, libbpf warnings (twice: libbpf debug log)", -1 } },
 	{ 0, { "json", 'j', NULL, 0, "Print one JSON object per line (NDJSON)", -1 } },
 	{ 0, { "btf", OPT_BTF, "FILE", 0, "Kernel BTF to use instead of /sys/kernel/btf/vmlinux", -1 } },
+	{ 0, { "check", OPT_CHECK, NULL, 0, "Report what this kernel and process allow and the attach points this tool would use, then exit (0: it can run here)", -1 } },
 	{ 0, { NULL, 'h', NULL, OPTION_HIDDEN, "Same as --help", -1 } },
 	{ CLI_PID, { "pid", 'p', "PID", 0, "Trace this process only", -1 } },
 	{ CLI_UID, { "uid", 'u', "UID", 0, "Trace this user ID only", -1 } },
@@ -229,6 +231,9 @@ static error_t cli_parse_opt(int key, char *arg, struct argp_state *state)
 		return 0;
 	case 'j':
 		c->json = true;
+		return 0;
+	case OPT_CHECK:
+		c->check = true;
 		return 0;
 	case OPT_BTF: {
 		struct stat st;

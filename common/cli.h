@@ -25,6 +25,7 @@ enum cli_opt {
 struct cli_common {
 	int verbose;           /* -v: 1; -vv: 2 (libbpf debug log too) */
 	bool json;
+	bool check;            /* --check: report what the kernel allows and exit (common/check.h) */
 	const char *btf_path;  /* --btf FILE, NULL for the kernel's own */
 	uint32_t pid;          /* 0: any */
 	uint32_t uid;          /* CLI_UID_ANY: any */

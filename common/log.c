@@ -12,6 +12,7 @@
 const char *log_prog_name = "corescope";
 static int log_verbose;
 static bool log_json;
+static char last_error[1024];
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list args)
 {
@@ -39,6 +40,8 @@ static void vlog(const char *prefix, bool is_error, const char *fmt, va_list ap)
 	char msg[1024];
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (is_error)
+		memcpy(last_error, msg, sizeof(last_error));
 	/* stdout may hold buffered records: keep them ahead of the error in a shared log. */
 	fflush(stdout);
 	fprintf(stderr, "%s: %s%s\n", log_prog_name, prefix, msg);
@@ -53,6 +56,11 @@ static void vlog(const char *prefix, bool is_error, const char *fmt, va_list ap)
 		json_writer__endl(&w);
 		fflush(stdout);
 	}
+}
+
+const char *log__last_error(void)
+{
+	return last_error[0] ? last_error : NULL;
 }
 
 void p_err(const char *fmt, ...)
@@ -87,20 +95,28 @@ void p_info(const char *fmt, ...)
 void p_bpf_err(const char *what, int err)
 {
 	int e = err < 0 ? -err : err;
+	/* With -v, libbpf's messages (the verifier log among them) are already above. */
+	const char *more = log_verbose ? "libbpf's messages above say more"
+				       : "rerun with -v for details";
+	char reason[64];
 
+	/* ENOTSUPP (524) is kernel-internal: strerror() knows it only as a number. */
+	if (e == 524)
+		snprintf(reason, sizeof(reason), "not supported by this kernel (error 524)");
+	else
+		snprintf(reason, sizeof(reason), "%s", strerror(e));
 	if (e == EPERM || e == EACCES) {
 		if (geteuid() != 0)
 			p_err("%s: %s: run as root (or with CAP_BPF and CAP_PERFMON)", what,
-			      strerror(e));
+			      reason);
 		else
 			p_err("%s: %s: the kernel refused it (lockdown, seccomp or a missing "
-			      "capability); rerun with -v for the verifier log",
-			      what, strerror(e));
+			      "capability); %s",
+			      what, reason, log_verbose ? more : "rerun with -v for the verifier log");
 	} else if (e == ESRCH || e == ENOENT) {
-		p_err("%s: %s: the kernel lacks a needed type, function or tracepoint; rerun with "
-		      "-v for details",
-		      what, strerror(e));
+		p_err("%s: %s: the kernel lacks a needed type, function or tracepoint; %s", what,
+		      reason, more);
 	} else {
-		p_err("%s: %s (rerun with -v for details)", what, strerror(e));
+		p_err("%s: %s (%s)", what, reason, more);
 	}
 }

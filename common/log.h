@@ -19,6 +19,8 @@ bool log__verbose(void);
 
 /* "prog: message" on stderr, newline added. */
 void p_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The message of the last p_err(), or NULL (for --check's verdict). */
+const char *log__last_error(void);
 /* "prog: warning: message" on stderr. */
 void p_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* "prog: message" on stderr, only with -v. */

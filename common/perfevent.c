@@ -9,6 +9,7 @@
 
 #include <bpf/libbpf.h>
 
+#include "check.h"
 #include "log.h"
 #include "loop.h"
 #include "perfevent.h"
@@ -149,6 +150,8 @@ int sampling__start(struct sampling *sm, struct bpf_program *prog)
 			return err;
 		}
 	}
+	check__attach_note("perf event %s on %d CPU%s", sm->event, sm->ncpus,
+			   sm->ncpus == 1 ? "" : "s");
 	return 0;
 }
 

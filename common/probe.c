@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/wait.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -19,6 +20,7 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <linux/bpf.h>
+#include <linux/capability.h>
 
 #include "log.h"
 
@@ -166,10 +168,9 @@ static int running_kernel_btf_id(const char *name, __u32 kind)
 }
 
 /* Loads a two-instruction tracing program for the BTF type `name` of `kind`: the kernel
- * checks at load whether it can attach there (a trampoline for fentry, the typed tracepoint
- * for tp_btf), and refuses fentry at load where it is not allowed. It is not attached:
- * detaching costs an RCU grace period, tens of milliseconds of start-up per probe. */
-static bool tracing_prog_loads(const char *name, __u32 kind, enum bpf_attach_type type)
+ * checks at load whether the type is a valid target (a function for fentry) and refuses
+ * fentry at load where it is not allowed. Returns the program's fd or a negative errno. */
+static int tracing_prog_load(const char *name, __u32 kind, enum bpf_attach_type type)
 {
 	const struct bpf_insn insns[] = {
 		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 0 },
@@ -179,15 +180,11 @@ static bool tracing_prog_loads(const char *name, __u32 kind, enum bpf_attach_typ
 	LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = type);
 
 	if (id <= 0)
-		return false;
+		return -ENOENT;
 	opts.attach_btf_id = id;
 	fd = bpf_prog_load(BPF_PROG_TYPE_TRACING, NULL, "GPL", insns, 2, &opts);
-	if (fd < 0)
-		return false;
-	close(fd);
-	return true;
+	return fd < 0 ? -errno : fd;
 }
-
 /* sysfs hands out a binary attribute one page per read. */
 static bool pread_full(int fd, void *buf, size_t len, off_t off)
 {
@@ -259,9 +256,28 @@ static bool do_bpf_mem_alloc(void)
 	return strs && memmem(strs, len, needle, sizeof(needle)) != NULL;
 }
 
-static bool do_fentry(const char *func)
+/* Whether this kernel attaches fentry programs at all: 1 until the first program that loads
+ * is attached, then 0 or the negative errno of that attach. */
+static int fentry_attach_err = 1;
+
+static int do_fentry(const char *func)
 {
-	return tracing_prog_loads(func, BTF_KIND_FUNC, BPF_TRACE_FENTRY);
+	int fd = tracing_prog_load(func, BTF_KIND_FUNC, BPF_TRACE_FENTRY), link;
+
+	if (fd < 0)
+		return fd;
+	/* Some kernels load fentry programs they cannot attach (no BPF trampoline for the
+	 * architecture: arm64 6.1 answers 524, ENOTSUPP), so one is attached, once: detaching
+	 * costs an RCU grace period, tens of milliseconds of start-up, and the answer is the
+	 * kernel's, the same for every function that loads. */
+	if (fentry_attach_err == 1) {
+		link = bpf_raw_tracepoint_open(NULL, fd);
+		fentry_attach_err = link < 0 ? -errno : 0;
+		if (link >= 0)
+			close(link);
+	}
+	close(fd);
+	return fentry_attach_err;
 }
 
 static bool do_kprobes(void)
@@ -269,9 +285,25 @@ static bool do_kprobes(void)
 	return access("/sys/bus/event_source/devices/kprobe/type", R_OK) == 0;
 }
 
+bool probe__capable(int cap)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[2] = { 0 };
+
+	if (cap < 0 || cap >= 64 || syscall(SYS_capget, &hdr, data) != 0)
+		return false;
+	return data[cap / 32].effective & (1u << (cap % 32));
+}
+
 static bool do_ringbuf(void)
 {
 	return libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, NULL) == 1;
+}
+
+static bool do_bpf_loop(void)
+{
+	/* bpf_loop is a base helper: any program type that loads without kprobes will tell. */
+	return libbpf_probe_bpf_helper(BPF_PROG_TYPE_RAW_TRACEPOINT, BPF_FUNC_loop, NULL) == 1;
 }
 
 static bool do_syscall(const char *name)
@@ -543,13 +575,18 @@ bool probe__bpf_mem_alloc(void)
 	return r;
 }
 
-bool probe__fentry(const char *func)
+int probe__fentry_error(const char *func)
 {
 	uint64_t t = timer_start();
-	bool r = ask(OP_FENTRY, func, NULL) > 0;
+	int r = ask(OP_FENTRY, func, NULL);
 
 	timer_stop(t);
 	return r;
+}
+
+bool probe__fentry(const char *func)
+{
+	return probe__fentry_error(func) == 0;
 }
 
 bool probe__kprobes(void)
@@ -565,6 +602,15 @@ bool probe__ringbuf(void)
 {
 	uint64_t t = timer_start();
 	bool r = do_ringbuf();
+
+	timer_stop(t);
+	return r;
+}
+
+bool probe__bpf_loop(void)
+{
+	uint64_t t = timer_start();
+	bool r = do_bpf_loop();
 
 	timer_stop(t);
 	return r;

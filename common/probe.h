@@ -27,9 +27,12 @@ bool probe__btf_type(const char *name);
  * ("sched_process_exec") load? Loads a two-instruction program. */
 bool probe__tp_btf(const char *tp_name);
 
-/* Would an fentry program on this kernel function load and attach? Loads and attaches a
- * two-instruction program (this fails with EPERM on some kernels). */
+/* Would an fentry (or fexit) program on this kernel function load and attach? Loads a
+ * two-instruction program; the first one that loads is attached too, since some kernels load
+ * fentry programs they cannot attach (error 524 on arm64 6.1). Some kernels refuse the load
+ * (EPERM). probe__fentry_error returns 0 or that negative errno. */
 bool probe__fentry(const char *func);
+int probe__fentry_error(const char *func);
 
 /* Can kprobes be created on this kernel at all (CONFIG_KPROBES and a kprobe PMU)? */
 bool probe__kprobes(void);
@@ -39,8 +42,15 @@ bool probe__kprobes(void);
  * uses run-time allocation" and taint the kernel. */
 bool probe__bpf_mem_alloc(void);
 
+/* Does this process have the capability (its number in linux/capability.h) in its effective
+ * set? Without libcap. */
+bool probe__capable(int cap);
+
 /* BPF ring buffer maps (Linux 5.8+). */
 bool probe__ringbuf(void);
+
+/* The bpf_loop() helper (Linux 5.17+). */
+bool probe__bpf_loop(void);
 
 /* Does this architecture have the syscall (e.g. "open" is absent on arm64)? Uses the
  * syscall tracepoints when tracefs is there, else the kernel's BTF for __x64_sys_NAME-style

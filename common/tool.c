@@ -11,6 +11,7 @@
 
 #include "bpfobj.h"
 #include "btfmin.h"
+#include "check.h"
 #include "evbuf.h"
 #include "log.h"
 #include "loop.h"
@@ -66,6 +67,8 @@ int tool__init(const char *name, const struct cli_common *c)
 	phase_start_ns = phase_last_ns = loop__now_mono_ns();
 	log__init(name, c->verbose, c->json);
 	loop__init();
+	if (c->check)
+		check__begin(name, c->json);
 	if (c->verbose)
 		atexit(report_stop_time);
 	err = bpfobj__check_env(c->btf_path);
@@ -85,10 +88,14 @@ const char *tool__core_btf(const struct cli_common *c, const void *elf, size_t s
 	return path;
 }
 
+/* The tool's object, for --check's report of the programs it chose. */
+static struct bpf_object *tool_obj;
+
 int tool__before_load(struct bpf_object *obj, const struct cli_common *c, size_t ring_bytes)
 {
 	int err = bpfobj__apply_filters(obj, c);
 
+	tool_obj = obj;
 	if (!err)
 		err = bpfobj__prealloc_where_needed(obj) < 0 ? -EINVAL : 0;
 	if (err) {
@@ -144,6 +151,8 @@ int tool__load(struct bpf_object_skeleton *skeleton, const struct cli_common *c,
 void tool__ready(const char *what)
 {
 	phase_with_probes("attach");
+	if (check__active())
+		check__ready(tool_obj);
 	fprintf(stderr, "Tracing %s... Hit Ctrl-C to end.\n", what);
 }
 
@@ -202,7 +211,8 @@ int tool__run_events(const struct tool_events *te)
 		goto out;
 	}
 	p_info("events through the %s", evbuf__kind(eb));
-	out__header(o);
+	if (!check__active())
+		out__header(o);
 	err = loop__flush();
 	if (err) {
 		/* stdout is gone or failed (said so): nothing to trace for. */

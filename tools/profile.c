@@ -840,7 +840,7 @@ int main(int argc, char **argv)
 	if (err)
 		goto cleanup;
 	header_text(&env, &sm, header, sizeof(header));
-	if (!env.c.json && !env.folded)
+	if (!env.c.json && !env.folded && !env.c.check)
 		printf("%s.\n", header);
 	loop__flush();
 	p_info("%s; attached %.1f ms after start", header,
