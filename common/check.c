@@ -253,26 +253,16 @@ static void check_fentry(void)
 	     "them (needed only where a tool has no tracepoint)");
 }
 
-static void check_ringbuf(void)
+/* A feature probed with BPF: not checked without the privileges to. */
+static void check_feature(const char *name, bool (*probe)(void), const char *missing,
+			  const char *fix)
 {
 	if (!privileged)
-		unknown("ringbuf");
-	else if (probe__ringbuf())
-		item("ringbuf", true, NULL, NULL);
+		unknown(name);
+	else if (probe())
+		item(name, true, NULL, NULL);
 	else
-		item("ringbuf", false, "no BPF ring buffer (Linux 5.8+)",
-		     "none needed: events go through the perf buffer");
-}
-
-static void check_bpf_loop(void)
-{
-	if (!privileged)
-		unknown("bpf_loop");
-	else if (probe__bpf_loop())
-		item("bpf_loop", true, NULL, NULL);
-	else
-		item("bpf_loop", false, "no bpf_loop helper (Linux 5.17+)",
-		     "none needed: the tools use bounded loops instead");
+		item(name, false, missing, fix);
 }
 
 static void at_exit(void)
@@ -302,8 +292,10 @@ void check__begin(const char *tool, bool as_json)
 	check_tracefs();
 	check_kprobes();
 	check_fentry();
-	check_ringbuf();
-	check_bpf_loop();
+	check_feature("ringbuf", probe__ringbuf, "no BPF ring buffer (Linux 5.8+)",
+		      "none needed: events go through the perf buffer");
+	check_feature("bpf_loop", probe__bpf_loop, "no bpf_loop helper (Linux 5.17+)",
+		      "none needed: the tools use bounded loops instead");
 	fflush(stdout);
 }
 
