@@ -123,11 +123,11 @@ def expected_attach(tool):
         n = online_cpus()
         return f"perf_event; perf event {cycles_event()} on {n} CPU{'' if n == 1 else 's'}"
     return {
-        "execsnoop": "tp_btf/sched_process_exec",
+        "execsnoop": "raw_tp/sched_process_exec",
         "opensnoop": "raw_tp/sys_exit",
-        "biolatency": "tp_btf/block_rq_issue, tp_btf/block_rq_complete",
-        "tcpconnlat": "tp_btf/inet_sock_set_state",
-        "tcpretrans": "tp_btf/tcp_retransmit_skb",
+        "biolatency": "raw_tp/block_rq_issue, raw_tp/block_rq_complete",
+        "tcpconnlat": "raw_tp/inet_sock_set_state",
+        "tcpretrans": "raw_tp/tcp_retransmit_skb",
     }[tool]
 
 
@@ -177,7 +177,7 @@ def test_loss_probes_need_fentry_or_kprobes():
     if works or kprobes():
         tlp = "fentry/tcp_send_loss_probe" if works else "kprobe/tcp_send_loss_probe"
         assert p.returncode == 0, (p.stdout, p.stderr)
-        assert lines[-2:] == [f"attach: tp_btf/tcp_retransmit_skb, {tlp}",
+        assert lines[-2:] == [f"attach: raw_tp/tcp_retransmit_skb, {tlp}",
                               "result: yes: tcpretrans can run here"], lines
         return
     why = ("-l: tail loss probes cannot be traced on this kernel: there is no tracepoint for "
