@@ -21,6 +21,7 @@ DESTDIR ?=
 CC      ?= gcc
 CLANG   ?= clang
 LLVM_STRIP ?= llvm-strip
+STRIP   ?= strip
 BPFTOOL ?= bpftool
 
 ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/' \
@@ -33,18 +34,57 @@ BINDIR  := $(OUT)/bin
 
 # Strict in CI; -Werror is opt-in elsewhere so a newer compiler does not break a user's build.
 WERROR  ?= $(if $(CI),-Werror,)
+# CPPFLAGS, CFLAGS and LDFLAGS are the user's (command line or environment): they come last on
+# every command line, so what a user sets wins over the defaults below.
+CPPFLAGS ?=
 CFLAGS  ?= -O2 -g
-CFLAGS  += -Wall -Wextra -Wno-unused-parameter -Wshadow -Wformat=2 $(WERROR) \
-	   -D_GNU_SOURCE -DCORESCOPE_VERSION='"$(VERSION)"' -I$(OUT) -Icommon -Ibpf
-LDLIBS  := -lbpf -lelf -lz
 LDFLAGS ?=
 
+# Hardened by default, with the flags Debian builds its packages with (dpkg-buildflags'
+# hardening=+all) plus stack-clash and control-flow protection, which bookworm's dpkg does not
+# add yet: fortified libc calls, stack protector, RELRO and immediate binding, PIE (the
+# compiler's default on Debian; -pie asks for it where it is not). HARDEN=0 turns it off.
+HARDEN  ?= 1
+# _FORTIFY_SOURCE needs an optimizing build (glibc warns at -O0, an error under -Werror), is
+# left to a user whose own flags name it, and is off under ASan, whose interceptors the
+# fortified entry points would bypass.
+HARDEN_FORTIFY := $(if $(filter-out -O0,$(lastword $(filter -O%,$(CFLAGS)))),$(if \
+	$(findstring _FORTIFY_SOURCE,$(CPPFLAGS) $(CFLAGS)),,$(if $(filter 1,$(SANITIZE)),,1)))
+HARDEN_CPPFLAGS := $(if $(HARDEN_FORTIFY),-U_FORTIFY_SOURCE -D_FORTIFY_SOURCE=2)
+HARDEN_CFLAGS   := -fstack-protector-strong -fstack-clash-protection \
+	$(if $(filter x86,$(ARCH)),-fcf-protection,) \
+	$(if $(filter arm64,$(ARCH)),-mbranch-protection=standard,) \
+	$(if $(filter 1,$(STATIC)),,-fPIE)
+HARDEN_LDFLAGS  := -Wl,-z,relro -Wl,-z,now $(if $(filter 1,$(STATIC)),,-pie)
+ifneq ($(HARDEN),1)
+HARDEN_CPPFLAGS :=
+HARDEN_CFLAGS   :=
+HARDEN_LDFLAGS  :=
+endif
+
+BUILD_CPPFLAGS := -D_GNU_SOURCE -DCORESCOPE_VERSION='"$(VERSION)"' -I$(OUT) -Icommon -Ibpf
+BUILD_CFLAGS   := -Wall -Wextra -Wno-unused-parameter -Wshadow -Wformat=2 $(WERROR)
+BUILD_LDFLAGS  :=
+LDLIBS  := -lbpf -lelf -lz
+
 ifeq ($(STATIC),1)
-LDFLAGS += -static
+BUILD_LDFLAGS += -static
 endif
 ifeq ($(SANITIZE),1)
-CFLAGS  += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-LDFLAGS += -fsanitize=address,undefined
+BUILD_CFLAGS  += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+BUILD_LDFLAGS += -fsanitize=address,undefined
+endif
+
+ALL_CFLAGS  := $(BUILD_CPPFLAGS) $(HARDEN_CPPFLAGS) $(CPPFLAGS) $(HARDEN_CFLAGS) $(BUILD_CFLAGS) \
+	$(CFLAGS)
+ALL_LDFLAGS := $(HARDEN_LDFLAGS) $(BUILD_LDFLAGS) $(LDFLAGS)
+
+# Objects depend on the flags they were built with: a changed flag rebuilds everything.
+FLAGS_STAMP := $(OUT)/flags
+FLAGS_LINE  := $(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) $(LDLIBS)
+ifneq ($(FLAGS_LINE),$(file <$(FLAGS_STAMP)))
+$(shell mkdir -p $(OUT))
+$(file >$(FLAGS_STAMP),$(FLAGS_LINE))
 endif
 
 # clang -target bpf does not search the host's multiarch include dir; pass it explicitly.
@@ -126,27 +166,27 @@ $(OUT)/%.skel.h: $(OUT)/%.bpf.o
 	$(call msg,GEN-SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< name $*_bpf > $@
 
-$(OBJDIR)/common/%.o: common/%.c | $(OBJDIR)/common
+$(OBJDIR)/common/%.o: common/%.c $(FLAGS_STAMP) | $(OBJDIR)/common
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
 
 $(LIBCOMMON): $(COMMON_OBJS)
 	$(call msg,AR,$@)
 	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
 # A tool's object depends on its skeleton; -MMD picks up every header it includes.
-$(OBJDIR)/tools/%.o: tools/%.c $(OUT)/%.skel.h | $(OBJDIR)/tools
+$(OBJDIR)/tools/%.o: tools/%.c $(OUT)/%.skel.h $(FLAGS_STAMP) | $(OBJDIR)/tools
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
 
 $(BINDIR)/%: $(OBJDIR)/tools/%.o $(LIBCOMMON) | $(BINDIR)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) $(filter %.o %.a,$^) $(LDLIBS) -o $@
 
-$(OUT)/tests/%: tests/unit/%.c $(LIBCOMMON) | $(OUT)/tests
+$(OUT)/tests/%: tests/unit/%.c $(LIBCOMMON) $(FLAGS_STAMP) | $(OUT)/tests
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) -Itests/unit -MMD -MP $(LDFLAGS) $< $(LIBCOMMON) $(LDLIBS) -o $@
+	$(Q)$(CC) $(ALL_CFLAGS) -Itests/unit -MMD -MP $(ALL_LDFLAGS) $< $(LIBCOMMON) $(LDLIBS) -o $@
 
 $(OUT) $(OBJDIR)/common $(OBJDIR)/tools $(BINDIR) $(OUT)/tests $(OUT)/fuzz:
 	$(Q)mkdir -p $@
@@ -208,43 +248,70 @@ test-sanitize:
 	$(Q)$(MAKE) --no-print-directory SANITIZE=1 OUT=$(OUT)-san all unit
 	$(Q)CORESCOPE_BUILD=$(OUT)-san python3 tests/run.py
 
-# A Debian binary package. Debian already ships execsnoop, opensnoop and tcpretrans
-# (perf-tools-unstable, ftrace-based) and *-bpfcc and *.bt variants, so the package's
-# commands carry the suffix -cs (execsnoop-cs) and never clash with them.
+# A Debian binary package. Debian's libbpf-tools package (built from BCC's libbpf-tools)
+# installs /usr/sbin/execsnoop, opensnoop, biolatency, tcpconnlat, ... under the plain names,
+# so the package's commands carry the suffix -cs (execsnoop-cs) and never clash with it.
+# The .deb is always built afresh in $(OUT)/deb-build with Debian's own flags
+# (dpkg-buildflags, hardening=+all, plus this Makefile's hardening), dynamically linked so that
+# Depends names the libraries: static binaries are for `make dist-static`, never the .deb.
 DEB_SUFFIX ?= -cs
 DEB_ARCH   := $(shell dpkg --print-architecture 2>/dev/null)
-DEB        := $(OUT)/$(NAME)_$(VERSION)_$(DEB_ARCH).deb
+DEB        ?= $(OUT)/$(NAME)_$(VERSION)_$(DEB_ARCH).deb
 DEB_ROOT   := $(OUT)/deb/root
+DEB_DOC    := $(DEB_ROOT)/usr/share/doc/$(NAME)
+MAINTAINER := corescope maintainers <maintainers@corescope.dev>
 
-deb: $(DEB)
+.PHONY: deb deb-package
+deb:
+ifeq ($(STATIC),1)
+	$(error make deb: static binaries are not packaged (Depends would miss their libraries); run make deb without STATIC=1, or make dist-static)
+endif
+	$(Q)export DEB_BUILD_MAINT_OPTIONS=hardening=+all; \
+	$(MAKE) --no-print-directory OUT=$(OUT)/deb-build SANITIZE= STATIC= \
+		CPPFLAGS="$$(dpkg-buildflags --get CPPFLAGS)" CFLAGS="$$(dpkg-buildflags --get CFLAGS)" \
+		LDFLAGS="$$(dpkg-buildflags --get LDFLAGS)" DEB=$(abspath $(DEB)) deb-package
 
-$(DEB): $(TOOL_BINS) $(addprefix docs/,$(addsuffix .8,$(TOOLS))) docs/copyright VERSION
+deb-package: $(DEB)
+
+$(DEB): $(TOOL_BINS) $(addprefix docs/,$(addsuffix .8,$(TOOLS))) docs/copyright docs/changelog \
+		VERSION Makefile
 	$(call msg,DEB,$@)
+	$(Q)head -1 docs/changelog | grep -q '^$(NAME) ($(VERSION)) ' || \
+		{ echo "docs/changelog: its first entry must be $(NAME) ($(VERSION))" >&2; exit 1; }
 	$(Q)rm -rf $(OUT)/deb && mkdir -p $(DEB_ROOT)/DEBIAN $(DEB_ROOT)/usr/sbin \
-		$(DEB_ROOT)/usr/share/man/man8 $(DEB_ROOT)/usr/share/doc/$(NAME) $(OUT)/deb/debian
+		$(DEB_ROOT)/usr/share/man/man8 $(DEB_DOC) $(OUT)/deb/debian
 	$(Q)for t in $(TOOLS); do \
-		install -m 0755 -s $(BINDIR)/$$t $(DEB_ROOT)/usr/sbin/$$t$(DEB_SUFFIX); \
+		install -m 0755 $(BINDIR)/$$t $(DEB_ROOT)/usr/sbin/$$t$(DEB_SUFFIX); \
+		$(STRIP) --remove-section=.comment --remove-section=.note \
+			$(DEB_ROOT)/usr/sbin/$$t$(DEB_SUFFIX); \
 		sed -e "s/^\.TH \([A-Z0-9]*\) /.TH \1$(shell echo $(DEB_SUFFIX) | tr a-z A-Z) /" \
 			docs/$$t.8 | gzip -9n > $(DEB_ROOT)/usr/share/man/man8/$$t$(DEB_SUFFIX).8.gz; \
 	done
-	$(Q)install -m 0644 docs/copyright $(DEB_ROOT)/usr/share/doc/$(NAME)/copyright
+	$(Q)install -m 0644 docs/copyright $(DEB_DOC)/copyright
+	$(Q)gzip -9n < docs/changelog > $(DEB_DOC)/changelog.gz && chmod 0644 $(DEB_DOC)/changelog.gz
 	$(Q)printf 'Source: $(NAME)\n\nPackage: $(NAME)\nArchitecture: any\n' \
 		> $(OUT)/deb/debian/control
 	$(Q)cd $(OUT)/deb && dpkg-shlibdeps -O $(addprefix root/usr/sbin/,$(addsuffix $(DEB_SUFFIX),$(TOOLS))) \
 		2>/dev/null | sed -n 's/^shlibs:Depends=//p' > depends
+	$(Q)grep -q libbpf $(OUT)/deb/depends || { echo "$@: Depends lacks libbpf" >&2; exit 1; }
+	$(Q)cd $(DEB_ROOT) && find usr -type f | LC_ALL=C sort | xargs md5sum > DEBIAN/md5sums
 	$(Q){ echo 'Package: $(NAME)'; \
 	  echo 'Version: $(VERSION)'; \
 	  echo 'Architecture: $(DEB_ARCH)'; \
-	  echo 'Maintainer: corescope maintainers <corescope@localhost>'; \
+	  echo 'Maintainer: $(MAINTAINER)'; \
 	  echo "Installed-Size: $$(du -sk --exclude=DEBIAN $(DEB_ROOT) | cut -f1)"; \
 	  echo "Depends: $$(cat $(OUT)/deb/depends)"; \
 	  echo 'Section: admin'; \
 	  echo 'Priority: optional'; \
-	  echo 'Description: eBPF observability tools (libbpf CO-RE, no kprobes needed)'; \
-	  echo ' Standalone tracing tools in the tradition of BCC, built on libbpf CO-RE:'; \
-	  echo ' $(addsuffix $(DEB_SUFFIX),$(TOOLS)).'; \
+	  echo 'Description: eBPF observability tools built on libbpf CO-RE'; \
+	  echo ' Standalone tracing tools in the tradition of BCC, built on libbpf CO-RE.'; \
+	  echo ' The commands carry the suffix -cs so they never clash with libbpf-tools:'; \
+	  echo ' $(addsuffix $(DEB_SUFFIX),$(TOOLS))' | fold -s -w 72 | sed -e 's/ *$$//' -e '2,$$s/^/ /'; \
+	  echo ' .'; \
 	  echo ' They need kernel BTF but no headers, compiler or Python on the target,'; \
-	  echo ' attach to stable tracepoints first and print columns or JSON lines.'; 	} > $(DEB_ROOT)/DEBIAN/control
+	  echo ' attach to stable tracepoints first, print columns or JSON lines, and'; \
+	  echo ' write OpenMetrics files for the node_exporter textfile collector.'; \
+	} > $(DEB_ROOT)/DEBIAN/control
 	$(Q)dpkg-deb --root-owner-group -Zxz --build $(DEB_ROOT) $@ >/dev/null
 
 install: all
