@@ -135,10 +135,11 @@ help:
 # Packages, not downloads: everything comes from Debian 12's archive.
 DEPS_BUILD := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev make gcc libc6-dev pkg-config \
 	dpkg-dev
-# The integration tests' workloads and checkers (netns, firewall, loop devices, promtool).
+# The integration tests' workloads and checkers (netns, firewall, loop devices, promtool and a
+# Prometheus scraping node_exporter, lintian and hardening-check for the package).
 DEPS_TEST  := python3 iproute2 nftables iptables util-linux mount procps kmod jq man-db \
-	binutils prometheus libclang-rt-14-dev debootstrap linux-perf bpftrace systemd-container \
-	python3-jsonschema
+	binutils prometheus prometheus-node-exporter libclang-rt-14-dev debootstrap linux-perf bpftrace \
+	systemd-container python3-jsonschema lintian devscripts
 # make test-vm / test-matrix: Debian's kernels under qemu (TCG), an initramfs made with cpio.
 DEPS_TEST  += qemu-system-x86 qemu-system-arm cpio
 DEPS_PKGS  := $(DEPS_BUILD) $(DEPS_TEST)
