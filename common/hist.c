@@ -1,16 +1,12 @@
 #include "hist.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <bpf/bpf.h>
 
-#include "escape.h"
 #include "json.h"
 
 _Static_assert(sizeof(struct hist) == (HIST_MAX_SLOTS + 2) * sizeof(__u64),
@@ -26,8 +22,7 @@ const char *hist_unit__name(enum hist_unit unit)
 	return NULL;
 }
 
-/* Units per second; 0 for an unknown unit. */
-static double hist_unit_per_sec(enum hist_unit unit)
+double hist_unit__per_sec(enum hist_unit unit)
 {
 	switch (unit) {
 	case HIST_UNIT_NSECS: return 1e9;
@@ -45,6 +40,13 @@ __u64 hist__total(const struct hist *h)
 	for (i = 0; i < HIST_MAX_SLOTS; i++)
 		total += h->slots[i];
 	return total;
+}
+
+void hist__add(struct hist *h, __u64 v)
+{
+	h->slots[hist_log2_slot(v)]++;
+	h->sum += v;
+	h->count++;
 }
 
 bool hist__is_empty(const struct hist *h)
@@ -80,7 +82,7 @@ static __u64 log2_low(int i)
 	return i == 0 ? 0 : 1ULL << i;
 }
 
-static __u64 log2_high(int i)
+__u64 hist__slot_high(int i)
 {
 	return i >= 63 ? UINT64_MAX : (2ULL << i) - 1;
 }
@@ -112,7 +114,7 @@ int hist__print_log2(FILE *f, const struct hist *h, const char *unit)
 	fprintf(f, "%*s%-*s : count    distribution\n", wide ? 15 : 5, "", wide ? 29 : 19, unit);
 	for (i = 0; i <= last; i++) {
 		fprintf(f, "%*llu -> %-*llu : %-8llu |", width, (unsigned long long)log2_low(i),
-			width, (unsigned long long)log2_high(i), (unsigned long long)h->slots[i]);
+			width, (unsigned long long)hist__slot_high(i), (unsigned long long)h->slots[i]);
 		print_bar(f, h->slots[i], max, wide ? 20 : 40);
 		fputs("|\n", f);
 	}
@@ -151,7 +153,7 @@ static void hist_json_buckets(struct json_writer *w, const struct hist *h, __u64
 	json_arr_begin(w);
 	for (i = 0; i <= last; i++) {
 		low = step ? base + i * step : log2_low(i);
-		high = step ? low + step - 1 : log2_high(i);
+		high = step ? low + step - 1 : hist__slot_high(i);
 		json_obj_begin(w);
 		json_key(w, "low");
 		json_u64(w, low);
@@ -384,294 +386,4 @@ int hist_track__read_map(struct hist_track *t, int map_fd, hist_track_fn fn, voi
 	}
 	track_sweep(t);
 	return 0;
-}
-
-struct om_writer {
-	FILE *f;
-	char *name;
-	int nslots;
-};
-
-static bool om_name_ok(const char *s)
-{
-	if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')))
-		return false;
-	for (s++; *s; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-		      (*s >= '0' && *s <= '9') || *s == '_'))
-			return false;
-	return true;
-}
-
-/* OpenMetrics escaped-string: backslash, double quote and newline are escaped; the format
- * must be UTF-8 throughout, so a byte that is not part of well-formed UTF-8 (a comm or disk
- * name is arbitrary bytes) becomes U+FFFD. In HELP text a double quote becomes a single
- * one instead: OpenMetrics requires \" there, but the Prometheus 0.0.4 parser (node_exporter's
- * textfile collector, promtool check metrics) rejects the whole file for it. */
-static void om_put_escaped(FILE *f, const char *s, bool help)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	size_t len = strlen(s), i = 0, n;
-
-	while (i < len) {
-		if (help && p[i] == '"') {
-			fputc('\'', f);
-			i++;
-			continue;
-		}
-		if (p[i] == '\\' || p[i] == '"' || p[i] == '\n') {
-			fputc('\\', f);
-			fputc(p[i] == '\n' ? 'n' : p[i], f);
-			i++;
-			continue;
-		}
-		n = utf8_seq_len(p + i, len - i);
-		if (n) {
-			fwrite(p + i, 1, n, f);
-			i += n;
-		} else {
-			fputs("\xef\xbf\xbd", f);
-			i++;
-		}
-	}
-}
-
-/* The canonical OpenMetrics rendering of a finite non-negative double: the shortest digits
- * that read back as v, laid out like Go's %g (exponent form below 1e-4 and from 1e+06 on,
- * at least two exponent digits), with ".0" added to a plain integer. */
-static void om_format_double(char *buf, size_t size, double v)
-{
-	char tmp[40], digits[24];
-	int prec, exp, nd = 0, dp, i;
-	const char *p;
-	size_t o = 0;
-
-	for (prec = 1;; prec++) {
-		snprintf(tmp, sizeof(tmp), "%.*e", prec - 1, v);
-		if (prec == 17 || strtod(tmp, NULL) == v)
-			break;
-	}
-	for (p = tmp; *p && *p != 'e'; p++)
-		if (*p >= '0' && *p <= '9')
-			digits[nd++] = *p;
-	exp = *p ? atoi(p + 1) : 0;
-	while (nd > 1 && digits[nd - 1] == '0')
-		nd--;
-	digits[nd] = '\0';
-
-#define OUT(c) (o + 1 < size ? (void)(buf[o++] = (c)) : (void)0)
-	if (exp < -4 || exp >= 6) {
-		OUT(digits[0]);
-		if (nd > 1)
-			OUT('.');
-		for (i = 1; i < nd; i++)
-			OUT(digits[i]);
-		snprintf(tmp, sizeof(tmp), "e%c%02d", exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
-		for (p = tmp; *p; p++)
-			OUT(*p);
-	} else {
-		dp = exp + 1; /* digits before the point */
-		if (dp <= 0) {
-			OUT('0');
-			OUT('.');
-			for (i = dp; i < 0; i++)
-				OUT('0');
-			for (i = 0; i < nd; i++)
-				OUT(digits[i]);
-		} else {
-			for (i = 0; i < dp || i < nd; i++) {
-				if (i == dp)
-					OUT('.');
-				OUT(i < nd ? digits[i] : '0');
-			}
-			if (nd <= dp) {
-				OUT('.');
-				OUT('0');
-			}
-		}
-	}
-#undef OUT
-	buf[o] = '\0';
-}
-
-int om__family(struct om_writer *w, const char *family, const char *help)
-{
-	static const char suffix[] = "_seconds";
-	size_t len = family ? strlen(family) : 0, slen = sizeof(suffix) - 1;
-	char *name;
-
-	if (!family || !om_name_ok(family))
-		return -EINVAL;
-	if (len >= slen && !strcmp(family + len - slen, suffix))
-		name = strdup(family);
-	else if (asprintf(&name, "%s%s", family, suffix) < 0)
-		name = NULL;
-	if (!name)
-		return -ENOMEM;
-	free(w->name);
-	w->name = name;
-	fprintf(w->f, "# TYPE %s histogram\n# UNIT %s seconds\n", name, name);
-	if (help && *help) {
-		fprintf(w->f, "# HELP %s ", name);
-		om_put_escaped(w->f, help, true);
-		fputc('\n', w->f);
-	}
-	return 0;
-}
-
-struct om_writer *om__begin(FILE *f, const char *family, const char *help)
-{
-	struct om_writer *w;
-	int err;
-
-	if (!f) {
-		errno = EINVAL;
-		return NULL;
-	}
-	w = calloc(1, sizeof(*w));
-	if (!w)
-		return NULL;
-	w->f = f;
-	w->nslots = HIST_MAX_SLOTS;
-	err = om__family(w, family, help);
-	if (err) {
-		om__free(w);
-		errno = -err;
-		return NULL;
-	}
-	return w;
-}
-
-int om__set_slots(struct om_writer *w, int nslots)
-{
-	if (nslots < 1 || nslots > HIST_MAX_SLOTS)
-		return -EINVAL;
-	w->nslots = nslots;
-	return 0;
-}
-
-/* name="value" pairs, comma-separated, without braces. */
-static void om_put_labels(FILE *f, const char *const *names, const char *const *values, int n)
-{
-	int i;
-
-	for (i = 0; i < n; i++) {
-		fprintf(f, "%s%s=\"", i ? "," : "", names[i]);
-		om_put_escaped(f, values[i], false);
-		fputc('"', f);
-	}
-}
-
-static void om_put_bucket(struct om_writer *w, const char *const *names,
-			  const char *const *values, int n, const char *le, __u64 cum)
-{
-	fprintf(w->f, "%s_bucket{", w->name);
-	om_put_labels(w->f, names, values, n);
-	fprintf(w->f, "%sle=\"%s\"} %llu\n", n ? "," : "", le, (unsigned long long)cum);
-}
-
-int om__hist(struct om_writer *w, const char *const *label_names,
-	     const char *const *label_values, int nlabels, const struct hist *h,
-	     enum hist_unit unit)
-{
-	double per_sec = hist_unit_per_sec(unit);
-	__u64 cum = 0, total = hist__total(h);
-	char num[40];
-	int i, j;
-
-	if (!per_sec || nlabels < 0 || (nlabels && (!label_names || !label_values)))
-		return -EINVAL;
-	for (i = 0; i < nlabels; i++) {
-		if (!label_names[i] || !label_values[i] || !om_name_ok(label_names[i]) ||
-		    !strcmp(label_names[i], "le"))
-			return -EINVAL;
-		for (j = 0; j < i; j++)
-			if (!strcmp(label_names[i], label_names[j]))
-				return -EINVAL;
-	}
-
-	for (i = 0; i < w->nslots; i++) {
-		cum += h->slots[i];
-		/* Division by the exact power of ten gives the double nearest to the decimal
-		 * bound, so 3 usecs prints as 3e-06, not 3.0000000000000001e-06. */
-		om_format_double(num, sizeof(num), (double)log2_high(i) / per_sec);
-		om_put_bucket(w, label_names, label_values, nlabels, num, cum);
-	}
-	om_put_bucket(w, label_names, label_values, nlabels, "+Inf", total);
-
-	om_format_double(num, sizeof(num), (double)h->sum / per_sec);
-	fprintf(w->f, "%s_sum%s", w->name, nlabels ? "{" : "");
-	om_put_labels(w->f, label_names, label_values, nlabels);
-	fprintf(w->f, "%s %s\n", nlabels ? "}" : "", num);
-	fprintf(w->f, "%s_count%s", w->name, nlabels ? "{" : "");
-	om_put_labels(w->f, label_names, label_values, nlabels);
-	fprintf(w->f, "%s %llu\n", nlabels ? "}" : "", (unsigned long long)total);
-	return ferror(w->f) ? -EIO : 0;
-}
-
-void om__free(struct om_writer *w)
-{
-	if (!w)
-		return;
-	free(w->name);
-	free(w);
-}
-
-int om__end(struct om_writer *w)
-{
-	int err;
-
-	fputs("# EOF\n", w->f);
-	err = fflush(w->f) || ferror(w->f) ? -EIO : 0;
-	om__free(w);
-	return err;
-}
-
-int om__write_file_atomic(const char *path, int (*write_fn)(FILE *f, void *ctx), void *ctx)
-{
-	const char *slash = strrchr(path, '/');
-	const char *base = slash ? slash + 1 : path;
-	int dirlen = slash ? (int)(slash - path + 1) : 0;
-	char *tmp;
-	FILE *f;
-	int fd, err;
-
-	if (!*base)
-		return -EINVAL;
-	if (asprintf(&tmp, "%.*s.%s.XXXXXX", dirlen, path, base) < 0)
-		return -ENOMEM;
-	fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0) {
-		err = -errno;
-		free(tmp);
-		return err;
-	}
-	f = fdopen(fd, "w");
-	if (!f) {
-		err = -errno;
-		close(fd);
-		goto out;
-	}
-	err = write_fn(f, ctx);
-	if (err > 0)
-		err = -EIO;
-	if (!err && fflush(f))
-		err = -errno;
-	if (!err && ferror(f))
-		err = -EIO;
-	/* mkstemp creates 0600; a scraper often runs as another user. */
-	if (!err && fchmod(fd, 0644))
-		err = -errno;
-	/* Without fsync a crash after rename() can leave an empty file under the final name. */
-	if (!err && fsync(fd))
-		err = -errno;
-	if (fclose(f) && !err)
-		err = -errno;
-	if (!err && rename(tmp, path))
-		err = -errno;
-out:
-	if (err)
-		unlink(tmp);
-	free(tmp);
-	return err;
 }

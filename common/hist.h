@@ -1,5 +1,5 @@
-/* Histograms on the user side: BCC-style text, JSON, OpenMetrics, and loss-free reading of a
- * live map of struct hist values.
+/* Histograms on the user side: BCC-style text, JSON, and loss-free reading of a live map of
+ * struct hist values (OpenMetrics output: openmetrics.h).
  *
  * struct hist (bpf/hist.h) is the map value itself: slot i of a log2 histogram counts values
  * in [2^i, 2^(i+1)), except slot 0 which counts 0 and 1. Every function here that reports a
@@ -29,6 +29,15 @@ enum hist_unit {
 
 /* "nsecs", "usecs" or "msecs" (the labels BCC tools print), or NULL for an unknown unit. */
 const char *hist_unit__name(enum hist_unit unit);
+
+/* Units per second (1e9 for nsecs, ...); 0 for an unknown unit. */
+double hist_unit__per_sec(enum hist_unit unit);
+
+/* The highest integer log2 slot i counts: 2^(i+1) - 1 (slot 0: 1; slot 63: UINT64_MAX). */
+__u64 hist__slot_high(int i);
+
+/* Records v in log2 histogram h (slot, sum and count): histograms built in user space. */
+void hist__add(struct hist *h, __u64 v);
 
 /* Sum of all slots. */
 __u64 hist__total(const struct hist *h);
@@ -99,69 +108,5 @@ typedef int (*hist_track_fn)(const void *key, const struct hist *now, const stru
  * fn's non-zero value, -EINVAL when the map's key or value size does not match or the map is
  * per-CPU, or another negative errno from the bpf syscall. */
 int hist_track__read_map(struct hist_track *t, int map_fd, hist_track_fn fn, void *ctx);
-
-/* OpenMetrics text exposition of histograms, one family (or more) and then "# EOF":
- *
- *   # TYPE corescope_biolatency_seconds histogram
- *   # UNIT corescope_biolatency_seconds seconds
- *   # HELP corescope_biolatency_seconds Block I/O latency.
- *   corescope_biolatency_seconds_bucket{disk="vda",le="1e-06"} 0
- *   ...
- *   corescope_biolatency_seconds_bucket{disk="vda",le="+Inf"} 12
- *   corescope_biolatency_seconds_sum{disk="vda"} 0.004242
- *   corescope_biolatency_seconds_count{disk="vda"} 12
- *   # EOF
- *
- * Bucket bounds: the values a log2 histogram counts are integers in its unit (BCC tools
- * truncate, e.g. ns / 1000 for usecs), so slot i holds integers in [2^i, 2^(i+1) - 1] and its
- * "le" is 2^(i+1) - 1 units (slot 0: 1 unit), converted to seconds. The bound is exact for
- * the recorded integer; a real duration counted in a bucket is below le + 1 unit. le values
- * are rendered the canonical OpenMetrics way (Go's shortest %g, ".0" added: 1e-06, 0.001023,
- * 1.0). Every histogram of a writer shows the same buckets (see om__set_slots), so a bucket
- * series never appears mid-run. _count is hist__total(), equal to the +Inf bucket; _sum is
- * h->sum in seconds.
- *
- * All text is written with stdio; errors are reported through ferror(f), checked by om__end.
- * Produce a file with om__write_file_atomic() so a scraper never reads half an exposition. */
-struct om_writer;
-
-/* Starts an exposition on f with a first histogram family; see om__family for family and
- * help. NULL with errno EINVAL or ENOMEM. */
-struct om_writer *om__begin(FILE *f, const char *family, const char *help);
-
-/* Starts another family. family: [a-zA-Z][a-zA-Z0-9_]*; "_seconds" is appended unless it
- * already ends the name, as the unit must suffix it. help may be NULL (no HELP line); it is
- * escaped, and its double quotes become single quotes, the one form both OpenMetrics and the
- * Prometheus 0.0.4 parser of node_exporter's textfile collector accept. Families must not
- * repeat. Returns 0 or -EINVAL (-ENOMEM). */
-int om__family(struct om_writer *w, const char *family, const char *help);
-
-/* Number of finite buckets per histogram, 1..HIST_MAX_SLOTS (the default): the last one has
- * le = 2^nslots - 1 units and counts from higher slots only reach +Inf. Lets a tool drop
- * buckets no latency reaches (slot 63 of a usecs histogram is half a million years) while
- * keeping the bucket set fixed. Returns 0 or -EINVAL. */
-int om__set_slots(struct om_writer *w, int nslots);
-
-/* Writes one histogram of the current family with nlabels labels (names [a-zA-Z][a-zA-Z0-9_]*,
- * unique, not "le"; values any string, escaped and with invalid UTF-8 replaced by U+FFFD).
- * Each label set must be unique within the family. Returns 0, -EINVAL for a bad label name or
- * unit, or -EIO. */
-int om__hist(struct om_writer *w, const char *const *label_names,
-	     const char *const *label_values, int nlabels, const struct hist *h,
-	     enum hist_unit unit);
-
-/* Writes "# EOF", flushes, and frees w. Returns 0, or -EIO if anything written to f since
- * om__begin failed. */
-int om__end(struct om_writer *w);
-
-/* Frees w without ending the exposition (error paths). NULL is a no-op. */
-void om__free(struct om_writer *w);
-
-/* Replaces path atomically: write_fn writes the content to a temporary file in the same
- * directory (".<name>.XXXXXX", so a *.prom glob skips it), which is flushed, fsync'ed, made
- * mode 0644 and renamed over path. Readers see the old file or the new one, never a part. On
- * any failure the temporary file is removed and path is untouched. write_fn returns 0 or a
- * negative errno. Returns 0, write_fn's error, or a negative errno. */
-int om__write_file_atomic(const char *path, int (*write_fn)(FILE *f, void *ctx), void *ctx);
 
 #endif

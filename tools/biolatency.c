@@ -16,6 +16,7 @@
 #include "json.h"
 #include "log.h"
 #include "loop.h"
+#include "openmetrics.h"
 #include "out.h"
 #include "probe.h"
 #include "tool.h"

@@ -13,6 +13,7 @@
 
 #include "hist.h"
 #include "json.h"
+#include "openmetrics.h"
 #include "testhelp.h"
 
 struct membuf {
@@ -285,6 +286,57 @@ static void test_openmetrics_small(void)
 		  "corescope_other_seconds_bucket{flags=\"Read\",le=\"+Inf\"} 10\n"
 		  "corescope_other_seconds_sum{flags=\"Read\"} 2e-07\n"
 		  "corescope_other_seconds_count{flags=\"Read\"} 10\n"
+		  "# EOF\n");
+	free(m.buf);
+}
+
+/* Counters and gauges, and the naming guide's rules the writer enforces. */
+static void test_openmetrics_counters(void)
+{
+	static const char *const names[] = {"ip", "state"};
+	static const char *const values[] = {"4", "ESTABLISHED"};
+	static const char *const bad_le[] = {"le"};
+	struct hist h = {0};
+	struct om_writer *w;
+	struct membuf m;
+
+	mem_open(&m);
+	w = om__new(m.f);
+	CHECK(w);
+	if (!w)
+		return;
+	CHECK_INT(om__u64(w, NULL, NULL, 0, 1), -EINVAL); /* no family yet */
+	CHECK_INT(om__metric(w, "corescope_x_retransmits", OM_COUNTER, NULL, NULL), -EINVAL);
+	CHECK_INT(om__metric(w, "corescope_x_bytes", OM_COUNTER, "bytes", NULL), -EINVAL);
+	CHECK_INT(om__metric(w, "corescope_x_total", OM_COUNTER, "bytes", NULL), -EINVAL);
+	CHECK_INT(om__metric(w, "corescope_x_ms", OM_HISTOGRAM, "ms", NULL), -EINVAL);
+	CHECK_INT(om__metric(w, "corescope_x", OM_HISTOGRAM, NULL, NULL), -EINVAL);
+	CHECK_INT(om__metric(w, "corescope_x_total", (enum om_type)7, NULL, NULL), -EINVAL);
+	CHECK_INT(om__metric(w, "corescope_x_retransmits_total", OM_COUNTER, NULL,
+			     "Packets \"retransmitted\"."), 0);
+	CHECK_INT(om__u64(w, names, values, 2, 18446744073709551615ull), 0);
+	CHECK_INT(om__u64(w, bad_le, values, 1, 1), -EINVAL);
+	CHECK_INT(om__hist(w, NULL, NULL, 0, &h, HIST_UNIT_USECS), -EINVAL);
+	CHECK_INT(om__double(w, NULL, NULL, 0, -1), -EINVAL);
+	CHECK_INT(om__metric(w, "corescope_x_read_bytes_total", OM_COUNTER, "bytes", NULL), 0);
+	CHECK_INT(om__u64(w, NULL, NULL, 0, 0), 0);
+	CHECK_INT(om__metric(w, "corescope_x_files", OM_GAUGE, NULL, "Files."), 0);
+	CHECK_INT(om__double(w, names, values, 1, 2.5), 0);
+	CHECK_INT(om__double(w, NULL, NULL, 0, -0.25), 0);
+	CHECK_INT(om__double(w, NULL, NULL, 0, 1.0 / 0.0), -EINVAL);
+	CHECK_INT(om__end(w), 0);
+	CHECK_STR(mem_text(&m),
+		  "# TYPE corescope_x_retransmits_total counter\n"
+		  "# HELP corescope_x_retransmits_total Packets 'retransmitted'.\n"
+		  "corescope_x_retransmits_total{ip=\"4\",state=\"ESTABLISHED\"} "
+		  "18446744073709551615\n"
+		  "# TYPE corescope_x_read_bytes_total counter\n"
+		  "# UNIT corescope_x_read_bytes_total bytes\n"
+		  "corescope_x_read_bytes_total 0\n"
+		  "# TYPE corescope_x_files gauge\n"
+		  "# HELP corescope_x_files Files.\n"
+		  "corescope_x_files{ip=\"4\"} 2.5\n"
+		  "corescope_x_files -0.25\n"
 		  "# EOF\n");
 	free(m.buf);
 }
@@ -661,6 +713,7 @@ int main(void)
 	TEST_RUN(test_print_linear);
 	TEST_RUN(test_json);
 	TEST_RUN(test_openmetrics_small);
+	TEST_RUN(test_openmetrics_counters);
 	TEST_RUN(test_openmetrics_full);
 	TEST_RUN(test_openmetrics_invalid);
 	TEST_RUN(test_atomic_write);
