@@ -29,12 +29,24 @@ struct {
  * silently). */
 __u64 flows_dropped = 0;
 
+/* -c: totals per family and state (see tcpretrans.h), read by user space through the
+ * skeleton's .bss. */
+struct tcpretrans_count state_counts[2][TCPRETRANS_STATES] = {};
+
 static __always_inline void count_flow(const struct sock *sk, __u32 type, __u32 segs)
 {
 	struct tcpretrans_count zero = {};
 	struct tcpretrans_count *c;
 	struct inet_tuple t;
+	__u32 state = BPF_CORE_READ(sk, __sk_common.skc_state) & (TCPRETRANS_STATES - 1);
+	__u32 v6 = inet_sk_family(sk) == INET_AF_INET6;
 
+	if (type == TCPRETRANS_LOSS_PROBE) {
+		__sync_fetch_and_add(&state_counts[v6][state].loss_probes, 1);
+	} else {
+		__sync_fetch_and_add(&state_counts[v6][state].retransmits, 1);
+		__sync_fetch_and_add(&state_counts[v6][state].segs, segs);
+	}
 	inet_tuple_from_sk(sk, &t);
 	c = bpf_map_lookup_elem(&flows, &t);
 	if (!c) {

@@ -33,4 +33,9 @@ struct tcpretrans_count {
 	__u64 cgroup_id;   /* the socket's, when the flow was first seen */
 };
 
+/* -c: totals by address family (index 0 IPv4, 1 IPv6) and TCP state (the socket's
+ * skc_state, 1 = ESTABLISHED ... 12), counted before the per-flow map, so they include
+ * flows the map had no room for: what --openmetrics reports. */
+#define TCPRETRANS_STATES 16
+
 #endif

@@ -147,19 +147,37 @@ int64_t loop__mono_to_realtime_ns(uint64_t mono_ns)
 
 int loop__events(struct evbuf *eb, uint64_t duration_ms)
 {
+	return loop__events_tick(eb, duration_ms, NULL);
+}
+
+int loop__events_tick(struct evbuf *eb, uint64_t duration_ms, const struct loop_tick *tick)
+{
 	uint64_t deadline = duration_ms ? loop__now_mono_ns() + duration_ms * 1000000ull : 0;
+	uint64_t next_tick = tick && tick->ms ? loop__now_mono_ns() + tick->ms * 1000000ull : 0;
 	int n, timeout;
 
 	evbuf__set_stop_check(eb, loop__exiting);
 	while (!exiting) {
+		uint64_t now = loop__now_mono_ns();
+
 		timeout = LOOP_POLL_MS;
 		if (deadline) {
-			uint64_t now = loop__now_mono_ns();
-
 			if (now >= deadline)
 				break;
 			if ((deadline - now) / 1000000 < (uint64_t)timeout)
 				timeout = (int)((deadline - now) / 1000000) + 1;
+		}
+		if (next_tick) {
+			if (now >= next_tick) {
+				n = tick->fn(tick->ctx);
+				if (n)
+					return n;
+				next_tick += tick->ms * 1000000ull;
+				if (next_tick <= now) /* a slow tick: no burst of catch-up ticks */
+					next_tick = now + tick->ms * 1000000ull;
+			}
+			if ((next_tick - now) / 1000000 < (uint64_t)timeout)
+				timeout = (int)((next_tick - now) / 1000000) + 1;
 		}
 		n = evbuf__poll(eb, timeout);
 		if (n < 0) {
@@ -178,11 +196,14 @@ int loop__events(struct evbuf *eb, uint64_t duration_ms)
 	}
 	/* Whatever arrived before the stop still gets printed; after a stop signal, what keeps
 	 * arriving does not hold the exit up (counted by the caller with evbuf__count_unread).
-	 * At the end of duration_ms the caller may go on consuming (profile does, in chunks). */
+	 * At the end of duration_ms the caller may go on consuming (profile does, in chunks).
+	 * The last tick counts what was printed. */
 	if (exiting)
 		evbuf__bound(eb);
 	if (evbuf__poll(eb, 0) > 0)
 		loop__flush();
+	if (tick && tick->fn)
+		return tick->fn(tick->ctx);
 	return 0;
 }
 

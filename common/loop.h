@@ -38,6 +38,17 @@ int loop__flush(void);
  * Returns 0, or a negative errno from polling or from writing stdout. */
 int loop__events(struct evbuf *eb, uint64_t duration_ms);
 
+/* loop__events, also calling tick->fn(tick->ctx) every tick->ms while events flow and once
+ * more after the last event was consumed (a file the tool keeps current, such as an
+ * OpenMetrics exposition, then holds everything). A non-zero return from fn ends the loop and
+ * is returned. tick may be NULL. */
+struct loop_tick {
+	uint64_t ms;
+	int (*fn)(void *ctx);
+	void *ctx;
+};
+int loop__events_tick(struct evbuf *eb, uint64_t duration_ms, const struct loop_tick *tick);
+
 /* Calls tick(ctx) every interval_ms until count ticks (0: no limit), duration_ms, or a
  * signal; a signal still runs one final tick when final_tick is set (Ctrl-C prints the last
  * summary). tick returns non-zero to stop. Returns 0, tick's value, or a negative errno

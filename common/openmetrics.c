@@ -10,7 +10,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "escape.h"
+#include "log.h"
 
 struct om_writer {
 	FILE *f;
@@ -363,6 +365,161 @@ int om__end(struct om_writer *w)
 	return err;
 }
 
+struct om_set {
+	int nlabels;
+	int ncounters;
+	bool with_hist;
+	size_t max;
+	size_t len;               /* own series in use, at most max */
+	struct om_series *series; /* max own series, then the overflow one */
+	bool overflow_used;
+};
+
+static void om_series_free(struct om_series *r, int nlabels)
+{
+	int i;
+
+	if (r->values)
+		for (i = 0; i < nlabels; i++)
+			free(r->values[i]);
+	free(r->values);
+	free(r->counters);
+	free(r->hist);
+}
+
+static int om_series_init(struct om_set *s, struct om_series *r, const char *const *values)
+{
+	int i;
+
+	r->values = calloc(s->nlabels, sizeof(*r->values));
+	r->counters = calloc(s->ncounters ? s->ncounters : 1, sizeof(*r->counters));
+	r->hist = s->with_hist ? calloc(1, sizeof(*r->hist)) : NULL;
+	if (!r->values || !r->counters || (s->with_hist && !r->hist))
+		goto fail;
+	for (i = 0; i < s->nlabels; i++) {
+		r->values[i] = strdup(values ? values[i] : "other");
+		if (!r->values[i])
+			goto fail;
+	}
+	return 0;
+fail:
+	om_series_free(r, s->nlabels);
+	memset(r, 0, sizeof(*r));
+	return -ENOMEM;
+}
+
+struct om_set *om_set__new(int nlabels, int ncounters, bool with_hist, size_t max_series)
+{
+	struct om_set *s;
+
+	if (nlabels < 1 || ncounters < 0 || !max_series) {
+		errno = EINVAL;
+		return NULL;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	s->series = calloc(max_series + 1, sizeof(*s->series));
+	if (!s->series) {
+		free(s);
+		return NULL;
+	}
+	s->nlabels = nlabels;
+	s->ncounters = ncounters;
+	s->with_hist = with_hist;
+	s->max = max_series;
+	return s;
+}
+
+void om_set__free(struct om_set *s)
+{
+	size_t i;
+
+	if (!s)
+		return;
+	for (i = 0; i <= s->max; i++)
+		om_series_free(&s->series[i], s->nlabels);
+	free(s->series);
+	free(s);
+}
+
+struct om_series *om_set__get(struct om_set *s, const char *const *values)
+{
+	struct om_series *r;
+	size_t i;
+	int j;
+
+	for (i = 0; i < s->len; i++) {
+		for (j = 0; j < s->nlabels; j++)
+			if (strcmp(s->series[i].values[j], values[j]))
+				break;
+		if (j == s->nlabels)
+			return &s->series[i];
+	}
+	if (s->len < s->max) {
+		r = &s->series[s->len];
+		if (om_series_init(s, r, values))
+			return NULL;
+		s->len++;
+		return r;
+	}
+	r = &s->series[s->max];
+	if (!s->overflow_used) {
+		if (om_series_init(s, r, NULL))
+			return NULL;
+		s->overflow_used = true;
+	}
+	return r;
+}
+
+size_t om_set__len(const struct om_set *s)
+{
+	return s->len + s->overflow_used;
+}
+
+const struct om_series *om_set__at(const struct om_set *s, size_t i)
+{
+	return i < s->len ? &s->series[i] : &s->series[s->max];
+}
+
+int om_set__write_counter(const struct om_set *s, struct om_writer *w,
+			  const char *const *label_names, int idx)
+{
+	const struct om_series *r;
+	size_t i;
+	int err;
+
+	if (idx < 0 || idx >= s->ncounters)
+		return -EINVAL;
+	for (i = 0; i < om_set__len(s); i++) {
+		r = om_set__at(s, i);
+		err = om__u64(w, label_names, (const char *const *)r->values, s->nlabels,
+			      r->counters[idx]);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+int om_set__write_hists(const struct om_set *s, struct om_writer *w,
+			const char *const *label_names, enum hist_unit unit)
+{
+	const struct om_series *r;
+	size_t i;
+	int err;
+
+	if (!s->with_hist)
+		return -EINVAL;
+	for (i = 0; i < om_set__len(s); i++) {
+		r = om_set__at(s, i);
+		err = om__hist(w, label_names, (const char *const *)r->values, s->nlabels, r->hist,
+			       unit);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
 int om__write_file_atomic(const char *path, int (*write_fn)(FILE *f, void *ctx), void *ctx)
 {
 	const char *slash = strrchr(path, '/');
@@ -409,5 +566,25 @@ out:
 	if (err)
 		unlink(tmp);
 	free(tmp);
+	return err;
+}
+
+const char *om__path_arg(const char *arg)
+{
+	if (!*arg || arg[strlen(arg) - 1] == '/')
+		cli__usage_error("invalid --openmetrics FILE: must name a file");
+	return arg;
+}
+
+int om__update_file(const char *path, int (*write_fn)(FILE *f, void *ctx), void *ctx)
+{
+	char shown[256];
+	int err;
+
+	err = om__write_file_atomic(path, write_fn, ctx);
+	if (err) {
+		escape_text(shown, sizeof(shown), path, strlen(path), 0);
+		p_err("writing --openmetrics file '%s': %s", shown, strerror(-err));
+	}
 	return err;
 }

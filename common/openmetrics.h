@@ -43,6 +43,8 @@
 #ifndef COMMON_OPENMETRICS_H
 #define COMMON_OPENMETRICS_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -101,6 +103,43 @@ int om__end(struct om_writer *w);
 /* Frees w without ending the exposition (error paths). NULL is a no-op. */
 void om__free(struct om_writer *w);
 
+/* A bounded set of series a tool accumulates between writes: label sets of nlabels values,
+ * each with ncounters counters and, optionally, a histogram. At most max_series label sets get
+ * a series of their own, first come first served; any later one is folded into one overflow
+ * series whose labels are all "other", so every count is kept and a scraper's series stay
+ * bounded. A label set that got a series keeps it for the whole run (counters never restart).
+ * Lookup is a linear search: meant for tens to a few thousand series. */
+struct om_series {
+	char **values;      /* nlabels label values */
+	uint64_t *counters; /* ncounters counters, zero at first */
+	struct hist *hist;  /* NULL unless the set has histograms */
+};
+
+struct om_set;
+
+/* NULL with errno EINVAL (nlabels < 1, max_series 0) or ENOMEM. */
+struct om_set *om_set__new(int nlabels, int ncounters, bool with_hist, size_t max_series);
+
+void om_set__free(struct om_set *s);
+
+/* The series for values (nlabels strings): found, made, or the overflow series. NULL only
+ * when out of memory. */
+struct om_series *om_set__get(struct om_set *s, const char *const *values);
+
+/* Series held, the overflow one included once used; om_set__at(s, i) for i below that. */
+size_t om_set__len(const struct om_set *s);
+const struct om_series *om_set__at(const struct om_set *s, size_t i);
+
+/* Writes counter idx of every series as samples of the current family (a counter or gauge),
+ * labelled label_names. Returns 0 or om__u64's error. */
+int om_set__write_counter(const struct om_set *s, struct om_writer *w,
+			  const char *const *label_names, int idx);
+
+/* Writes the histogram of every series (values in unit) into the current histogram family.
+ * Returns 0 or om__hist's error. */
+int om_set__write_hists(const struct om_set *s, struct om_writer *w,
+			const char *const *label_names, enum hist_unit unit);
+
 /* Replaces path atomically: write_fn writes the content to a temporary file created anew
  * (O_EXCL, mode 0600, so nothing planted there is followed or reused) in the same directory
  * (".<name>.XXXXXX", so a *.prom glob skips it), which is flushed, fsync'ed, made mode 0644
@@ -109,5 +148,13 @@ void om__free(struct om_writer *w);
  * path is untouched. write_fn returns 0 or a negative errno. Returns 0, write_fn's error, or
  * a negative errno. */
 int om__write_file_atomic(const char *path, int (*write_fn)(FILE *f, void *ctx), void *ctx);
+
+/* The --openmetrics FILE option of every tool: returns arg, or ends the tool with a usage
+ * error (exit 2) when arg cannot name a file (empty, or ending in '/'). */
+const char *om__path_arg(const char *arg);
+
+/* om__write_file_atomic to the --openmetrics FILE path, with one line on stderr naming the
+ * file (escaped) and the error when it fails. */
+int om__update_file(const char *path, int (*write_fn)(FILE *f, void *ctx), void *ctx);
 
 #endif

@@ -220,7 +220,7 @@ int tool__run_events(const struct tool_events *te)
 		goto out;
 	}
 	tool__ready(te->what);
-	err = loop__events(eb, te->duration_ms);
+	err = loop__events_tick(eb, te->duration_ms, &te->tick);
 	/* Detached first, so what is left in the ring is a fixed number to count. */
 	bpf_object__detach_skeleton(te->skeleton);
 	tool__report_unread(evbuf__count_unread(eb), o);

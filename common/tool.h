@@ -10,6 +10,7 @@
 
 #include "cli.h"
 #include "evbuf.h"
+#include "loop.h"
 
 struct bpf_object;
 struct evbuf;
@@ -61,6 +62,7 @@ struct tool_events {
 	void *ctx;
 	const char *what;     /* "file opens": for the ready line */
 	uint64_t duration_ms; /* 0: until interrupted */
+	struct loop_tick tick; /* optional: see loop__events_tick */
 };
 
 int tool__run_events(const struct tool_events *te);

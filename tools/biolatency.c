@@ -147,9 +147,7 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		env->extended = true;
 		break;
 	case OPT_OPENMETRICS:
-		if (!*arg || arg[strlen(arg) - 1] == '/')
-			cli__usage_error("invalid --openmetrics FILE: must name a file");
-		env->om_path = arg;
+		env->om_path = om__path_arg(arg);
 		break;
 	case OPT_ATTACH:
 		for (i = 0; i < ATTACH_NR; i++) {
@@ -504,15 +502,7 @@ static int om_write(FILE *f, void *vctx)
 
 static int write_openmetrics(struct ctx *ctx)
 {
-	char shown[256];
-	int err;
-
-	err = om__write_file_atomic(ctx->env->om_path, om_write, ctx);
-	if (err) {
-		escape_text(shown, sizeof(shown), ctx->env->om_path, strlen(ctx->env->om_path), 0);
-		p_err("writing --openmetrics file '%s': %s", shown, strerror(-err));
-	}
-	return err;
+	return om__update_file(ctx->env->om_path, om_write, ctx);
 }
 
 static int tick(void *vctx)

@@ -14,6 +14,7 @@
 #include "inet.h"
 #include "log.h"
 #include "loop.h"
+#include "openmetrics.h"
 #include "out.h"
 #include "tool.h"
 
@@ -24,6 +25,12 @@
  * drains within one poll interval. */
 #define TCPCONNLAT_RING_BYTES (1u << 20)
 
+/* --openmetrics: histograms of up to 2^27 - 1 usecs (134 s, past the kernel's default SYN
+ * retry time), for at most this many ports or commands; the rest share one "other" series. */
+#define OM_SLOTS_USECS 27
+#define OM_MAX_SERIES 256
+#define OM_WRITE_MS 1000
+
 struct env {
 	struct cli_common c;
 	uint16_t family;
@@ -32,6 +39,8 @@ struct env {
 	bool lport;
 	bool failed;
 	enum attach_kind attach;
+	const char *om_path;
+	bool om_by_comm;
 };
 
 enum col { COL_TIME, COL_PID, COL_TID, COL_NSPID, COL_CONTAINER, COL_COMM, COL_IP, COL_SADDR,
@@ -57,6 +66,8 @@ struct ctx {
 	struct out *out;
 	struct identity *idn;
 	uint64_t start_ns;
+	const struct env *env;
+	struct om_set *om; /* --openmetrics: one series per port or command */
 };
 
 static const char doc[] =
@@ -69,9 +80,11 @@ static const char doc[] =
 	"  tcpconnlat 1.5         # only connects slower than 1.5 ms\n"
 	"  tcpconnlat -t -L       # with timestamps and the local port\n"
 	"  tcpconnlat -p 181 -6   # only PID 181, only IPv6\n"
-	"  tcpconnlat -x          # also connects that failed (refused, timed out)";
+	"  tcpconnlat -x          # also connects that failed (refused, timed out)\n"
+	"  tcpconnlat --openmetrics /var/lib/node_exporter/tcpconnlat.prom >/dev/null";
 
-enum { OPT_TIMESTAMP = 't', OPT_LPORT = 'L', OPT_FAILED = 'x', OPT_ATTACH = 0x100 };
+enum { OPT_TIMESTAMP = 't', OPT_LPORT = 'L', OPT_FAILED = 'x', OPT_ATTACH = 0x100,
+       OPT_OPENMETRICS, OPT_OM_BY };
 
 static const struct argp_option options[] = {
 	{ "timestamp", OPT_TIMESTAMP, NULL, 0, "Include a TIME(s) column (seconds since start)",
@@ -82,6 +95,11 @@ static const struct argp_option options[] = {
 	  0 },
 	{ "attach", OPT_ATTACH, "KIND", 0,
 	  "Attach point: auto (default), tp_btf, tracepoint, fentry or kprobe", 0 },
+	{ "openmetrics", OPT_OPENMETRICS, "FILE", 0,
+	  "Keep FILE an OpenMetrics file of connect latency histograms per destination port "
+	  "(with -x also failures), replaced every second", 0 },
+	{ "openmetrics-by", OPT_OM_BY, "KEY", 0,
+	  "One --openmetrics histogram per dport (default) or per comm (process name)", 0 },
 	{},
 };
 
@@ -134,6 +152,14 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 	case OPT_FAILED:
 		env->failed = true;
 		break;
+	case OPT_OPENMETRICS:
+		env->om_path = om__path_arg(arg);
+		break;
+	case OPT_OM_BY:
+		if (strcmp(arg, "dport") && strcmp(arg, "comm"))
+			cli__usage_error("invalid --openmetrics-by KEY: must be dport or comm");
+		env->om_by_comm = !strcmp(arg, "comm");
+		break;
 	case OPT_ATTACH:
 		env->attach = attach__parse(arg, ATTACH_MASK(ATTACH_RAW_TP) |
 						 ATTACH_MASK(ATTACH_TP_BTF) |
@@ -173,6 +199,64 @@ static const char *result_text(const struct tcpconnlat_event *e, char *buf, size
 	return buf;
 }
 
+/* --openmetrics: the event's latency (or failure) in its port's or command's series. */
+static int om_count(struct ctx *ctx, const struct tcpconnlat_event *e)
+{
+	char label[TCPCONNLAT_COMM_LEN + 1];
+	const char *values[] = { label };
+	struct om_series *r;
+
+	if (ctx->env->om_by_comm)
+		snprintf(label, sizeof(label), "%.*s", (int)sizeof(e->comm), e->comm);
+	else
+		snprintf(label, sizeof(label), "%u", e->tuple.rport);
+	r = om_set__get(ctx->om, values);
+	if (!r) {
+		p_err("--openmetrics: out of memory");
+		return -ENOMEM;
+	}
+	if (e->result == TCPCONNLAT_ESTABLISHED)
+		hist__add(r->hist, e->lat_ns / 1000);
+	else
+		r->counters[0]++;
+	return 0;
+}
+
+static int om_write(FILE *f, void *vctx)
+{
+	const struct ctx *ctx = vctx;
+	const char *const names[] = { ctx->env->om_by_comm ? "comm" : "dport" };
+	struct om_writer *w = om__new(f);
+	int err;
+
+	if (!w)
+		return -errno;
+	err = om__metric(w, "corescope_tcpconnlat_seconds", OM_HISTOGRAM, "seconds",
+			 "Latency of active TCP connects, from connect() to the completed handshake.");
+	if (!err)
+		err = om__set_slots(w, OM_SLOTS_USECS);
+	if (!err)
+		err = om_set__write_hists(ctx->om, w, names, HIST_UNIT_USECS);
+	if (!err && ctx->env->failed) {
+		err = om__metric(w, "corescope_tcpconnlat_failed_total", OM_COUNTER, NULL,
+				 "Active TCP connects that failed (refused, timed out, closed).");
+		if (!err)
+			err = om_set__write_counter(ctx->om, w, names, 0);
+	}
+	if (err) {
+		om__free(w);
+		return err;
+	}
+	return om__end(w);
+}
+
+static int om_tick(void *vctx)
+{
+	struct ctx *ctx = vctx;
+
+	return om__update_file(ctx->env->om_path, om_write, ctx);
+}
+
 static int handle_event(void *vctx, const void *data, size_t size)
 {
 	const struct tcpconnlat_event *e = data;
@@ -198,7 +282,7 @@ static int handle_event(void *vctx, const void *data, size_t size)
 	out__double(o, COL_LAT, (double)e->lat_ns / 1e6, 2);
 	out__fmt(o, COL_RESULT, "%s", result_text(e, res, sizeof(res)));
 	out__end(o);
-	return 0;
+	return ctx->om ? om_count(ctx, e) : 0;
 }
 
 static const char *const connect_funcs_any[] = { "tcp_v4_connect", "tcp_v6_connect",
@@ -220,7 +304,7 @@ int main(int argc, char **argv)
 			       ATTACH_MASK(ATTACH_FENTRY) | ATTACH_MASK(ATTACH_KPROBE);
 	struct attach_point point = { .tp_category = "sock", .tp_name = "inet_sock_set_state" };
 	struct tcpconnlat_bpf *skel = NULL;
-	struct ctx ctx = { 0 };
+	struct ctx ctx = { .env = &env };
 	enum attach_kind kind;
 	char why[160];
 	int err;
@@ -306,14 +390,30 @@ int main(int argc, char **argv)
 		p_err("out of memory");
 		goto cleanup;
 	}
+	if (env.om_path) {
+		ctx.om = om_set__new(1, 1, true, OM_MAX_SERIES);
+		if (!ctx.om) {
+			err = -errno;
+			p_err("--openmetrics: %s", strerror(errno));
+			goto cleanup;
+		}
+		/* An empty exposition now: a bad path fails before tracing starts. */
+		err = om_tick(&ctx);
+		if (err)
+			goto cleanup;
+	}
 	ctx.start_ns = loop__now_mono_ns();
 	err = tool__run_events(&(struct tool_events){ .skeleton = skel->skeleton,
 			.columns = columns, .ncols = NCOLS, .json = env.c.json, .out = &ctx.out,
 						       .handler = handle_event, .ctx = &ctx,
 						       .what = "TCP connects",
-						       .duration_ms = env.c.duration_ms });
+						       .duration_ms = env.c.duration_ms,
+						       .tick = { env.om_path ? OM_WRITE_MS : 0,
+								 env.om_path ? om_tick : NULL,
+								 &ctx } });
 
 cleanup:
+	om_set__free(ctx.om);
 	tcpconnlat_bpf__destroy(skel);
 	identity__free(ctx.idn);
 	return err ? 1 : 0;

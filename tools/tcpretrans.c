@@ -1,5 +1,6 @@
 /* tcpretrans: TCP retransmits as they happen, or counted per flow (-c). */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include "inet.h"
 #include "log.h"
 #include "loop.h"
+#include "openmetrics.h"
 #include "out.h"
 #include "tool.h"
 
@@ -25,6 +27,7 @@
  * of a heavy storm. -c sends no events and keeps the ring minimal. */
 #define TCPRETRANS_RING_BYTES (1u << 20)
 #define TCPRETRANS_COUNT_RING_BYTES (4u << 10)
+#define OM_WRITE_MS 1000
 
 struct env {
 	struct cli_common c;
@@ -32,6 +35,7 @@ struct env {
 	bool count;
 	bool loss_probes;
 	enum attach_kind attach;
+	const char *om_path;
 };
 
 /* Text shows "addr:port" endpoints; JSON has the address and the port as separate keys (the
@@ -87,9 +91,10 @@ static const char doc[] =
 	"  tcpretrans             # every retransmit\n"
 	"  tcpretrans -l          # also tail loss probes (needs fentry or kprobes)\n"
 	"  tcpretrans -c -d 10    # retransmits per flow over 10 seconds\n"
-	"  tcpretrans -6 -j       # IPv6 only, as JSON lines";
+	"  tcpretrans -6 -j       # IPv6 only, as JSON lines\n"
+	"  tcpretrans -c --openmetrics /var/lib/node_exporter/tcpretrans.prom >/dev/null";
 
-enum { OPT_COUNT = 'c', OPT_LOSS = 'l', OPT_ATTACH = 0x100 };
+enum { OPT_COUNT = 'c', OPT_LOSS = 'l', OPT_ATTACH = 0x100, OPT_OPENMETRICS };
 
 static const struct argp_option options[] = {
 	{ "count", OPT_COUNT, NULL, 0,
@@ -98,6 +103,9 @@ static const struct argp_option options[] = {
 	  "Also trace tail loss probes (fails if this kernel cannot trace them)", 0 },
 	{ "attach", OPT_ATTACH, "KIND", 0,
 	  "Attach point for retransmits: auto (default), tp_btf or tracepoint", 0 },
+	{ "openmetrics", OPT_OPENMETRICS, "FILE", 0,
+	  "With -c: keep FILE an OpenMetrics file of retransmit counters per IP version and "
+	  "TCP state, replaced every second", 0 },
 	{},
 };
 
@@ -116,6 +124,13 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		env->attach = attach__parse(arg, ATTACH_MASK(ATTACH_RAW_TP) |
 						 ATTACH_MASK(ATTACH_TP_BTF) |
 						 ATTACH_MASK(ATTACH_TRACEPOINT));
+		break;
+	case OPT_OPENMETRICS:
+		env->om_path = om__path_arg(arg);
+		break;
+	case ARGP_KEY_END:
+		if (env->om_path && !env->count)
+			cli__usage_error("--openmetrics needs -c (counting in the kernel)");
 		break;
 	default:
 		return ARGP_ERR_UNKNOWN;
@@ -242,9 +257,74 @@ out:
 	return err;
 }
 
-static int count_tick(void *ctx)
+/* --openmetrics: the kernel's totals per family and state (tcpretrans.h); a series appears
+ * with its first retransmit and, being a counter, stays. */
+struct om_ctx {
+	const struct env *env;
+	const struct tcpretrans_count (*counts)[TCPRETRANS_STATES];
+};
+
+static int om_family(struct om_writer *w, const struct om_ctx *ctx, const char *name,
+		     const char *help, size_t field)
 {
-	return 0;
+	static const char *const names[] = { "ip", "state" };
+	char num[16];
+	const char *values[] = { NULL, NULL };
+	int v6, st, err;
+
+	err = om__metric(w, name, OM_COUNTER, NULL, help);
+	for (v6 = 0; v6 < 2 && !err; v6++) {
+		for (st = 0; st < TCPRETRANS_STATES && !err; st++) {
+			const struct tcpretrans_count *c = &ctx->counts[v6][st];
+			uint64_t value = __atomic_load_n((const uint64_t *)((const char *)c + field),
+							 __ATOMIC_RELAXED);
+
+			if (!c->retransmits && !c->loss_probes)
+				continue;
+			values[0] = v6 ? "6" : "4";
+			values[1] = inet__tcp_state(st);
+			if (!values[1]) {
+				snprintf(num, sizeof(num), "%d", st);
+				values[1] = num;
+			}
+			err = om__u64(w, names, values, 2, value);
+		}
+	}
+	return err;
+}
+
+static int om_write(FILE *f, void *vctx)
+{
+	const struct om_ctx *ctx = vctx;
+	struct om_writer *w = om__new(f);
+	int err;
+
+	if (!w)
+		return -errno;
+	err = om_family(w, ctx, "corescope_tcpretrans_retransmits_total",
+			"TCP packets retransmitted, by the socket's IP version and TCP state.",
+			offsetof(struct tcpretrans_count, retransmits));
+	if (!err)
+		err = om_family(w, ctx, "corescope_tcpretrans_retransmitted_segments_total",
+				"TCP segments in retransmitted packets (what the kernel's "
+				"RetransSegs counts).",
+				offsetof(struct tcpretrans_count, segs));
+	if (!err && ctx->env->loss_probes)
+		err = om_family(w, ctx, "corescope_tcpretrans_loss_probes_total",
+				"TCP tail loss probes sent.",
+				offsetof(struct tcpretrans_count, loss_probes));
+	if (err) {
+		om__free(w);
+		return err;
+	}
+	return om__end(w);
+}
+
+static int count_tick(void *vctx)
+{
+	struct om_ctx *ctx = vctx;
+
+	return ctx->env->om_path ? om__update_file(ctx->env->om_path, om_write, ctx) : 0;
 }
 
 int main(int argc, char **argv)
@@ -263,6 +343,7 @@ int main(int argc, char **argv)
 	struct tcpretrans_bpf *skel = NULL;
 	struct out *o = NULL;
 	struct ctx ctx = { 0 };
+	struct om_ctx om = { 0 };
 	char why[160], tlp_why[2][160];
 	int err;
 
@@ -368,12 +449,21 @@ int main(int argc, char **argv)
 		p_bpf_err("attaching BPF programs", err);
 		goto cleanup;
 	}
+	om.env = &env;
+	om.counts = (const void *)skel->bss->state_counts;
+	/* An empty exposition first: a bad path fails before tracing starts. */
+	err = count_tick(&om);
+	if (err)
+		goto cleanup;
 	tool__ready(env.loss_probes ? "TCP retransmits and tail loss probes, counting per flow"
 				    : "TCP retransmits, counting per flow");
-	/* One tick at the end: after -d, or at the signal (final_tick). */
-	loop__interval(env.c.duration_ms ? env.c.duration_ms : 366ull * 86400 * 1000, 1,
-		       env.c.duration_ms, true, count_tick, NULL);
-	err = print_counts(skel, o, ctx.idn);
+	/* Without --openmetrics one tick at the end: after -d, or at the signal (final_tick);
+	 * with it, one a second and the last at the end. */
+	err = loop__interval(env.om_path ? OM_WRITE_MS
+			     : env.c.duration_ms ? env.c.duration_ms : 366ull * 86400 * 1000,
+			     env.om_path ? 0 : 1, env.c.duration_ms, true, count_tick, &om);
+	if (!err)
+		err = print_counts(skel, o, ctx.idn);
 	loop__flush();
 
 cleanup:
