@@ -15,6 +15,7 @@
 #include "identity.h"
 #include "log.h"
 #include "loop.h"
+#include "openmetrics.h"
 #include "out.h"
 #include "pathbuf.h"
 #include "probe.h"
@@ -38,6 +39,7 @@ struct env {
 	bool noclear;
 	bool all_files;
 	bool full_path;
+	const char *om_path;
 };
 
 enum col { COL_TIME, COL_INTERVAL, COL_TID, COL_PID, COL_NSPID, COL_CONTAINER, COL_COMM, COL_READS, COL_WRITES, COL_RKB,
@@ -85,6 +87,7 @@ struct ctx {
 	struct filetop_path *path;
 	uint64_t interval;
 	uint64_t dropped_seen;
+	struct om_set *om; /* --openmetrics: cumulative counts of at most ROWS files */
 	struct bpf_link *links[MAX_LINKS];
 	int nlinks;
 };
@@ -102,7 +105,8 @@ static const char doc[] =
 
 static const char args_doc[] = "[interval] [count]";
 
-enum { OPT_NOCLEAR = 'C', OPT_ROWS = 'r', OPT_SORT = 's', OPT_ALL = 'a', OPT_FULL = 'F' };
+enum { OPT_NOCLEAR = 'C', OPT_ROWS = 'r', OPT_SORT = 's', OPT_ALL = 'a', OPT_FULL = 'F',
+       OPT_OPENMETRICS = 0x100 };
 
 static const struct argp_option options[] = {
 	{ "noclear", OPT_NOCLEAR, NULL, 0, "Don't clear the screen between intervals", 0 },
@@ -113,6 +117,9 @@ static const struct argp_option options[] = {
 	{ "all-files", OPT_ALL, NULL, 0, "Include sockets, pipes, devices and other non-regular "
 	  "files", 0 },
 	{ "full-path", OPT_FULL, NULL, 0, "Show absolute paths instead of file names", 0 },
+	{ "openmetrics", OPT_OPENMETRICS, "FILE", 0,
+	  "Each interval, replace FILE with OpenMetrics counters of calls and bytes per file "
+	  "(the first ROWS files to make an interval's top; the rest as file=\"other\")", 0 },
 	{},
 };
 
@@ -142,6 +149,9 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		break;
 	case OPT_FULL:
 		env->full_path = true;
+		break;
+	case OPT_OPENMETRICS:
+		env->om_path = om__path_arg(arg);
 		break;
 	default:
 		return ARGP_ERR_UNKNOWN;
@@ -417,49 +427,55 @@ static char file_type(uint16_t mode)
 	return 'O';
 }
 
-static void print_file(struct ctx *ctx, int paths_fd, const struct filetop_key *k,
-		       const struct filetop_value *v)
+/* The file's name as shown: its absolute path with -F (*truncated when the walk stopped
+ * short), else its dentry name, else what /proc/PID/fd shows for pipes and sockets. */
+static const char *file_name(struct ctx *ctx, int paths_fd, const struct filetop_key *k,
+			     const struct filetop_value *v, char *buf, size_t size,
+			     bool *truncated)
 {
-	struct out *o = ctx->out;
-	char full[PATH_BUF_ALLOC + PATH_MAX_DEPTH + 2];
 	bool path_missing = false;
 	size_t len;
 
+	*truncated = false;
 	if (ctx->env->full_path && bpf_map_lookup_elem(paths_fd, k, ctx->path) != 0)
 		path_missing = true; /* the paths map was full: the name alone is a cut path */
 	else if (ctx->env->full_path && ctx->path->depth > 0) {
 		struct filetop_path *p = ctx->path;
-		bool truncated = p->flags & PATH_TRUNCATED;
 
+		*truncated = p->flags & PATH_TRUNCATED;
 		len = p->len < sizeof(p->buf) ? p->len : sizeof(p->buf);
-		if (pathbuf__join(full, sizeof(full), p->buf, len, p->depth) < 0)
-			truncated = true;
-		out__cstr(o, COL_FILE, full);
-		if (truncated && out__json(o)) {
-			json_key(out__json(o), "path_truncated");
-			json_bool(out__json(o), true);
-		}
-		return;
+		if (pathbuf__join(buf, size, p->buf, len, p->depth) < 0)
+			*truncated = true;
+		return buf;
 	}
 	len = v->name_len ? v->name_len - 1 : 0;
 	if (len > sizeof(v->name))
 		len = sizeof(v->name);
 	len = strnlen(v->name, len);
 	if (len) {
-		out__str(o, COL_FILE, v->name, len);
-		if (path_missing && out__json(o)) {
-			json_key(out__json(o), "path_truncated");
-			json_bool(out__json(o), true);
-		}
-		return;
+		snprintf(buf, size, "%.*s", (int)len, v->name);
+		*truncated = path_missing;
+		return buf;
 	}
 	/* Pipes have no name of their own; show them the way /proc/PID/fd does. */
-	if (S_ISFIFO(v->mode))
-		out__fmt(o, COL_FILE, "pipe:[%llu]", (unsigned long long)k->ino);
-	else if (S_ISSOCK(v->mode))
-		out__fmt(o, COL_FILE, "socket:[%llu]", (unsigned long long)k->ino);
-	else
-		out__fmt(o, COL_FILE, "inode:[%llu]", (unsigned long long)k->ino);
+	snprintf(buf, size, "%s:[%llu]",
+		 S_ISFIFO(v->mode) ? "pipe" : S_ISSOCK(v->mode) ? "socket" : "inode",
+		 (unsigned long long)k->ino);
+	return buf;
+}
+
+static void print_file(struct ctx *ctx, int paths_fd, const struct filetop_key *k,
+		       const struct filetop_value *v)
+{
+	struct out *o = ctx->out;
+	char buf[PATH_BUF_ALLOC + PATH_MAX_DEPTH + 2];
+	bool truncated;
+
+	out__cstr(o, COL_FILE, file_name(ctx, paths_fd, k, v, buf, sizeof(buf), &truncated));
+	if (truncated && out__json(o)) {
+		json_key(out__json(o), "path_truncated");
+		json_bool(out__json(o), true);
+	}
 }
 
 static void print_header(struct ctx *ctx, const char *hms)
@@ -524,6 +540,80 @@ static void print_interval(struct ctx *ctx, size_t n, int paths_fd)
 	}
 }
 
+/* --openmetrics: adds the interval's rows, in the order they were ranked, to the per-file
+ * totals. Files are (dev, ino) across all threads; a file that ever made the top ROWS keeps
+ * its series, the others add up in file="other". */
+enum { OM_READS, OM_WRITES, OM_RBYTES, OM_WBYTES, OM_NCOUNTERS };
+static const char *const om_labels[] = { "file", "dev", "ino" };
+
+static int om_add_interval(struct ctx *ctx, size_t n, int paths_fd)
+{
+	char name[PATH_BUF_ALLOC + PATH_MAX_DEPTH + 2], dev[24], ino[24];
+	const char *values[] = { name, dev, ino };
+	struct om_series *r;
+	bool truncated;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		const struct filetop_key *k = &ctx->keys[ctx->order[i]];
+		const struct filetop_value *v = &ctx->vals[ctx->order[i]];
+
+		if (!v->reads && !v->writes)
+			continue;
+		file_name(ctx, paths_fd, k, v, name, sizeof(name), &truncated);
+		snprintf(dev, sizeof(dev), "%u:%u", k->dev >> 20, k->dev & 0xfffff);
+		snprintf(ino, sizeof(ino), "%llu", (unsigned long long)k->ino);
+		r = om_set__get(ctx->om, values);
+		if (!r) {
+			p_err("--openmetrics: out of memory");
+			return -ENOMEM;
+		}
+		r->counters[OM_READS] += v->reads;
+		r->counters[OM_WRITES] += v->writes;
+		r->counters[OM_RBYTES] += v->rbytes;
+		r->counters[OM_WBYTES] += v->wbytes;
+	}
+	return 0;
+}
+
+static int om_write(FILE *f, void *vctx)
+{
+	static const struct {
+		const char *name, *unit, *help;
+	} fams[OM_NCOUNTERS] = {
+		[OM_READS] = { "corescope_filetop_reads_total", NULL,
+			       "Reads that transferred data, per file." },
+		[OM_WRITES] = { "corescope_filetop_writes_total", NULL,
+				"Writes that transferred data, per file." },
+		[OM_RBYTES] = { "corescope_filetop_read_bytes_total", "bytes",
+				"Bytes read, per file." },
+		[OM_WBYTES] = { "corescope_filetop_written_bytes_total", "bytes",
+				"Bytes written, per file." },
+	};
+	const struct ctx *ctx = vctx;
+	struct om_writer *w = om__new(f);
+	int i, err = 0;
+
+	if (!w)
+		return -errno;
+	for (i = 0; i < OM_NCOUNTERS && !err; i++) {
+		err = om__metric(w, fams[i].name, OM_COUNTER, fams[i].unit, fams[i].help);
+		if (!err)
+			err = om_set__write_counter(ctx->om, w, om_labels, i);
+	}
+	if (!err)
+		err = om__metric(w, "corescope_filetop_uncounted_calls_total", OM_COUNTER, NULL,
+				 "Reads and writes not counted: more thread and file pairs in one "
+				 "interval than the table holds.");
+	if (!err)
+		err = om__u64(w, NULL, NULL, 0, ctx->dropped_seen);
+	if (err) {
+		om__free(w);
+		return err;
+	}
+	return om__end(w);
+}
+
 static int tick(void *vctx)
 {
 	struct ctx *ctx = vctx;
@@ -548,8 +638,12 @@ static int tick(void *vctx)
 	}
 	ctx->interval++;
 	print_interval(ctx, n, ctx->paths_fd[old]);
+	if (ctx->om)
+		err = om_add_interval(ctx, n, ctx->paths_fd[old]);
 	if (ctx->env->full_path)
 		clear_paths(ctx->paths_fd[old]);
+	if (err)
+		return err;
 	dropped = __atomic_load_n(&ctx->skel->bss->dropped, __ATOMIC_RELAXED);
 	if (dropped != ctx->dropped_seen) {
 		p_warn("%llu reads/writes not counted: more than %d thread and file pairs in one "
@@ -557,7 +651,7 @@ static int tick(void *vctx)
 		       (unsigned long long)(dropped - ctx->dropped_seen), FILETOP_MAX_ENTRIES);
 		ctx->dropped_seen = dropped;
 	}
-	return 0;
+	return ctx->om ? om__update_file(ctx->env->om_path, om_write, ctx) : 0;
 }
 
 int main(int argc, char **argv)
@@ -644,6 +738,15 @@ int main(int argc, char **argv)
 
 	/* Escape sequences only for a person at a terminal, never into a file or a pipe. */
 	ctx.clear = !env.noclear && !env.c.json && isatty(STDOUT_FILENO);
+	if (env.om_path) {
+		ctx.om = om_set__new(3, OM_NCOUNTERS, false, env.rows);
+		/* An empty exposition first: a bad path fails before tracing starts. */
+		err = ctx.om ? om__update_file(env.om_path, om_write, &ctx) : -errno;
+		if (!ctx.om)
+			p_err("--openmetrics: %s", strerror(errno));
+		if (err)
+			goto cleanup;
+	}
 	tool__ready("file reads and writes");
 	err = loop__interval((env.c.interval_given ? env.c.interval_s : 1) * 1000, env.c.count, 0,
 			     true, tick, &ctx);
@@ -653,6 +756,7 @@ cleanup:
 		bpf_link__destroy(ctx.links[i]);
 	out__free(ctx.out);
 	identity__free(ctx.idn);
+	om_set__free(ctx.om);
 	progsync__free(ctx.sync);
 	free(ctx.path);
 	free(ctx.order);
