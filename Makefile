@@ -129,6 +129,7 @@ help:
 	@echo 'make fuzz       each fuzz target for FUZZ_SECONDS (default 60)'
 	@echo 'make install    PREFIX=$(PREFIX) DESTDIR=... (binaries to sbin, man pages to man8)'
 	@echo 'make deb        a Debian package in $(OUT)/ (commands named TOOL$(DEB_SUFFIX))'
+	@echo 'make dist-static  a tarball of static binaries, man pages and SHA256SUMS in $(OUT)/dist/'
 	@echo 'make vmlinux    regenerate $(VMLINUX_H) from /sys/kernel/btf/vmlinux'
 	@echo 'options: V=1 (show commands) STATIC=1 (static binaries) SANITIZE=1 (ASan+UBSan)'
 
@@ -314,6 +315,38 @@ $(DEB): $(TOOL_BINS) $(addprefix docs/,$(addsuffix .8,$(TOOLS))) docs/copyright 
 	  echo ' write OpenMetrics files for the node_exporter textfile collector.'; \
 	} > $(DEB_ROOT)/DEBIAN/control
 	$(Q)dpkg-deb --root-owner-group -Zxz --build $(DEB_ROOT) $@ >/dev/null
+
+# Static binaries for download: $(OUT)/dist/$(NAME)-$(VERSION)-<arch>-static.tar.gz with the
+# binaries (stripped, plain names), their man pages, copyright and SHA256SUMS inside, and
+# $(OUT)/dist/SHA256SUMS beside it. Built with STATIC=1 in $(OUT)/static (non-host
+# architectures in $(OUT)/static-<arch>): `make dist-static ARCH=arm64` once cross builds work.
+DIST_MACHINE := $(if $(filter x86,$(ARCH)),x86_64,$(if $(filter arm64,$(ARCH)),aarch64,$(ARCH)))
+DIST_NAME    := $(NAME)-$(VERSION)-$(DIST_MACHINE)-static
+DIST_DIR     := $(OUT)/dist
+HOST_ARCH    := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+STATIC_OUT   := $(if $(filter $(HOST_ARCH),$(ARCH)),$(OUT)/static,$(OUT)/static-$(ARCH))
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || date +%s)
+
+.PHONY: dist-static
+dist-static:
+	$(Q)$(MAKE) --no-print-directory STATIC=1 SANITIZE= OUT=$(STATIC_OUT) all
+	$(call msg,DIST,$(DIST_DIR)/$(DIST_NAME).tar.gz)
+	$(Q)rm -rf $(DIST_DIR)/$(DIST_NAME) && mkdir -p $(DIST_DIR)/$(DIST_NAME)/sbin \
+		$(DIST_DIR)/$(DIST_NAME)/man/man8
+	$(Q)for t in $(TOOLS); do \
+		readelf -d $(STATIC_OUT)/bin/$$t | grep -q NEEDED && \
+			{ echo "$(STATIC_OUT)/bin/$$t is not static" >&2; exit 1; }; \
+		install -m 0755 $(STATIC_OUT)/bin/$$t $(DIST_DIR)/$(DIST_NAME)/sbin/$$t; \
+		$(STRIP) --remove-section=.comment --remove-section=.note \
+			$(DIST_DIR)/$(DIST_NAME)/sbin/$$t; \
+		install -m 0644 docs/$$t.8 $(DIST_DIR)/$(DIST_NAME)/man/man8/$$t.8; \
+	done
+	$(Q)install -m 0644 docs/copyright $(DIST_DIR)/$(DIST_NAME)/copyright
+	$(Q)cd $(DIST_DIR)/$(DIST_NAME) && find sbin man copyright -type f | LC_ALL=C sort | \
+		xargs sha256sum > SHA256SUMS
+	$(Q)tar -C $(DIST_DIR) --sort=name --owner=0 --group=0 --numeric-owner \
+		--mtime=@$(SOURCE_DATE_EPOCH) -cf - $(DIST_NAME) | gzip -9n > $(DIST_DIR)/$(DIST_NAME).tar.gz
+	$(Q)cd $(DIST_DIR) && sha256sum $(NAME)-*-static.tar.gz > SHA256SUMS
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8

@@ -1,6 +1,6 @@
 """Packaging: the .deb installs into a clean Debian 12 root made with debootstrap, every
 command and man page is there and works, lintian has nothing to say about it and every binary
-is hardened; static binaries run in an empty root."""
+is hardened; the static tarball checks out and its binaries run in an empty root."""
 import glob
 import os
 import re
@@ -75,17 +75,40 @@ def test_deb_installs_in_clean_debian_root():
             assert not os.path.exists(os.path.join(root, "usr", "sbin", t))
 
 
-def test_static_binaries_run_in_empty_root():
-    out = os.path.join("build", "static")
-    make("STATIC=1", f"OUT={out}", "all")
-    with tempfile.TemporaryDirectory() as root:
-        for t in tools():
-            binary = os.path.join(harness.ROOT, out, "bin", t)
-            shutil.copy(binary, os.path.join(root, t))
-            p = subprocess.run(["chroot", root, "/" + t, "--help"], capture_output=True,
-                               text=True, timeout=10)
-            assert p.returncode == 0 and p.stdout.startswith(f"Usage: {t} "), (t, p.stderr)
-        assert os.listdir(root) and not os.path.exists(os.path.join(root, "lib"))
+def test_dist_static_tarball():
+    """make dist-static: a tarball of static binaries (no interpreter, no shared library),
+    their man pages and SHA256SUMS that checks out; each binary runs in an empty root."""
+    make("dist-static", timeout=1200)
+    version = open(os.path.join(harness.ROOT, "VERSION")).read().strip()
+    machine = os.uname().machine
+    dist = os.path.join(harness.ROOT, "build", "dist")
+    name = f"corescope-{version}-{machine}-static"
+    tarball = os.path.join(dist, name + ".tar.gz")
+    assert os.path.exists(tarball), os.listdir(dist)
+    p = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=dist, capture_output=True,
+                       text=True)
+    assert p.returncode == 0 and f"{name}.tar.gz: OK" in p.stdout, p.stdout + p.stderr
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run(["tar", "-xzf", tarball, "-C", tmp], check=True)
+        top = os.path.join(tmp, name)
+        want = sorted([f"sbin/{t}" for t in tools()] + [f"man/man8/{t}.8" for t in tools()] +
+                      ["copyright"])
+        listed = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=top, capture_output=True,
+                                text=True)
+        assert listed.returncode == 0, listed.stdout + listed.stderr
+        assert sorted(l.rsplit(":", 1)[0] for l in listed.stdout.splitlines()) == want, \
+            listed.stdout
+        with tempfile.TemporaryDirectory() as root:
+            for t in tools():
+                binary = os.path.join(top, "sbin", t)
+                dyn = subprocess.run(["readelf", "-l", "-d", binary], capture_output=True,
+                                     text=True).stdout
+                assert "INTERP" not in dyn and "NEEDED" not in dyn, (t, dyn)
+                shutil.copy(binary, os.path.join(root, t))
+                p = subprocess.run(["chroot", root, "/" + t, "--help"], capture_output=True,
+                                   text=True, timeout=10)
+                assert p.returncode == 0 and p.stdout.startswith(f"Usage: {t} "), (t, p.stderr)
+            assert not os.path.exists(os.path.join(root, "lib"))
 
 
 def test_make_install_destdir_prefix():
