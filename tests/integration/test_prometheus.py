@@ -290,7 +290,10 @@ def test_scrape_all_aggregating_tools():
         # tcpretrans -c: its per-flow table (every flow on the host) adds up to the per-state
         # counters; the test's own flow is among them, ESTABLISHED.
         rows = [r for r in tools["tcpretrans"].json() if "retransmits" in r]
-        mine = [r for r in rows if r["lport"] == RETRANS_PORT or r["rport"] == RETRANS_PORT]
+        # Other tests on this host may use the same port in their own namespaces: the
+        # pair's addresses are this run's alone.
+        mine = [r for r in rows if r["rport"] == RETRANS_PORT and
+                r["laddr"] == pair.addr("client", 4) and r["raddr"] == pair.addr("server", 4)]
         assert mine and all(r["retransmits"] > 0 for r in mine), rows
         for ip in (4, 6):
             want = sum(r["retransmits"] for r in rows if r["ip"] == ip)
