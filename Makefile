@@ -65,10 +65,12 @@ endif
 BUILD_CPPFLAGS := -D_GNU_SOURCE -DCORESCOPE_VERSION='"$(VERSION)"' -I$(OUT) -Icommon -Ibpf
 BUILD_CFLAGS   := -Wall -Wextra -Wno-unused-parameter -Wshadow -Wformat=2 $(WERROR)
 BUILD_LDFLAGS  :=
-LDLIBS  := -lbpf -lelf -lz
+LDLIBS  := -lbpf -ldw -lelf -lz
 
 ifeq ($(STATIC),1)
 BUILD_LDFLAGS += -static
+# libdw's own dependencies (pkg-config --static --libs libdw), which a static link names.
+LDLIBS  += -llzma -lbz2 -lpthread
 endif
 ifeq ($(SANITIZE),1)
 BUILD_CFLAGS  += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
@@ -134,13 +136,13 @@ help:
 	@echo 'options: V=1 (show commands) STATIC=1 (static binaries) SANITIZE=1 (ASan+UBSan)'
 
 # Packages, not downloads: everything comes from Debian 12's archive.
-DEPS_BUILD := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev make gcc libc6-dev pkg-config \
+DEPS_BUILD := clang llvm libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev make gcc libc6-dev pkg-config \
 	dpkg-dev
 # The integration tests' workloads and checkers (netns, firewall, loop devices, promtool and a
 # Prometheus scraping node_exporter, lintian and hardening-check for the package).
 DEPS_TEST  := python3 iproute2 nftables iptables util-linux mount procps kmod jq man-db \
 	binutils prometheus prometheus-node-exporter libclang-rt-14-dev debootstrap linux-perf bpftrace \
-	systemd-container python3-jsonschema lintian devscripts
+	systemd-container python3-jsonschema lintian devscripts xz-utils gzip
 # make test-vm / test-matrix: Debian's kernels under qemu (TCG), an initramfs made with cpio.
 DEPS_TEST  += qemu-system-x86 qemu-system-arm cpio
 DEPS_PKGS  := $(DEPS_BUILD) $(DEPS_TEST)

@@ -64,8 +64,9 @@ static __always_inline void events_count_lost(void)
 		*lost += 1;
 }
 
-/* Sends size bytes of data (size must be provably <= EVENT_MAX_SIZE to the verifier). */
-static __always_inline void events_emit(void *ctx, void *data, __u64 size)
+/* Sends size bytes of data (size must be provably <= EVENT_MAX_SIZE to the verifier);
+ * wake: wake the consumer now, whatever is pending (an event it must act on at once). */
+static __always_inline void events_emit_wake(void *ctx, void *data, __u64 size, bool wake)
 {
 	long err;
 
@@ -75,7 +76,8 @@ static __always_inline void events_emit(void *ctx, void *data, __u64 size)
 		size = EVENT_MAX_SIZE;
 	barrier_var(size);
 	if (bpf_core_type_exists(struct bpf_ringbuf) && events_use_ringbuf) {
-		__u64 flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= events_wakeup_bytes
+		__u64 flags = wake || bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >=
+					      events_wakeup_bytes
 				      ? BPF_RB_FORCE_WAKEUP
 				      : BPF_RB_NO_WAKEUP;
 
@@ -85,6 +87,11 @@ static __always_inline void events_emit(void *ctx, void *data, __u64 size)
 	}
 	if (err)
 		events_count_lost();
+}
+
+static __always_inline void events_emit(void *ctx, void *data, __u64 size)
+{
+	events_emit_wake(ctx, data, size, false);
 }
 
 #endif

@@ -1,10 +1,11 @@
 /* profile: on-CPU stacks sampled by a perf event on every CPU (hardware cycles, or the
- * cpu-clock software event), counted per (process image, kernel stack, user stack, comm) in
- * the kernel. The counts and stacks are double-buffered: user space flips `generation`
- * every second (with the events disabled, so no sample is in flight), then reads, symbolizes
- * and empties the buffer no sample writes to any more; kernel memory holds one second of
- * stacks, not the whole run. The only events sent announce each process image the first
- * time it is sampled, so that its memory maps are read while it still runs. */
+ * cpu-clock software event). Each sample goes to user space through the event buffer: its
+ * kernel stack, the user stack as the frame pointers walk it, the user registers and a copy
+ * of the top of the user stack, from which user space unwinds by call-frame information
+ * (common/unwind.c says why there) and counts identical stacks. Kernel memory is the event
+ * buffer, not a table of stacks: it does not grow with the stacks a profile meets, and
+ * nothing is lost to hash collisions. The first sample of each process image says so, and
+ * wakes user space at once, so that its memory maps are read while it still runs. */
 #include "vmlinux.h"
 
 #include <bpf/bpf_core_read.h>
@@ -13,14 +14,13 @@
 
 #include "profile.h"
 
-#define EVENT_MAX_SIZE sizeof(struct profile_event)
+/* A page more than the largest sample: the verifier's bounds on the stack copy's offset
+ * (copy_stack) are looser than the real ones by up to a page. */
+#define EVENT_MAX_SIZE (sizeof(struct profile_sample) + PROFILE_STACK_PAGE)
 #include "events.bpf.h"
 #include "filter.bpf.h"
-#include "hist.bpf.h"
 
-#define ENOMEM 12
 #define EFAULT 14
-#define EEXIST 17
 
 /* Filters, set before load; rodata, so the verifier drops the branches of unused ones. */
 const volatile __u8 want_kernel = 1;   /* -U clears */
@@ -30,40 +30,6 @@ const volatile __u32 nr_pids = 0;      /* -p: thread group IDs */
 const volatile __u32 pids[PROFILE_MAX_FILTER_IDS] = {};
 const volatile __u32 nr_tids = 0;      /* -L: thread IDs */
 const volatile __u32 tids[PROFILE_MAX_FILTER_IDS] = {};
-
-/* Stacks by content: a hash with one stack per bucket, so two stacks whose hashes meet in
- * a bucket make the second fail with -EEXIST (counted, shown as a missed stack). One per
- * generation, each half of --stack-storage-size (set before load). */
-#define STACK_MAP(name)                                                         \
-	struct {                                                                \
-		__uint(type, BPF_MAP_TYPE_STACK_TRACE);                         \
-		__uint(key_size, sizeof(__u32));                                \
-		__uint(value_size, PROFILE_MAX_STACK_DEPTH * sizeof(__u64));    \
-		__uint(max_entries, 8192);                                      \
-	} name SEC(".maps")
-
-/* Samples per key: one per generation, each half of --hash-storage-size. */
-#define COUNTS_MAP(name)                                                        \
-	struct {                                                                \
-		__uint(type, BPF_MAP_TYPE_HASH);                                \
-		__type(key, struct profile_key);                                \
-		__type(value, __u64);                                           \
-		__uint(max_entries, 20480);                                     \
-	} name SEC(".maps")
-
-STACK_MAP(stacks0);
-STACK_MAP(stacks1);
-COUNTS_MAP(counts0);
-COUNTS_MAP(counts1);
-
-/* Which buffer samples go to (its low bit). A map, not a global, so that the flip is one
- * bpf_map_update_elem() on any kernel. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u32);
-} generation SEC(".maps");
 
 /* What a process image is: its memory (a new mm on every exec) and its start time (a new
  * process that reuses the pid, even at the same mm address). */
@@ -141,58 +107,113 @@ static __always_inline int sample_in_user(struct bpf_perf_event_data *ctx)
 #endif
 }
 
-/* bpf_get_stackid() returns -EFAULT when it collected no frame: normal for the kernel stack
+/* bpf_get_stack() returns -EFAULT when it collected no frame: normal for the kernel stack
  * of a sample in user mode and the user stack of a kernel thread, a lost stack otherwise.
- * The other errors are always losses: a taken bucket (-EEXIST), no free entry (-ENOMEM). */
-static __always_inline __s32 kernel_stack(struct bpf_perf_event_data *ctx, void *stacks)
+ * Returns the number of frames, PROFILE_NO_STACK, or -errno. */
+static __always_inline __s32 kernel_stack(struct bpf_perf_event_data *ctx, __u64 *ips)
 {
-	long id = bpf_get_stackid(ctx, stacks, 0);
-	int in_user;
+	long n = bpf_get_stack(ctx, ips, PROFILE_MAX_STACK_DEPTH * sizeof(__u64), 0);
 
-	if (id >= 0)
-		return id;
-	if (id == -EEXIST) {
-		stat_inc(PROFILE_STAT_KERN_COLLISION);
-	} else if (id == -ENOMEM) {
-		stat_inc(PROFILE_STAT_KERN_NOMEM);
-	} else if (id == -EFAULT) {
-		in_user = sample_in_user(ctx);
-		if (in_user != 0)
+	if (n >= 0)
+		return n / sizeof(__u64);
+	if (n == -EFAULT) {
+		if (sample_in_user(ctx) != 0)
 			return PROFILE_NO_STACK;
 		stat_inc(PROFILE_STAT_KERN_FAULT);
 	} else {
 		stat_inc(PROFILE_STAT_KERN_OTHER);
 	}
-	return id;
+	return n;
 }
 
-static __always_inline __s32 user_stack(struct bpf_perf_event_data *ctx, void *stacks,
-					bool has_mm)
+static __always_inline __s32 user_stack(struct bpf_perf_event_data *ctx, __u64 *ips)
 {
-	long id = bpf_get_stackid(ctx, stacks, BPF_F_USER_STACK);
+	long n = bpf_get_stack(ctx, ips, PROFILE_MAX_STACK_DEPTH * sizeof(__u64),
+			       BPF_F_USER_STACK);
 
-	if (id >= 0)
-		return id;
-	if (id == -EEXIST) {
-		stat_inc(PROFILE_STAT_USER_COLLISION);
-	} else if (id == -ENOMEM) {
-		stat_inc(PROFILE_STAT_USER_NOMEM);
-	} else if (id == -EFAULT) {
-		if (!has_mm)
-			return PROFILE_NO_STACK;
-		stat_inc(PROFILE_STAT_USER_FAULT);
-	} else {
-		stat_inc(PROFILE_STAT_USER_OTHER);
-	}
-	return id;
+	if (n >= 0)
+		return n / sizeof(__u64);
+	stat_inc(n == -EFAULT ? PROFILE_STAT_USER_FAULT : PROFILE_STAT_USER_OTHER);
+	return n;
 }
 
-/* The image the current process runs, announcing it if it was not seen before. */
-static __always_inline __u64 current_image(void *ctx, __u32 tgid, struct task_struct *task,
-					   __u64 mm)
+/* Where the registers unwinding needs are in the user register layout (uapi
+ * asm/ptrace.h), which the sample's context has and which the kernel's struct pt_regs
+ * starts with on both architectures. Read by slot, not through a struct: the kernel's
+ * struct changed on x86 in 6.9 (see sample_in_user). */
+#if defined(__TARGET_ARCH_x86)
+#define SLOT_IP 16
+#define SLOT_SP 19
+#define SLOT_FP 4   /* bp */
+#elif defined(__TARGET_ARCH_arm64)
+#define SLOT_IP 32  /* pc */
+#define SLOT_SP 31
+#define SLOT_FP 29
+#define SLOT_LR 30
+#endif
+
+/* The user registers: the sample's own when it interrupted user mode, else those saved on
+ * kernel entry (bpf_task_pt_regs, 5.15+). False when they are not known. */
+static __always_inline bool user_regs(struct bpf_perf_event_data *ctx, __u64 *regs)
+{
+#if defined(SLOT_IP)
+	const __u64 *slots;
+
+	if (sample_in_user(ctx) == 1) {
+		slots = (const __u64 *)ctx;
+		regs[PROFILE_REG_IP] = slots[SLOT_IP];
+		regs[PROFILE_REG_SP] = slots[SLOT_SP];
+		regs[PROFILE_REG_FP] = slots[SLOT_FP];
+#if defined(SLOT_LR)
+		regs[PROFILE_REG_LR] = slots[SLOT_LR];
+#endif
+		return true;
+	}
+	if (!bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_task_pt_regs))
+		return false;
+	slots = (const __u64 *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	if (!slots)
+		return false;
+	if (bpf_probe_read_kernel(&regs[PROFILE_REG_IP], 8, &slots[SLOT_IP]) ||
+	    bpf_probe_read_kernel(&regs[PROFILE_REG_SP], 8, &slots[SLOT_SP]) ||
+	    bpf_probe_read_kernel(&regs[PROFILE_REG_FP], 8, &slots[SLOT_FP]))
+		return false;
+#if defined(SLOT_LR)
+	if (bpf_probe_read_kernel(&regs[PROFILE_REG_LR], 8, &slots[SLOT_LR]))
+		return false;
+#endif
+	return true;
+#else
+	return false;
+#endif
+}
+
+/* Copies the user stack from sp up, a page at a time, until the copy is full or the next
+ * page cannot be read (the end of the stack's mapping). Returns the bytes copied. */
+static __always_inline __u32 copy_stack(__u8 *dst, __u64 sp)
+{
+	__u32 len = PROFILE_STACK_PAGE - (sp & (PROFILE_STACK_PAGE - 1));
+
+	/* Proves 1 <= len <= one page to the verifier. */
+	len = ((len - 1) & (PROFILE_STACK_PAGE - 1)) + 1;
+	if (bpf_probe_read_user(dst, len, (void *)sp))
+		return 0;
+#pragma unroll
+	for (int i = 0; i < PROFILE_STACK_BYTES / PROFILE_STACK_PAGE - 1; i++) {
+		if (len > PROFILE_STACK_BYTES - PROFILE_STACK_PAGE)
+			break;
+		if (bpf_probe_read_user(dst + len, PROFILE_STACK_PAGE, (void *)(sp + len)))
+			break;
+		len += PROFILE_STACK_PAGE;
+	}
+	return len;
+}
+
+/* The image the current process runs; *fresh is set if it was not seen before. */
+static __always_inline __u64 current_image(__u32 tgid, struct task_struct *task, __u64 mm,
+					   bool *fresh)
 {
 	struct image_id *known, id = {};
-	struct profile_event *e;
 	__u32 zero = 0;
 	__u64 *seq;
 
@@ -211,52 +232,55 @@ static __always_inline __u64 current_image(void *ctx, __u32 tgid, struct task_st
 		stat_inc(PROFILE_STAT_IMAGES_FULL);
 		return 0;
 	}
-	e = events_scratch();
-	if (e) {
-		e->image = id.image;
-		e->pid = tgid;
-		e->pad = 0;
-		events_emit(ctx, e, sizeof(*e));
-	}
+	*fresh = true;
 	return id.image;
 }
 
-/* Counts the current sample in one generation's maps. Inlined once per generation, so
- * that every helper call gets a map the verifier knows. */
-static __always_inline void record(struct bpf_perf_event_data *ctx, __u32 tgid, void *stacks,
-				   void *counts)
+static __always_inline void record(struct bpf_perf_event_data *ctx, __u32 tgid)
 {
-	struct profile_key key = {};
+	struct profile_sample *e = events_scratch();
 	struct task_struct *task;
-	__u64 *count;
+	bool fresh = false;
 	__u64 mm;
 
-	key.pid = tgid;
-	bpf_get_current_comm(key.comm, sizeof(key.comm));
-	key.kern_stack_id = want_kernel ? kernel_stack(ctx, stacks) : PROFILE_NO_STACK;
-	key.user_stack_id = PROFILE_NO_STACK;
+	if (!e)
+		return;
+	e->image = 0;
+	e->pid = tgid;
+	e->flags = 0;
+	e->stack_len = 0;
+	e->pad = 0;
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	e->kern_n = want_kernel ? kernel_stack(ctx, e->kern) : PROFILE_NO_STACK;
+	e->user_n = PROFILE_NO_STACK;
 	if (want_user) {
 		task = (struct task_struct *)bpf_get_current_task();
 		/* No memory: a kernel thread (or a task past exit_mm()), no user stack. */
 		mm = (__u64)BPF_CORE_READ(task, mm);
-		key.user_stack_id = user_stack(ctx, stacks, mm != 0);
-		if (mm && key.user_stack_id >= 0)
-			key.image = current_image(ctx, tgid, task, mm);
+		if (mm) {
+			e->user_n = user_stack(ctx, e->user);
+			e->image = current_image(tgid, task, mm, &fresh);
+			if (fresh)
+				e->flags |= PROFILE_SAMPLE_NEW_IMAGE;
+			__builtin_memset(e->regs, 0, sizeof(e->regs));
+			if (user_regs(ctx, e->regs)) {
+				e->flags |= PROFILE_SAMPLE_REGS;
+				e->stack_len = copy_stack(e->stack, e->regs[PROFILE_REG_SP]);
+				if (!e->stack_len)
+					stat_inc(PROFILE_STAT_STACK_UNREADABLE);
+			} else {
+				stat_inc(PROFILE_STAT_NO_USER_REGS);
+			}
+		}
 	}
-
-	count = map_lookup_or_try_init(counts, &key, &(__u64){ 0 });
-	if (!count) {
-		stat_inc(PROFILE_STAT_COUNTS_FULL);
-		return;
-	}
-	__sync_fetch_and_add(count, 1);
+	events_emit_wake(ctx, e, offsetof(struct profile_sample, stack) + e->stack_len, fresh);
 }
 
 SEC("perf_event")
 int do_sample(struct bpf_perf_event_data *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	__u32 tgid = id >> 32, tid = (__u32)id, zero = 0, *gen;
+	__u32 tgid = id >> 32, tid = (__u32)id;
 
 	/* Against the perf events' own counts, this tells user space how many samples the
 	 * kernel never delivered (it skips the program while other BPF code runs on the CPU). */
@@ -272,12 +296,7 @@ int do_sample(struct bpf_perf_event_data *ctx)
 	if (!filter_current())
 		return 0;
 	stat_inc(PROFILE_STAT_SAMPLES);
-
-	gen = bpf_map_lookup_elem(&generation, &zero);
-	if (gen && (*gen & 1))
-		record(ctx, tgid, &stacks1, &counts1);
-	else
-		record(ctx, tgid, &stacks0, &counts0);
+	record(ctx, tgid);
 	return 0;
 }
 

@@ -1,8 +1,16 @@
 /* profile: a sampling CPU profiler. A perf event on every CPU fires -F times a second (or
- * every -c events); each sample's kernel and user stacks are counted in the kernel. Every
- * second (a "drain") the counts are read, symbolized and merged into identical symbolized
- * stacks here, and the kernel's maps emptied; when sampling ends the merged stacks are
- * printed as BCC-style stacks, folded lines for flame graphs (-f) or JSON (-j).
+ * every -c events); each sample comes here with its kernel stack and what its user stack
+ * needs to be unwound (common/syms/unwind.h), and identical symbolized stacks are counted
+ * here; when sampling ends they are printed as BCC-style stacks, folded lines for flame
+ * graphs (-f) or JSON (-j). Memory follows the distinct stacks: a sample is unwound,
+ * symbolized (through a cache of the address chains seen in the last second) and counted
+ * on arrival; kernel stacks are counted by address and named at the end.
+ *
+ * Three threads. The main one reads the event buffer: it queues each sample, and reads the
+ * maps of each new process image at once. A worker unwinds, symbolizes and counts the
+ * queued samples: the first look at a large binary's tables (libLLVM: a second or more on
+ * a loaded machine) then delays the count, not the reading of the buffer, which would
+ * overflow. A third loads the kernel's symbols while sampling runs.
  *
  * Processes that exit before their stacks are symbolized still resolve: the kernel
  * announces each process image the first time it samples it, and its memory maps are read
@@ -12,6 +20,7 @@
  * or the number of processes that came and went. */
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,24 +44,23 @@
 #include "stackfmt.h"
 #include "stacks.h"
 #include "syms/syms.h"
+#include "syms/unwind.h"
 #include "tool.h"
 
 #include "profile.h"
 #include "profile.skel.h"
 
 #define DEFAULT_FREQ 49
-/* BCC's totals, split between the two generations. The stack map has one stack per bucket
- * and no chaining: a new stack whose hash meets a taken bucket is lost (-EEXIST), so it
- * needs far more buckets than one drain interval's stacks. Each entry is
- * PROFILE_MAX_STACK_DEPTH * 8 bytes of kernel memory (16 MiB in all by default). */
-#define DEFAULT_STACK_STORAGE 16384
-#define DEFAULT_HASH_STORAGE 40960
-/* How often the kernel's buffers are swapped and the idle one drained. */
+/* How often process images that are gone are freed, and the cache of symbolized user
+ * stacks emptied. */
 #define DRAIN_MS 1000
-#define MAX_STORAGE (1u << 22)
-/* Announcements of new process images: 24 bytes each, at most one per sample, and the
- * consumer is woken for each. */
-#define PROFILE_RING_BYTES (256u << 10)
+/* Samples of up to 19 KiB (most much smaller: a stack's copy ends at the top of its
+ * mapping). The reader only queues them (and reads the maps of new process images), so
+ * the ring needs to hold only the samples of its longest pause. */
+#define PROFILE_RING_BYTES (2u << 20)
+/* The queue of samples waiting for the worker. Past this, samples are dropped (and
+ * counted). */
+#define QUEUE_MAX_BYTES (64u << 20)
 #define MAX_PID 4194304
 
 struct env {
@@ -69,8 +77,6 @@ struct env {
 	bool annotations;      /* -a */
 	bool folded;           /* -f */
 	int cpu;               /* -C; -1: every CPU */
-	uint32_t stack_storage;
-	uint32_t hash_storage;
 	const char *debug_dir;
 	uint64_t duration_ms;  /* positional; 0: until interrupted */
 };
@@ -91,9 +97,7 @@ static const char doc[] =
 	"  profile -af 30 > out.folded; flamegraph.pl out.folded > cpu.svg";
 
 enum {
-	OPT_STACK_STORAGE = 0x100,
-	OPT_HASH_STORAGE,
-	OPT_DEBUG_DIR,
+	OPT_DEBUG_DIR = 0x100,
 };
 
 static const struct argp_option options[] = {
@@ -111,10 +115,6 @@ static const struct argp_option options[] = {
 	{ "delimited", 'd', NULL, 0, "Insert a delimiter between kernel and user frames", 0 },
 	{ "annotations", 'a', NULL, 0, "Add _[k] to the names of kernel frames", 0 },
 	{ "folded", 'f', NULL, 0, "Folded output: one line per stack, for flame graphs", 0 },
-	{ "stack-storage-size", OPT_STACK_STORAGE, "N", 0,
-	  "Room for N distinct stacks in the kernel (default 16384)", 0 },
-	{ "hash-storage-size", OPT_HASH_STORAGE, "N", 0,
-	  "Room for N distinct (process, stacks) counts in the kernel (default 40960)", 0 },
 	{ "debug-dir", OPT_DEBUG_DIR, "DIR", 0,
 	  "Look for separate debug files under DIR (default /usr/lib/debug)", 0 },
 	{},
@@ -218,12 +218,6 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 	case 'f':
 		env->folded = true;
 		break;
-	case OPT_STACK_STORAGE:
-		env->stack_storage = (uint32_t)cli__u64(arg, "--stack-storage-size", 1, MAX_STORAGE);
-		break;
-	case OPT_HASH_STORAGE:
-		env->hash_storage = (uint32_t)cli__u64(arg, "--hash-storage-size", 1, MAX_STORAGE);
-		break;
 	case OPT_DEBUG_DIR:
 		if (stat(arg, &st) != 0 || !S_ISDIR(st.st_mode)) {
 			char shown[128];
@@ -256,44 +250,53 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 	return 0;
 }
 
-/* ---- The report: counts read back, symbolized, merged ---- */
+/* ---- The report: samples unwound, symbolized, merged ---- */
 
 struct report {
 	const struct env *env;
-	struct images *images;           /* NULL with -K */
+	struct images *images;   /* NULL with -K */
 	const struct ksyms *ksyms;
-	int counts_fd[2], stacks_fd[2];  /* per generation */
-	int stacks_fd_now;               /* of the generation being drained */
-	struct stacks stacks;            /* the merged records: kept for the whole run */
-	/* Symbolized stacks by stack id: valid for one drain (ids are reused after it). */
-	struct htab kcache, ucache;
-	__u64 ips[PROFILE_MAX_STACK_DEPTH];
-	uint64_t drains;                 /* drains completed */
-	uint64_t refused;                /* files the symbolizer refused (syms_cache_stats) */
+	/* The merged records, with symbolized stacks: filled at the end from pend. */
+	struct stacks stacks;
+	/* While sampling runs (the worker's): records whose kernel stack is an interned
+	 * struct kaddrs (kcache), named once the kernel's symbols are loaded; user stacks
+	 * symbolized by their addresses (which name an image, freed within a drain or two of
+	 * its process's end) for one drain (ucache). */
+	struct htab pend, kcache, ucache;
+	uint64_t ips[PROFILE_MAX_STACK_DEPTH];
+	uint64_t unwound, fp_only, spliced;
+	int err;
+	/* Samples received, waiting to be counted, oldest first; qlock guards them (and
+	 * qstop), qcond wakes the worker. */
+	pthread_mutex_t qlock;
+	pthread_cond_t qcond;
+	struct queued *qhead, **qtail;
+	size_t qbytes;
+	uint64_t qdropped;
+	bool qstop;
+	uint64_t refused;         /* files the symbolizer refused (syms_cache_stats) */
 };
 
-/* A process image was sampled for the first time: read its maps now, while it runs. */
-static int handle_event(void *ctx, const void *data, size_t size)
-{
-	const struct profile_event *e = data;
-	struct report *r = ctx;
+struct queued {
+	struct queued *next;
+	size_t size;
+	uint64_t data[];  /* a struct profile_sample, size bytes */
+};
 
-	if (size >= sizeof(*e) && r->images && e->image)
-		images__announce(r->images, e->pid, e->image);
-	return 0;
-}
+/* A record while sampling runs: every field a value or an interned pointer, zero padded. */
+struct pend_key {
+	const void *kaddrs;       /* struct kaddrs in kcache, NULL unless STACK_FRAMES */
+	const struct stack *us;
+	uint32_t ustate, kstate;  /* enum stack_state */
+	uint32_t pid;
+	char comm[STACKS_COMM_LEN];
+	uint32_t pad;
+};
 
-/* Reads stack id into r->ips; returns the number of frames, or -1 if it is gone. */
-static int read_ips(struct report *r, int32_t id)
-{
-	int n = 0;
-
-	if (bpf_map_lookup_elem(r->stacks_fd_now, &id, r->ips))
-		return -1;
-	while (n < PROFILE_MAX_STACK_DEPTH && r->ips[n])
-		n++;
-	return n;
-}
+struct kaddrs {
+	uint64_t n;
+	uint64_t ips[PROFILE_MAX_STACK_DEPTH];
+};
 
 /* Every frame but the leaf is a return address, the instruction after a call: look up the
  * byte before it, or a call that ends a function (to a noreturn one) names the next. */
@@ -313,33 +316,61 @@ static const struct stack *make_stack(struct report *r, const struct frame **fra
 	return stacks__stack(&r->stacks, frames, n);
 }
 
-static const struct stack *kernel_stack(struct report *r, int32_t id)
+static const void *kernel_addrs(struct report *r, const uint64_t *ips, int n)
+{
+	struct kaddrs k;
+	struct htab_ent *e;
+
+	k.n = (uint64_t)n;
+	memcpy(k.ips, ips, n * sizeof(*ips));
+	e = htab__get(&r->kcache, &k, sizeof(k.n) + n * sizeof(*ips), true);
+	return e ? e->key : NULL;
+}
+
+static const struct stack *kernel_stack(struct report *r, const struct kaddrs *k)
 {
 	const struct frame *frames[PROFILE_MAX_STACK_DEPTH];
-	struct htab_ent *e = htab__get(&r->kcache, &id, sizeof(id), false);
-	const struct stack *st;
-	int n, i;
+	size_t i;
 
-	if (e)
-		return e->val.ptr;
-	n = read_ips(r, id);
-	if (n < 0)
-		return NULL;
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < k->n; i++) {
 		const struct ksym *ks = NULL;
-		struct frame f = { .kind = FRAME_KERNEL, .addr = r->ips[i] };
+		struct frame f = { .kind = FRAME_KERNEL, .addr = k->ips[i] };
 
 		if (r->ksyms)
-			ks = ksyms__map_addr(r->ksyms, lookup_addr(r->ips[i], i), NULL);
+			ks = ksyms__map_addr(r->ksyms, lookup_addr(k->ips[i], (int)i), NULL);
 		f.name = ks ? ks->name : "[unknown]";
 		f.module = ks ? ks->module : NULL;
 		frames[i] = stacks__frame(&r->stacks, &f);
 	}
-	st = make_stack(r, frames, n);
-	e = htab__get(&r->kcache, &id, sizeof(id), true);
-	if (e)
-		e->val.ptr = (void *)st;
-	return st;
+	return make_stack(r, frames, (int)k->n);
+}
+
+/* Names the kernel stacks of the pending records and merges them into r->stacks. */
+static int resolve_records(struct report *r)
+{
+	struct htab_ent *e;
+	struct stack_key sk;
+	int err = 0;
+
+	for (e = NULL; !err && (e = htab__next(&r->pend, e));) {
+		const struct pend_key *pk = e->key;
+
+		memset(&sk, 0, sizeof(sk));
+		sk.us = pk->us;
+		sk.ustate = pk->ustate;
+		sk.kstate = pk->kstate;
+		if (pk->kaddrs) {
+			sk.ks = kernel_stack(r, pk->kaddrs);
+			if (!sk.ks)
+				sk.kstate = STACK_MISSED;
+		}
+		sk.pid = pk->pid;
+		memcpy(sk.comm, pk->comm, sizeof(sk.comm));
+		err = stacks__add(&r->stacks, &sk, e->val.u64);
+	}
+	htab__free(&r->pend);
+	htab__free(&r->kcache);
+	return err;
 }
 
 static const struct frame *user_frame(struct report *r, struct syms *s, uint64_t ip, int i)
@@ -349,7 +380,7 @@ static const struct frame *user_frame(struct report *r, struct syms *s, uint64_t
 	struct frame f = { .kind = FRAME_USER, .name = "[unknown]", .addr = ip };
 	char buf[PATH_MAX + 64];
 
-	if (s && syms__map_addr_info(s, addr, &info) == 0)
+	if (s && images__map_addr_info(r->images, s, addr, &info) == 0)
 		f.name = info.name;
 	if (info.module) {
 		f.module = info.module;
@@ -364,114 +395,231 @@ static const struct frame *user_frame(struct report *r, struct syms *s, uint64_t
 	return stacks__frame(&r->stacks, &f);
 }
 
-static const struct stack *user_stack(struct report *r, int32_t id, uint64_t image,
-				      uint32_t pid)
+/* The user stack's addresses into r->ips: unwound by call-frame information from the
+ * registers and the stack copy; the kernel's frame pointer walk where those are missing.
+ * Returns the number of frames, or -1 if the stack was lost. */
+static int user_ips(struct report *r, const struct profile_sample *e, size_t size,
+		    struct unwind_proc *uw)
+{
+	struct unwind_regs regs;
+	enum unwind_end end;
+	size_t len = e->stack_len;
+	int n, nfp;
+
+	if (len > size - offsetof(struct profile_sample, stack))
+		len = size - offsetof(struct profile_sample, stack);
+	if ((e->flags & PROFILE_SAMPLE_REGS) && len && uw) {
+		regs.ip = e->regs[PROFILE_REG_IP];
+		regs.sp = e->regs[PROFILE_REG_SP];
+		regs.fp = e->regs[PROFILE_REG_FP];
+		regs.lr = e->regs[PROFILE_REG_LR];
+		n = unwind_proc__unwind(uw, &regs, e->stack, len, r->ips, PROFILE_MAX_STACK_DEPTH,
+					&end);
+		r->unwound++;
+		/* Deeper than the copy: the frame pointer walk may know the rest. */
+		if (end == UNWIND_END_COPY && e->user_n > 0) {
+			nfp = e->user_n < PROFILE_MAX_STACK_DEPTH ? e->user_n
+								  : PROFILE_MAX_STACK_DEPTH;
+			nfp = unwind__splice(r->ips, n, PROFILE_MAX_STACK_DEPTH,
+					     (const uint64_t *)e->user, nfp);
+			r->spliced += nfp > n;
+			n = nfp;
+		}
+		return n;
+	}
+	if (e->user_n < 0)
+		return -1;
+	n = e->user_n < PROFILE_MAX_STACK_DEPTH ? e->user_n : PROFILE_MAX_STACK_DEPTH;
+	memcpy(r->ips, e->user, n * sizeof(*r->ips));
+	r->fp_only++;
+	return n;
+}
+
+static const struct stack *user_stack(struct report *r, const struct profile_sample *e,
+				      size_t size)
 {
 	const struct frame *frames[PROFILE_MAX_STACK_DEPTH];
-	/* One stack id is the same addresses in every process: the image decides the names. */
+	/* One chain of addresses is the same code in every process of an image. */
 	struct {
 		uint64_t image;
-		int32_t id;
-		uint32_t pid;
-	} key = { image, id, pid };
-	struct htab_ent *e = htab__get(&r->ucache, &key, sizeof(key), false);
+		uint32_t pid, pad;
+		uint64_t ips[PROFILE_MAX_STACK_DEPTH];
+	} key = { .image = e->image, .pid = e->pid };
+	struct unwind_proc *uw = NULL;
+	struct syms *s = NULL;
 	const struct stack *st;
-	struct syms *s;
+	struct htab_ent *c;
+	size_t klen;
 	int n, i;
 
-	if (e)
-		return e->val.ptr;
-	n = read_ips(r, id);
+	if (r->images)
+		images__lookup(r->images, e->image, e->pid, &s, &uw);
+	n = user_ips(r, e, size, uw);
 	if (n < 0)
 		return NULL;
-	s = r->images ? images__syms(r->images, image, pid) : NULL;
+	memcpy(key.ips, r->ips, n * sizeof(*r->ips));
+	klen = offsetof(typeof(key), ips) + n * sizeof(*r->ips);
+	c = htab__get(&r->ucache, &key, klen, false);
+	if (c)
+		return c->val.ptr;
 	for (i = 0; i < n; i++)
 		frames[i] = user_frame(r, s, r->ips[i], i);
 	st = make_stack(r, frames, n);
-	e = htab__get(&r->ucache, &key, sizeof(key), true);
-	if (e)
-		e->val.ptr = (void *)st;
+	c = htab__get(&r->ucache, &key, klen, true);
+	if (c)
+		c->val.ptr = (void *)st;
 	return st;
 }
 
-static uint32_t stack_state(int32_t id, const struct stack **st)
+/* One sample into the pending records (in the worker). */
+static int count_sample(struct report *r, const struct profile_sample *e, size_t size)
 {
-	if (id == PROFILE_NO_STACK)
-		return STACK_NONE;
-	if (id < 0 || !*st)
-		return STACK_MISSED;
-	return STACK_FRAMES;
-}
+	struct pend_key pk;
+	struct htab_ent *b;
+	int nk;
 
-/* One counts entry into the merged records. */
-static int add_count(struct report *r, const struct profile_key *k, uint64_t count)
-{
-	struct stack_key sk;
-
-	memset(&sk, 0, sizeof(sk));
-	if (k->kern_stack_id >= 0)
-		sk.ks = kernel_stack(r, k->kern_stack_id);
-	if (k->user_stack_id >= 0)
-		sk.us = user_stack(r, k->user_stack_id, k->image, k->pid);
-	sk.kstate = stack_state(k->kern_stack_id, &sk.ks);
-	sk.ustate = stack_state(k->user_stack_id, &sk.us);
+	memset(&pk, 0, sizeof(pk));
+	if (e->kern_n >= 0) {
+		nk = e->kern_n < PROFILE_MAX_STACK_DEPTH ? e->kern_n : PROFILE_MAX_STACK_DEPTH;
+		pk.kaddrs = kernel_addrs(r, (const uint64_t *)e->kern, nk);
+	}
+	if (e->user_n != PROFILE_NO_STACK)
+		pk.us = user_stack(r, e, size);
+	pk.kstate = e->kern_n == PROFILE_NO_STACK ? STACK_NONE
+		    : pk.kaddrs			      ? STACK_FRAMES
+						      : STACK_MISSED;
+	pk.ustate = e->user_n == PROFILE_NO_STACK ? STACK_NONE
+		    : pk.us			      ? STACK_FRAMES
+						      : STACK_MISSED;
 	/* Folded lines carry no pid: one line per distinct text, as flamegraph.pl would sum. */
-	sk.pid = r->env->folded ? 0 : k->pid;
-	memcpy(sk.comm, k->comm, sizeof(sk.comm));
-	sk.comm[sizeof(sk.comm) - 1] = '\0';
-	return stacks__add(&r->stacks, &sk, count);
+	pk.pid = r->env->folded ? 0 : e->pid;
+	memcpy(pk.comm, e->comm, sizeof(pk.comm));
+	pk.comm[sizeof(pk.comm) - 1] = '\0';
+	b = htab__get(&r->pend, &pk, sizeof(pk), true);
+	if (!b) {
+		r->err = -ENOMEM;
+		return -ENOMEM;
+	}
+	b->val.u64++;
+	return 0;
 }
 
-/* Reads generation g's counts into the merged records and empties its maps. Nothing writes
- * to them: either sampling has stopped, or the generation flipped with the events
- * disabled, which waits for samples in flight on every CPU. */
-static int drain(struct report *r, int g)
+/* A sample from the ring (main thread): a new image is announced at once (its process may
+ * be about to exit), the rest waits in the queue for the worker. */
+static int handle_sample(void *vr, const void *data, size_t size)
 {
-	int counts_fd = r->counts_fd[g], stacks_fd = r->stacks_fd[g];
-	struct profile_key *keys = NULL, *nk;
-	size_t n = 0, cap = 0, i;
-	uint32_t id, next_id;
-	uint64_t count;
-	int err = 0;
+	const struct profile_sample *e = data;
+	struct report *r = vr;
+	struct queued *q = NULL;
 
-	r->stacks_fd_now = stacks_fd;
-	/* Keys first, then the work: a hash walk restarts when its key is deleted. */
+	if (size < offsetof(struct profile_sample, stack))
+		return 0;
+	if ((e->flags & PROFILE_SAMPLE_NEW_IMAGE) && r->images && e->image)
+		images__announce(r->images, e->pid, e->image);
+	pthread_mutex_lock(&r->qlock);
+	if (r->qbytes + size > QUEUE_MAX_BYTES || !(q = malloc(sizeof(*q) + size))) {
+		r->qdropped++;
+	} else {
+		q->next = NULL;
+		q->size = size;
+		memcpy(q->data, data, size);
+		*r->qtail = q;
+		r->qtail = &q->next;
+		r->qbytes += size;
+		if (r->images)
+			images__queued(r->images);
+		pthread_cond_signal(&r->qcond);
+	}
+	pthread_mutex_unlock(&r->qlock);
+	return 0;
+}
+
+/* Once a drain interval, in the worker. */
+static void drain_tick(struct report *r)
+{
+	htab__free(&r->ucache);
+	if (r->images)
+		images__drained(r->images);
+}
+
+/* The worker: counts queued samples until told to stop and the queue is empty. */
+static void *worker(void *vr)
+{
+	struct report *r = vr;
+	uint64_t next = loop__now_mono_ns() + DRAIN_MS * 1000000ull, now;
+	struct queued *q;
+	struct timespec ts;
+
+	pthread_mutex_lock(&r->qlock);
 	for (;;) {
-		if (n == cap) {
-			cap = cap ? cap * 2 : 256;
-			nk = realloc(keys, cap * sizeof(*keys));
-			if (!nk) {
-				err = -ENOMEM;
-				goto out;
-			}
-			keys = nk;
-		}
-		if (bpf_map_get_next_key(counts_fd, n ? &keys[n - 1] : NULL, &keys[n]))
+		q = r->qhead;
+		if (q) {
+			r->qhead = q->next;
+			if (!r->qhead)
+				r->qtail = &r->qhead;
+			r->qbytes -= q->size;
+			pthread_mutex_unlock(&r->qlock);
+			if (!r->err)
+				count_sample(r, (const struct profile_sample *)q->data, q->size);
+			if (r->images)
+				images__counted(r->images);
+			free(q);
+			pthread_mutex_lock(&r->qlock);
+		} else if (r->qstop) {
 			break;
-		n++;
+		} else {
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			ts.tv_sec += 1;
+			pthread_cond_timedwait(&r->qcond, &r->qlock, &ts);
+		}
+		now = loop__now_mono_ns();
+		if (now >= next) {
+			next = now + DRAIN_MS * 1000000ull;
+			pthread_mutex_unlock(&r->qlock);
+			drain_tick(r);
+			pthread_mutex_lock(&r->qlock);
+		}
 	}
-	for (i = 0; i < n && !err; i++) {
-		if (bpf_map_lookup_elem(counts_fd, &keys[i], &count) == 0)
-			err = add_count(r, &keys[i], count);
-		bpf_map_delete_elem(counts_fd, &keys[i]);
-	}
-	/* Every stack goes, referenced or not (a sample whose count found no room). The next
-	 * id is found before the current one is deleted: a stack map's walk restarts at 0 from
-	 * an id that is not there. */
-	if (bpf_map_get_next_key(stacks_fd, NULL, &id) == 0) {
-		bool more;
+	pthread_mutex_unlock(&r->qlock);
+	return NULL;
+}
 
-		do {
-			more = bpf_map_get_next_key(stacks_fd, &id, &next_id) == 0;
-			bpf_map_delete_elem(stacks_fd, &id);
-			id = next_id;
-		} while (more);
+/* Lets the worker count what is queued, and waits for it to end. */
+static void worker_stop(struct report *r, pthread_t thread)
+{
+	pthread_mutex_lock(&r->qlock);
+	r->qstop = true;
+	pthread_cond_signal(&r->qcond);
+	pthread_mutex_unlock(&r->qlock);
+	pthread_join(thread, NULL);
+}
+
+static int report_init(struct report *r)
+{
+	pthread_condattr_t ca;
+	int err;
+
+	r->qtail = &r->qhead;
+	err = pthread_condattr_init(&ca);
+	err = err ?: pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	err = err ?: pthread_cond_init(&r->qcond, &ca);
+	pthread_condattr_destroy(&ca);
+	err = err ?: pthread_mutex_init(&r->qlock, NULL);
+	return -err;
+}
+
+static void report_free(struct report *r)
+{
+	struct queued *q;
+
+	while ((q = r->qhead)) {
+		r->qhead = q->next;
+		free(q);
 	}
-out:
+	stacks__free(&r->stacks);
+	htab__free(&r->pend);
 	htab__free(&r->kcache);
 	htab__free(&r->ucache);
-	free(keys);
-	return err;
 }
 
 static int print_records(struct report *r)
@@ -508,15 +656,12 @@ static int print_records(struct report *r)
 static const char *const stat_names[PROFILE_NR_STATS] = {
 	[PROFILE_STAT_RUNS] = "runs",
 	[PROFILE_STAT_SAMPLES] = "samples",
-	[PROFILE_STAT_KERN_COLLISION] = "kernel_stack_collision",
-	[PROFILE_STAT_KERN_NOMEM] = "kernel_stack_map_full",
 	[PROFILE_STAT_KERN_FAULT] = "kernel_stack_unreadable",
 	[PROFILE_STAT_KERN_OTHER] = "kernel_stack_other_error",
-	[PROFILE_STAT_USER_COLLISION] = "user_stack_collision",
-	[PROFILE_STAT_USER_NOMEM] = "user_stack_map_full",
-	[PROFILE_STAT_USER_FAULT] = "user_stack_unreadable",
+	[PROFILE_STAT_USER_FAULT] = "user_frame_pointer_walk_failed",
 	[PROFILE_STAT_USER_OTHER] = "user_stack_other_error",
-	[PROFILE_STAT_COUNTS_FULL] = "not_counted_map_full",
+	[PROFILE_STAT_NO_USER_REGS] = "user_registers_unknown",
+	[PROFILE_STAT_STACK_UNREADABLE] = "user_stack_copy_failed",
 	[PROFILE_STAT_IMAGES_FULL] = "images_not_tracked",
 };
 
@@ -543,39 +688,37 @@ static int read_stats(int fd, uint64_t *totals)
 	return 0;
 }
 
-/* Lost stacks were printed as [Missed ... Stack] frames: say how many and why, one line per
- * cause, with what to do about it. */
-static void warn_losses(const struct env *env, const struct sampling *sm, const uint64_t *st)
+/* Lost stacks were printed as [Missed ... Stack] frames, lost samples not at all: say how
+ * many and why, one line per cause, with what to do about it. */
+static void warn_losses(const struct sampling *sm, const uint64_t *st, const struct report *r,
+			uint64_t lost)
 {
 	uint64_t skipped = sampling__skipped(sm, st[PROFILE_STAT_RUNS]);
-
-	uint64_t kmap = st[PROFILE_STAT_KERN_COLLISION] + st[PROFILE_STAT_KERN_NOMEM];
-	uint64_t umap = st[PROFILE_STAT_USER_COLLISION] + st[PROFILE_STAT_USER_NOMEM];
 	uint64_t kfault = st[PROFILE_STAT_KERN_FAULT] + st[PROFILE_STAT_KERN_OTHER];
-	uint64_t ufault = st[PROFILE_STAT_USER_FAULT] + st[PROFILE_STAT_USER_OTHER];
 
-	if (kmap || umap)
-		p_warn("%llu kernel and %llu user stacks did not fit the stack map (hash "
-		       "collisions or full; shown as [Missed ... Stack]): raise "
-		       "--stack-storage-size (now %u)",
-		       (unsigned long long)kmap, (unsigned long long)umap, env->stack_storage);
-	if (kfault || ufault)
-		p_warn("%llu kernel and %llu user stacks could not be read (shown as [Missed ... "
-		       "Stack])",
-		       (unsigned long long)kfault, (unsigned long long)ufault);
+	if (kfault)
+		p_warn("%llu kernel stacks could not be read (shown as [Missed Kernel Stack])",
+		       (unsigned long long)kfault);
+	if (r->fp_only)
+		p_warn("%llu user stacks were walked by frame pointers only (registers or stack "
+		       "not readable at the sample; frames of code built without them are missing)",
+		       (unsigned long long)r->fp_only);
+	if (lost)
+		p_warn("%llu samples were lost: the event buffer was full (the reader fell "
+		       "behind; lower -F)", (unsigned long long)lost);
+	if (r->qdropped)
+		p_warn("%llu samples were dropped: more than %u MiB of them waited to be unwound "
+		       "(lower -F)", (unsigned long long)r->qdropped, QUEUE_MAX_BYTES >> 20);
 	if (skipped)
 		p_warn("about %llu of the %llu sampling periods on the sampled CPUs (any process) "
 		       "gave no sample: a timer that fires late (an idle or descheduled vCPU) skips "
 		       "periods, and the kernel skips the program while other BPF code runs there",
 		       (unsigned long long)skipped, (unsigned long long)sm->taken);
-	if (st[PROFILE_STAT_COUNTS_FULL])
-		p_warn("%llu samples were not counted: the counts map was full; raise "
-		       "--hash-storage-size (now %u)",
-		       (unsigned long long)st[PROFILE_STAT_COUNTS_FULL], env->hash_storage);
 }
 
 static void print_summary_json(const struct env *env, const struct sampling *sm,
-			       const uint64_t *st, const struct report *r, uint64_t lost)
+			       const uint64_t *st, const struct report *r, uint64_t lost,
+			       const struct unwinder_stats *us)
 {
 	struct json_writer w;
 	int i;
@@ -598,12 +741,35 @@ static void print_summary_json(const struct env *env, const struct sampling *sm,
 	json_u64(&w, r->stacks.counted);
 	json_key(&w, "stacks");
 	json_u64(&w, stacks__count(&r->stacks));
-	/* Announcements of process images lost: their stacks resolve through the pid's latest
-	 * image, if it still runs. */
+	/* Samples lost in a full event buffer, and dropped from a full queue. */
 	json_key(&w, "lost_events");
 	json_u64(&w, lost);
 	json_key(&w, "files_refused");
 	json_u64(&w, r->refused);
+	json_key(&w, "dropped_samples");
+	json_u64(&w, r->qdropped);
+	/* How user stacks were unwound, and where each unwind ended (where the stack itself
+	 * ends, "outermost", is the normal end). */
+	json_key(&w, "user_stacks");
+	json_obj_begin(&w);
+	json_key(&w, "unwound");
+	json_u64(&w, r->unwound);
+	json_key(&w, "frame_pointers_only");
+	json_u64(&w, r->fp_only);
+	json_key(&w, "spliced_with_frame_pointers");
+	json_u64(&w, r->spliced);
+	json_key(&w, "frames_by_cfi");
+	json_u64(&w, us->frames_cfi);
+	json_key(&w, "frames_by_frame_pointer");
+	json_u64(&w, us->frames_fp);
+	json_key(&w, "ends");
+	json_obj_begin(&w);
+	for (i = 0; i < UNWIND_NR_ENDS; i++) {
+		json_key(&w, unwind_end__name(i));
+		json_u64(&w, us->ends[i]);
+	}
+	json_obj_end(&w);
+	json_obj_end(&w);
 	json_key(&w, "errors");
 	json_obj_begin(&w);
 	for (i = PROFILE_STAT_SAMPLES + 1; i < PROFILE_NR_STATS; i++) {
@@ -663,66 +829,19 @@ static void header_text(const struct env *env, const struct sampling *sm, char *
 		 dur);
 }
 
-/* Swaps the generation samples go to. With the events paused (see sampling__pause), no
- * sample still writes to the generation being drained. The pause is a few system calls;
- * the timers keep their phase. */
-static int flip(struct sampling *sm, int gen_fd, uint32_t *gen)
+/* Reads the event buffer until a signal, the end of the duration (end_ns, 0: none) or a
+ * closed stdout. */
+static int sample_loop(struct evbuf *eb, uint64_t end_ns)
 {
-	uint32_t zero = 0, next = *gen ^ 1;
-	int err = 0, rerr;
+	uint64_t now = loop__now_mono_ns();
 
-	sampling__pause(sm);
-	if (bpf_map_update_elem(gen_fd, &zero, &next, BPF_ANY))
-		err = -errno;
-	else
-		*gen = next;
-	rerr = sampling__resume(sm);
-	return err ?: rerr;
-}
-
-/* Runs until a signal, the end of the duration (end_ns, 0: none) or a closed stdout:
- * consumes announcements as they come, and every DRAIN_MS flips the generation and drains
- * the one just left. */
-static int sample_loop(struct report *r, struct evbuf *eb, struct sampling *sm,
-		       int gen_fd, uint32_t *gen, uint64_t end_ns)
-{
-	uint64_t next = sm->start_ns + DRAIN_MS * 1000000ull, now, stop, t0, chunk_ms;
-	int err;
-
-	while (!loop__exiting()) {
-		now = loop__now_mono_ns();
-		stop = end_ns && end_ns < next ? end_ns : next;
-		if (now < stop) {
-			chunk_ms = (stop - now + 999999) / 1000000;
-			t0 = now;
-			err = loop__events(eb, chunk_ms);
-			if (err)
-				return err;
-			/* loop__events ends early only for a signal or a reader that went away. */
-			if (loop__exiting() || loop__now_mono_ns() < t0 + chunk_ms * 1000000)
-				break;
-		}
-		now = loop__now_mono_ns();
-		if (end_ns && now >= end_ns)
-			break;
-		if (now < next)
-			continue;
-		next += DRAIN_MS * 1000000ull;
-		err = flip(sm, gen_fd, gen);
-		err = err ?: drain(r, *gen ^ 1);
-		if (err) {
-			p_err("draining the samples: %s", strerror(-err));
-			return err;
-		}
-		r->drains++;
-		if (r->images)
-			images__drained(r->images);
-	}
-	return 0;
+	if (end_ns && now >= end_ns)
+		return 0;
+	return loop__events(eb, end_ns ? (end_ns - now + 999999) / 1000000 : 0);
 }
 
 /* NULL (after a warning) when kallsyms hides addresses: kernel frames are then unknown. */
-static struct ksyms *load_kernel_symbols(void)
+static void *load_kernel_symbols(void *unused)
 {
 	uint64_t t0 = loop__now_mono_ns();
 	struct ksyms *ksyms = ksyms__load();
@@ -738,12 +857,8 @@ static struct ksyms *load_kernel_symbols(void)
 	return ksyms;
 }
 
-static int set_filters(struct profile_bpf *skel, const struct env *env)
+static void set_filters(struct profile_bpf *skel, const struct env *env)
 {
-	/* Each generation gets half (at least one entry). */
-	uint32_t stacks = env->stack_storage > 1 ? env->stack_storage / 2 : 1;
-	uint32_t counts = env->hash_storage > 1 ? env->hash_storage / 2 : 1;
-	int err;
 
 	skel->rodata->want_kernel = !env->user_only;
 	skel->rodata->want_user = !env->kernel_only;
@@ -752,19 +867,11 @@ static int set_filters(struct profile_bpf *skel, const struct env *env)
 	memcpy((void *)skel->rodata->pids, env->pids, sizeof(env->pids));
 	skel->rodata->nr_tids = env->nr_tids;
 	memcpy((void *)skel->rodata->tids, env->tids, sizeof(env->tids));
-	err = bpf_map__set_max_entries(skel->maps.stacks0, stacks);
-	err = err ?: bpf_map__set_max_entries(skel->maps.stacks1, stacks);
-	err = err ?: bpf_map__set_max_entries(skel->maps.counts0, counts);
-	err = err ?: bpf_map__set_max_entries(skel->maps.counts1, counts);
-	if (err)
-		p_err("sizing the maps: %s", strerror(-err));
-	return err;
 }
 
 int main(int argc, char **argv)
 {
-	struct env env = { .freq = DEFAULT_FREQ, .cpu = -1, .stack_storage = DEFAULT_STACK_STORAGE,
-			   .hash_storage = DEFAULT_HASH_STORAGE };
+	struct env env = { .freq = DEFAULT_FREQ, .cpu = -1 };
 	struct argp_child children[] = { cli__child(CLI_UID | CLI_CGROUP_LONG, &env.c), {} };
 	const struct argp argp = { .options = options, .parser = parse_arg, .doc = doc,
 				   .args_doc = "[duration]", .children = children };
@@ -773,17 +880,25 @@ int main(int argc, char **argv)
 	struct syms_cache *cache = NULL;
 	struct profile_bpf *skel = NULL;
 	struct images_stats ist = { 0 };
+	struct unwinder_stats ust = { 0 };
+	struct unwinder *unwinder = NULL;
 	struct ksyms *ksyms = NULL;
 	struct sampling sm = { 0 };
 	struct evbuf *eb = NULL;
-	uint32_t gen = 0;
+	pthread_t kthread, wthread;
+	bool kthread_started = false, wthread_started = false;
 	char header[320];
+	void *res;
 	int err;
 
 	cli__parse(&argp, argc, argv, &env);
 	err = tool__init("profile", &env.c);
 	if (err)
 		return 1;
+	if (report_init(&r)) {
+		p_err("setting up the worker thread's queue failed");
+		return 1;
+	}
 
 	LIBBPF_OPTS(bpf_object_open_opts, open_opts, .btf_custom_path = env.c.btf_path);
 	skel = profile_bpf__open_opts(&open_opts);
@@ -792,20 +907,10 @@ int main(int argc, char **argv)
 		p_bpf_err("opening BPF object", err);
 		goto cleanup;
 	}
-	err = set_filters(skel, &env);
-	if (err)
-		goto cleanup;
+	set_filters(skel, &env);
 	err = tool__before_load(skel->obj, &env.c, PROFILE_RING_BYTES);
 	if (err)
 		goto cleanup;
-	/* Announcements are rare (one per process image) and urgent (the process may be about
-	 * to exit): wake the consumer for each instead of batching them. */
-	err = bpfobj__set_rodata(skel->obj, "events_wakeup_bytes", &(uint64_t){ 0 },
-				 sizeof(uint64_t));
-	if (err && err != -ENOENT) {
-		p_err("setting up the event buffer: %s", strerror(-err));
-		goto cleanup;
-	}
 	err = profile_bpf__load(skel);
 	if (err) {
 		p_bpf_err("loading BPF programs", err);
@@ -819,7 +924,8 @@ int main(int argc, char **argv)
 		LIBBPF_OPTS(syms_cache_opts, so, .debug_dir = env.debug_dir);
 
 		cache = syms_cache__new(&so);
-		r.images = cache ? images__new(cache) : NULL;
+		unwinder = cache ? unwinder__new() : NULL;
+		r.images = unwinder ? images__new(cache, unwinder) : NULL;
 		if (!r.images) {
 			err = -errno;
 			p_err("creating the symbol cache: %s", strerror(errno));
@@ -829,13 +935,19 @@ int main(int argc, char **argv)
 	err = sampling__open(&sm, env.cpu, env.freq, env.period);
 	if (err)
 		goto cleanup;
-	/* Consume before sampling starts, so no announcement waits in a ring nobody reads. */
-	eb = evbuf__new(skel->obj, handle_event, &r);
+	/* Consume before sampling starts, so no sample waits in a ring nobody reads. */
+	eb = evbuf__new(skel->obj, handle_sample, &r);
 	if (!eb) {
 		err = -errno;
 		p_err("setting up the event buffer: %s", strerror(errno));
 		goto cleanup;
 	}
+	err = -pthread_create(&wthread, NULL, worker, &r);
+	if (err) {
+		p_err("starting the worker thread: %s", strerror(-err));
+		goto cleanup;
+	}
+	wthread_started = true;
 	err = sampling__start(&sm, skel->progs.do_sample);
 	if (err)
 		goto cleanup;
@@ -848,28 +960,36 @@ int main(int argc, char **argv)
 	tool__ready("CPU stacks");
 
 	/* Kernel symbols while sampling runs, not before: start-up stays fast, and the table
-	 * describes the modules loaded during the profile. */
-	if (!env.user_only)
-		ksyms = load_kernel_symbols();
+	 * describes the modules loaded during the profile. In a thread of their own: their
+	 * second or so of parsing must not hold up the reading of the event buffer. */
+	if (!env.user_only) {
+		kthread_started = pthread_create(&kthread, NULL, load_kernel_symbols, NULL) == 0;
+		if (!kthread_started)
+			ksyms = load_kernel_symbols(NULL);
+	}
 
-	r.ksyms = ksyms;
-	r.counts_fd[0] = bpf_map__fd(skel->maps.counts0);
-	r.counts_fd[1] = bpf_map__fd(skel->maps.counts1);
-	r.stacks_fd[0] = bpf_map__fd(skel->maps.stacks0);
-	r.stacks_fd[1] = bpf_map__fd(skel->maps.stacks1);
 	/* The duration counts from attach: the kernel symbols' load time is part of it. */
-	err = sample_loop(&r, eb, &sm, bpf_map__fd(skel->maps.generation), &gen,
-			  env.duration_ms ? sm.start_ns + env.duration_ms * 1000000ull : 0);
-	/* Stop sampling before the last drain: the counts no longer move under the reader. */
+	err = sample_loop(eb, env.duration_ms ? sm.start_ns + env.duration_ms * 1000000ull : 0);
+	/* Stop sampling before the last read: the samples no longer move under the reader. */
 	sampling__stop(&sm);
-	/* Announcements from the last samples. */
-	if (evbuf__poll(eb, 0) < 0)
-		p_warn("reading the last announcements failed");
+	/* The last samples, and everything queued, counted. */
+	if (!err && evbuf__poll(eb, 0) < 0)
+		p_warn("reading the last samples failed");
+	worker_stop(&r, wthread);
+	wthread_started = false;
+	if (!err && r.err)
+		p_err("counting the samples: %s", strerror(-r.err));
+	err = err ?: r.err;
+	if (kthread_started) {
+		pthread_join(kthread, &res);
+		ksyms = res;
+		kthread_started = false;
+	}
 	if (err)
 		goto cleanup;
 
-	err = drain(&r, gen);
-	err = err ?: drain(&r, gen ^ 1);
+	r.ksyms = ksyms;
+	err = resolve_records(&r);
 	err = err ?: read_stats(bpf_map__fd(skel->maps.stats), st);
 	err = err ?: print_records(&r);
 	if (cache) {
@@ -882,31 +1002,35 @@ int main(int argc, char **argv)
 		p_err("reading the samples: %s", strerror(-err));
 		goto cleanup;
 	}
+	if (unwinder)
+		unwinder__stats(unwinder, &ust);
 	if (env.c.json)
-		print_summary_json(&env, &sm, st, &r, evbuf__lost(eb));
+		print_summary_json(&env, &sm, st, &r, evbuf__lost(eb), &ust);
 	/* A reader that went away is not an error: `profile | head` ends quietly. */
 	loop__flush();
-	warn_losses(&env, &sm, st);
+	warn_losses(&sm, st, &r, evbuf__lost(eb));
 	if (r.refused)
 		p_warn("%llu files were not read (a link where a file was expected, not a regular "
 		       "file, too large, or another user's perf map): their frames show the file "
 		       "and offset", (unsigned long long)r.refused);
-	tool__report_lost(eb, NULL);
 	if (r.images)
 		images__stats(r.images, &ist);
 	p_info("%llu samples, %zu distinct stacks, %llu drains; %llu process images announced, "
 	       "%llu gone before their maps were read, %llu freed before the end",
 	       (unsigned long long)st[PROFILE_STAT_SAMPLES], stacks__count(&r.stacks),
-	       (unsigned long long)r.drains, (unsigned long long)ist.announced,
+	       (unsigned long long)ist.drains, (unsigned long long)ist.announced,
 	       (unsigned long long)ist.prepare_failed, (unsigned long long)ist.freed);
 
 cleanup:
+	if (wthread_started)
+		worker_stop(&r, wthread);
+	if (kthread_started && pthread_join(kthread, &res) == 0)
+		ksyms = res;
 	sampling__close(&sm);
 	evbuf__free(eb);
-	stacks__free(&r.stacks);
-	htab__free(&r.kcache);
-	htab__free(&r.ucache);
+	report_free(&r);
 	images__free(r.images);
+	unwinder__free(unwinder);
 	ksyms__free(ksyms);
 	syms_cache__free(cache);
 	profile_bpf__destroy(skel);

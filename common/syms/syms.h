@@ -19,7 +19,9 @@
  * This is the symbolizer's one public header. Its parts, each depending only on those before
  * it: util.h (file reads, parsing helpers), symtab.h (sorted function tables), perfmap.h,
  * procmaps.h, elfsyms.h (one ELF file and its debug file), then ksyms.c and syms.c behind
- * this header. Tests and fuzz targets include the inner headers directly.
+ * this header. Tests and fuzz targets include the inner headers directly. unwind.h, on
+ * procmaps.h, unwinds user stacks by call-frame information (the addresses this header
+ * then names).
  */
 #ifndef COMMON_SYMS_SYMS_H
 #define COMMON_SYMS_SYMS_H
