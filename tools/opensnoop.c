@@ -27,16 +27,18 @@ struct env {
 	uint32_t tid;
 	const char *name;
 	bool timestamp;
+	bool time_hms;
 	bool print_uid;
 	bool failed_only;
 	bool extended;
 	bool full_path;
 };
 
-enum col { COL_TIME, COL_UID, COL_PID, COL_TID, COL_NSPID, COL_CONTAINER, COL_COMM, COL_FD,
+enum col { COL_HMS, COL_TIME, COL_UID, COL_PID, COL_TID, COL_NSPID, COL_CONTAINER, COL_COMM, COL_FD,
 	   COL_ERR, COL_FLAGS, COL_MODE, COL_PATH, NCOLS };
 
 static struct out_col columns[NCOLS] = {
+	[COL_HMS] = { "TIME", "time", 8, OUT_LEFT },
 	[COL_TIME] = { "TIME(s)", "time_s", 12, 0 },
 	[COL_UID] = { "UID", "uid", 6, 0 },
 	[COL_PID] = { "PID", "pid", 7, 0 },
@@ -68,13 +70,14 @@ static const char doc[] =
 	"  opensnoop -F -e       # absolute paths, decoded flags\n"
 	"  opensnoop -n ssh -j   # commands containing \"ssh\", as JSON lines";
 
-enum { OPT_TID = 't', OPT_TIMESTAMP = 'T', OPT_UID_COL = 'U', OPT_FAILED = 'x',
+enum { OPT_TID = 't', OPT_TIME = 'T', OPT_TIMESTAMP = 0x100, OPT_UID_COL = 'U', OPT_FAILED = 'x',
        OPT_NAME = 'n', OPT_EXTENDED = 'e', OPT_FULL = 'F' };
 
 static const struct argp_option options[] = {
 	{ "tid", OPT_TID, "TID", 0, "Trace this thread only", 0 },
 	{ "name", OPT_NAME, "NAME", 0, "Only commands whose name contains NAME", 0 },
 	{ "failed", OPT_FAILED, NULL, 0, "Only failed opens", 0 },
+	{ "time", OPT_TIME, NULL, 0, "Include a TIME column (HH:MM:SS, wall clock)", 0 },
 	{ "timestamp", OPT_TIMESTAMP, NULL, 0, "Include a TIME(s) column (seconds since start)", 0 },
 	{ "print-uid", OPT_UID_COL, NULL, 0, "Include a UID column", 0 },
 	{ "extended-fields", OPT_EXTENDED, NULL, 0, "Include decoded FLAGS and MODE columns", 0 },
@@ -97,6 +100,9 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		break;
 	case OPT_FAILED:
 		env->failed_only = true;
+		break;
+	case OPT_TIME:
+		env->time_hms = true;
 		break;
 	case OPT_TIMESTAMP:
 		env->timestamp = true;
@@ -195,6 +201,12 @@ static int handle_event(void *vctx, const void *data, size_t size)
 		path = event_full_path(e, full, sizeof(full));
 
 	out__begin(o);
+	if (ctx->env->time_hms) {
+		char hms[16];
+
+		out__hms(hms, sizeof(hms), e->ts_ns);
+		out__fmt(o, COL_HMS, "%s", hms);
+	}
 	out__double(o, COL_TIME, (double)(e->ts_ns - ctx->start_ns) / 1e9, 6);
 	out__u64(o, COL_UID, e->uid);
 	out__u64(o, COL_PID, e->pid);
@@ -336,6 +348,8 @@ int main(int argc, char **argv)
 
 	if (!env.timestamp)
 		columns[COL_TIME].flags |= OUT_HIDE;
+	if (!env.time_hms)
+		columns[COL_HMS].flags |= OUT_HIDE;
 	if (!env.print_uid)
 		columns[COL_UID].flags |= OUT_HIDE_TEXT;
 	if (!env.extended)

@@ -36,6 +36,7 @@ struct env {
 	uint16_t family;
 	uint64_t min_ns;
 	bool timestamp;
+	bool time_hms;
 	bool lport;
 	bool failed;
 	enum attach_kind attach;
@@ -43,10 +44,11 @@ struct env {
 	bool om_by_comm;
 };
 
-enum col { COL_TIME, COL_PID, COL_TID, COL_NSPID, COL_CONTAINER, COL_COMM, COL_IP, COL_SADDR,
+enum col { COL_HMS, COL_TIME, COL_PID, COL_TID, COL_NSPID, COL_CONTAINER, COL_COMM, COL_IP, COL_SADDR,
 	   COL_LPORT, COL_DADDR, COL_DPORT, COL_LAT, COL_RESULT, NCOLS };
 
 static struct out_col columns[NCOLS] = {
+	[COL_HMS] = { "TIME", "time", 8, OUT_LEFT },
 	[COL_TIME] = { "TIME(s)", "time_s", 9, 0 },
 	[COL_PID] = { "PID", "pid", 7, 0 },
 	[COL_TID] = { "TID", "tid", 7, OUT_HIDE_TEXT },
@@ -65,6 +67,7 @@ static struct out_col columns[NCOLS] = {
 struct ctx {
 	struct out *out;
 	struct identity *idn;
+	bool time_hms;
 	uint64_t start_ns;
 	const struct env *env;
 	struct om_set *om; /* --openmetrics: one series per port or command */
@@ -83,10 +86,11 @@ static const char doc[] =
 	"  tcpconnlat -x          # also connects that failed (refused, timed out)\n"
 	"  tcpconnlat --openmetrics /var/lib/node_exporter/tcpconnlat.prom >/dev/null";
 
-enum { OPT_TIMESTAMP = 't', OPT_LPORT = 'L', OPT_FAILED = 'x', OPT_ATTACH = 0x100,
+enum { OPT_TIME = 'T', OPT_TIMESTAMP = 't', OPT_LPORT = 'L', OPT_FAILED = 'x', OPT_ATTACH = 0x100,
        OPT_OPENMETRICS, OPT_OM_BY };
 
 static const struct argp_option options[] = {
+	{ "time", OPT_TIME, NULL, 0, "Include a TIME column (HH:MM:SS, wall clock)", 0 },
 	{ "timestamp", OPT_TIMESTAMP, NULL, 0, "Include a TIME(s) column (seconds since start)",
 	  0 },
 	{ "lport", OPT_LPORT, NULL, 0, "Include the local port (LPORT)", 0 },
@@ -143,6 +147,9 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 	struct env *env = state->input;
 
 	switch (key) {
+	case OPT_TIME:
+		env->time_hms = true;
+		break;
 	case OPT_TIMESTAMP:
 		env->timestamp = true;
 		break;
@@ -269,6 +276,12 @@ static int handle_event(void *vctx, const void *data, size_t size)
 		return 0;
 	t = &e->tuple;
 	out__begin(o);
+	if (ctx->time_hms) {
+		char hms[16];
+
+		out__hms(hms, sizeof(hms), e->ts_ns);
+		out__fmt(o, COL_HMS, "%s", hms);
+	}
 	out__double(o, COL_TIME, (double)(int64_t)(e->ts_ns - ctx->start_ns) / 1e9, 3);
 	out__u64(o, COL_PID, e->pid);
 	out__u64(o, COL_TID, e->tid);
@@ -378,6 +391,9 @@ int main(int argc, char **argv)
 
 	if (!env.timestamp)
 		columns[COL_TIME].flags |= OUT_HIDE;
+	if (!env.time_hms)
+		columns[COL_HMS].flags |= OUT_HIDE;
+	ctx.time_hms = env.time_hms;
 	if (!env.lport)
 		columns[COL_LPORT].flags |= OUT_HIDE_TEXT;
 	if (!env.failed)

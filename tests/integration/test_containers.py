@@ -2,6 +2,7 @@
 containers.py): the events of a process in a container name that container (id, runtime,
 pod UID, PID inside it), host events name none, and --container and --cgroup keep exactly
 that container's events."""
+import datetime
 import os
 import socket
 import subprocess
@@ -41,11 +42,11 @@ def _connect_cmd(tag):
 
 # tool: (arguments, the command that makes one event carrying tag, is this event it?)
 EVENTS = {
-    "execsnoop": ([], lambda tag: f"/bin/true {tag}",
+    "execsnoop": (["-T"], lambda tag: f"/bin/true {tag}",
                   lambda e, tag: e.get("args") == ["/bin/true", tag]),
-    "opensnoop": ([], lambda tag: f"cat /nonexistent-{tag}",
+    "opensnoop": (["-T"], lambda tag: f"cat /nonexistent-{tag}",
                   lambda e, tag: e.get("path") == f"/nonexistent-{tag}"),
-    "tcpconnlat": ([], _connect_cmd, lambda e, tag: e.get("dport") == _port()),
+    "tcpconnlat": (["-T"], _connect_cmd, lambda e, tag: e.get("dport") == _port()),
     # One row per (thread, file): three reads of a file every container has.
     "filetop": (["--maxrows", "10000"], lambda tag: "dd if=/usr/bin/true of=/dev/null bs=64 count=3 status=none",
                 lambda e, tag: (e.get("file"), e.get("comm"), e.get("reads")) == ("true", "dd", 3)),
@@ -71,6 +72,10 @@ def _names_containers(tool):
             assert_identity(ev[c.id][0], c, ns_pid=pids[c.shape])
         assert_host(ev[None][0])
         assert ev[None][0]["ns_pid"] == ev[None][0]["pid"]
+        if "-T" in args:  # the wall clock, in local time, of the same instant
+            for e in sum(ev.values(), []):
+                utc = datetime.datetime.fromisoformat(e["timestamp"][:19] + "+00:00")
+                assert e["time"] == utc.astimezone().strftime("%H:%M:%S"), e
 
 
 def _filters_keep_one_container(tool):
