@@ -65,7 +65,7 @@ endif
 BUILD_CPPFLAGS := -D_GNU_SOURCE -DCORESCOPE_VERSION='"$(VERSION)"' -I$(OUT) -Icommon -Ibpf
 BUILD_CFLAGS   := -Wall -Wextra -Wno-unused-parameter -Wshadow -Wformat=2 $(WERROR)
 BUILD_LDFLAGS  :=
-LDLIBS  := -lbpf -ldw -lelf -lz
+LDLIBS  := -lbpf -ldw -lelf -lz -liberty
 
 ifeq ($(STATIC),1)
 BUILD_LDFLAGS += -static
@@ -136,13 +136,13 @@ help:
 	@echo 'options: V=1 (show commands) STATIC=1 (static binaries) SANITIZE=1 (ASan+UBSan)'
 
 # Packages, not downloads: everything comes from Debian 12's archive.
-DEPS_BUILD := clang llvm libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev make gcc libc6-dev pkg-config \
-	dpkg-dev
+DEPS_BUILD := clang llvm libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev libiberty-dev make gcc \
+	libc6-dev pkg-config dpkg-dev
 # The integration tests' workloads and checkers (netns, firewall, loop devices, promtool and a
 # Prometheus scraping node_exporter, lintian and hardening-check for the package).
 DEPS_TEST  := python3 iproute2 nftables iptables util-linux mount procps kmod jq man-db \
 	binutils prometheus prometheus-node-exporter libclang-rt-14-dev debootstrap linux-perf bpftrace \
-	systemd-container python3-jsonschema lintian devscripts xz-utils gzip
+	systemd-container python3-jsonschema lintian devscripts xz-utils gzip g++ rustc
 # make test-vm / test-matrix: Debian's kernels under qemu (TCG), an initramfs made with cpio.
 DEPS_TEST  += qemu-system-x86 qemu-system-arm cpio
 DEPS_PKGS  := $(DEPS_BUILD) $(DEPS_TEST)

@@ -263,6 +263,7 @@ struct report {
 	 * symbolized by their addresses (which name an image, freed within a drain or two of
 	 * its process's end) for one drain (ucache). */
 	struct htab pend, kcache, ucache;
+	struct htab demangled;    /* mangled name -> malloc'd demangled one, or NULL */
 	uint64_t ips[PROFILE_MAX_STACK_DEPTH];
 	uint64_t unwound, fp_only, spliced;
 	int err;
@@ -373,6 +374,27 @@ static int resolve_records(struct report *r)
 	return err;
 }
 
+/* C++ and Rust names as their programmers write them; each name demangled once. */
+static const char *demangled(struct report *r, const char *name)
+{
+	struct htab_ent *e;
+	char *d;
+
+	if (name[0] != '_')
+		return name;
+	e = htab__get(&r->demangled, name, strlen(name) + 1, false);
+	if (e)
+		return e->val.ptr ? e->val.ptr : name;
+	d = syms__demangle(name);
+	e = htab__get(&r->demangled, name, strlen(name) + 1, true);
+	if (!e) {
+		free(d);
+		return name;
+	}
+	e->val.ptr = d;
+	return d ? d : name;
+}
+
 static const struct frame *user_frame(struct report *r, struct syms *s, uint64_t ip, int i)
 {
 	uint64_t addr = lookup_addr(ip, i);
@@ -381,7 +403,7 @@ static const struct frame *user_frame(struct report *r, struct syms *s, uint64_t
 	char buf[PATH_MAX + 64];
 
 	if (s && images__map_addr_info(r->images, s, addr, &info) == 0)
-		f.name = info.name;
+		f.name = demangled(r, info.name);
 	if (info.module) {
 		f.module = info.module;
 		/* The offset of the sampled address itself, as perf shows it. */
@@ -610,6 +632,7 @@ static int report_init(struct report *r)
 
 static void report_free(struct report *r)
 {
+	struct htab_ent *e;
 	struct queued *q;
 
 	while ((q = r->qhead)) {
@@ -620,6 +643,9 @@ static void report_free(struct report *r)
 	htab__free(&r->pend);
 	htab__free(&r->kcache);
 	htab__free(&r->ucache);
+	for (e = NULL; (e = htab__next(&r->demangled, e));)
+		free(e->val.ptr);
+	htab__free(&r->demangled);
 }
 
 static int print_records(struct report *r)

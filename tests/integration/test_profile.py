@@ -680,3 +680,43 @@ def test_hostile_files_neither_hang_nor_crash():
             if os.path.lexists(path):
                 os.unlink(path)
         shutil.rmtree(d, True)
+
+
+def test_cpp_and_rust_names_are_demangled():
+    """A C++ program (g++) and a Rust one (rustc, both manglings) built here: their functions
+    appear as written in the source, in folded, text and JSON output alike."""
+    d = tempfile.mkdtemp(prefix="cs-profile-demangle-")
+    try:
+        cpp, rs, rs0 = (os.path.join(d, n) for n in ("cppdemo", "rsdemo", "rsdemo0"))
+        src = os.path.join(FIXTURES, "demangle")
+        for cmd in (["g++", "-O1", "-g", "-fno-omit-frame-pointer", "-o", cpp, src + ".cpp"],
+                    ["rustc", "-C", "opt-level=1", "-C", "force-frame-pointers=yes", "-o", rs,
+                     src + ".rs"],
+                    ["rustc", "-C", "opt-level=1", "-C", "force-frame-pointers=yes",
+                     "-C", "symbol-mangling-version=v0", "-o", rs0, src + ".rs"]):
+            p = subprocess.run(cmd, capture_output=True, text=True, cwd=d)
+            assert p.returncode == 0, f"{' '.join(cmd)}:\n{p.stderr}"
+        want = {"cppdemo": "shapes::Spinner<int>::spin(int)",
+                "rsdemo": "demangle::shapes::Spinner<u64>::spin",
+                "rsdemo0": "<demangle::shapes::Spinner<u64>>::spin"}
+        procs = [subprocess.Popen([exe, "60"]) for exe in (cpp, rs, rs0)]
+        try:
+            pids = ",".join(str(p.pid) for p in procs)
+            outs = {fmt: profile("-p", pids, "-U", "-F", 99, *args, 1.5)
+                    for fmt, args in (("folded", ["-f"]), ("text", []), ("json", ["-j"]))}
+        finally:
+            for p in procs:
+                p.kill()
+                p.wait()
+        leaves = {}
+        for frames, n in folded(outs["folded"].out):
+            leaves.setdefault(frames[0], set()).add(frames[-1])
+        for comm, name in want.items():
+            assert name in leaves.get(comm, ()), (comm, leaves)
+            assert f"    {name}\n" in outs["text"].out, outs["text"].out
+            assert any(o.get("comm") == comm and o["user_stack"][:1] == [name]
+                       for o in outs["json"].json()), outs["json"].out
+        for t in outs.values():
+            assert not re.search(r"\b_(ZN|R[NC])", t.out), t.out
+    finally:
+        shutil.rmtree(d, True)
