@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -14,8 +15,26 @@
 #include "probe.h"
 #include "log.h"
 
+/* The BPF ring buffer, read here rather than through libbpf's ring_buffer: libbpf maps the
+ * data pages twice in a row (so a record that wraps is contiguous), and every mapped page
+ * counts in the tool's resident size, twice the ring. Mapped once, a record that wraps is
+ * copied instead (rare: at most one per lap). Layout (kernel/bpf/ringbuf.c): page 0 the
+ * consumer position (ours to write), page 1 the producer position, then the data; each
+ * record an 8-byte header (length with busy and discard bits) and its data, 8-byte aligned. */
+struct ring {
+	int fd, epfd;
+	unsigned long *cons_pos;        /* page 0, read-write */
+	const unsigned long *prod_pos;  /* page 1, read-only, data after it */
+	const char *data;
+	size_t size, map_len;
+	char *wrap;                     /* a record that wraps, copied */
+};
+
+#define RING_BUSY (1u << 31)
+#define RING_DISCARD (1u << 30)
+
 struct evbuf {
-	struct ring_buffer *rb;
+	struct ring *rb;
 	struct perf_buffer *pb;
 	int lost_fd;
 	uint64_t perf_lost;
@@ -26,10 +45,8 @@ struct evbuf {
 	/* Bounded stop (ring buffer): once stop_check() says so, events are delivered up to
 	 * the producer position of that moment (stop_pos); later ones are only counted. The
 	 * positions are read through read-only mappings of the ring's two control pages. */
-	int ring_fd;
 	bool (*stop_check)(void);
 	bool bounded, counting;
-	const volatile unsigned long *cons_pos, *prod_pos;
 	unsigned long stop_pos;
 	uint64_t unread;
 };
@@ -85,47 +102,111 @@ int evbuf__prepare(struct bpf_object *obj, size_t ring_bytes)
 	return err;
 }
 
-static const volatile unsigned long *map_control_page(int fd, off_t off)
+static void ring_free(struct ring *r)
 {
-	void *p = mmap(NULL, sysconf(_SC_PAGESIZE), PROT_READ, MAP_SHARED, fd, off);
+	long page = sysconf(_SC_PAGESIZE);
 
-	return p == MAP_FAILED ? NULL : p;
+	if (!r)
+		return;
+	if (r->cons_pos)
+		munmap(r->cons_pos, page);
+	if (r->prod_pos)
+		munmap((void *)r->prod_pos, r->map_len);
+	if (r->epfd >= 0)
+		close(r->epfd);
+	free(r->wrap);
+	free(r);
+}
+
+static struct ring *ring_new(int fd, size_t size)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	struct epoll_event ev = { .events = EPOLLIN };
+	struct ring *r = calloc(1, sizeof(*r));
+	void *p;
+
+	if (!r)
+		return NULL;
+	r->fd = fd;
+	r->size = size;
+	r->map_len = page + size;
+	r->epfd = epoll_create1(EPOLL_CLOEXEC);
+	p = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	r->cons_pos = p == MAP_FAILED ? NULL : p;
+	p = mmap(NULL, r->map_len, PROT_READ, MAP_SHARED, fd, page);
+	r->prod_pos = p == MAP_FAILED ? NULL : p;
+	r->wrap = malloc(size);
+	if (r->epfd < 0 || !r->cons_pos || !r->prod_pos || !r->wrap ||
+	    epoll_ctl(r->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+		int err = errno ? errno : ENOMEM;
+
+		ring_free(r);
+		errno = err;
+		return NULL;
+	}
+	r->data = (const char *)r->prod_pos + page;
+	return r;
 }
 
 void evbuf__bound(struct evbuf *eb)
 {
-	long page = sysconf(_SC_PAGESIZE);
-
 	if (!eb->rb || eb->bounded)
 		return;
 	eb->bounded = true;
-	eb->cons_pos = map_control_page(eb->ring_fd, 0);
-	eb->prod_pos = map_control_page(eb->ring_fd, page);
-	/* Without the positions, nothing more is delivered: a stop must stay bounded. */
-	eb->stop_pos = eb->prod_pos && eb->cons_pos ? *eb->prod_pos : 0;
-	__sync_synchronize();
+	eb->stop_pos = __atomic_load_n(eb->rb->prod_pos, __ATOMIC_ACQUIRE);
 }
 
-static int ringbuf_sample(void *ctx, void *data, size_t size)
+/* Delivers the committed records; returns how many, or the callback's negative value (the
+ * record it refused is consumed). A stop bounds it (see evbuf__set_stop_check). */
+static int ring_consume(struct evbuf *eb)
 {
-	struct evbuf *eb = ctx;
+	struct ring *r = eb->rb;
+	unsigned long cons = __atomic_load_n(r->cons_pos, __ATOMIC_ACQUIRE), prod;
+	size_t mask = r->size - 1;
+	int n = 0, err = 0;
 
-	if (eb->counting) {
-		eb->unread++;
-		return 0;
+	for (;;) {
+		prod = __atomic_load_n(r->prod_pos, __ATOMIC_ACQUIRE);
+		if (cons >= prod)
+			break;
+		while (cons < prod) {
+			const char *hdr = r->data + (cons & mask);
+			uint32_t len = __atomic_load_n((const uint32_t *)hdr, __ATOMIC_ACQUIRE);
+			size_t rec = len & ~(RING_BUSY | RING_DISCARD), off;
+			unsigned long start = cons;
+			const void *sample;
+
+			if (len & RING_BUSY)
+				return n;
+			cons += (rec + 8 + 7) & ~7ul;
+			/* A stop asked while the ring keeps filling: bound the drain now. */
+			if (!eb->bounded && eb->stop_check && eb->stop_check())
+				evbuf__bound(eb);
+			if (eb->bounded && start >= eb->stop_pos)
+				eb->counting = true;
+			if (len & RING_DISCARD) {
+				/* a reserved record the program dropped */
+			} else if (eb->counting) {
+				eb->unread++;
+			} else {
+				off = ((start & mask) + 8) & mask;
+				if (off + rec > r->size) {
+					memcpy(r->wrap, r->data + off, r->size - off);
+					memcpy(r->wrap + (r->size - off), r->data,
+					       rec - (r->size - off));
+					sample = r->wrap;
+				} else {
+					sample = r->data + off;
+				}
+				err = eb->cb(eb->ctx, sample, rec);
+				n++;
+			}
+			__atomic_store_n(r->cons_pos, cons, __ATOMIC_RELEASE);
+			if (err < 0)
+				return err;
+		}
 	}
-	/* A stop asked while the ring keeps filling (one consume can go on for as long as the
-	 * producers do): bound the drain now. */
-	if (!eb->bounded && eb->stop_check && eb->stop_check())
-		evbuf__bound(eb);
-	/* libbpf publishes the consumer position after each record: here it is still this
-	 * record's start. One that began at or past stop_pos came after the stop. */
-	if (eb->bounded && (!eb->cons_pos || *eb->cons_pos >= eb->stop_pos)) {
-		eb->unread++;
-		eb->counting = true;
-		return -ECANCELED;
-	}
-	return eb->cb(eb->ctx, data, size);
+	return n;
 }
 
 static void perfbuf_sample(void *ctx, int cpu, void *data, __u32 size)
@@ -174,9 +255,8 @@ struct evbuf *evbuf__new(struct bpf_object *obj, evbuf_sample_fn cb, void *ctx)
 	eb->cb = cb;
 	eb->ctx = ctx;
 	eb->lost_fd = lost ? bpf_map__fd(lost) : -1;
-	eb->ring_fd = bpf_map__fd(map);
 	if (bpf_map__type(map) == BPF_MAP_TYPE_RINGBUF) {
-		eb->rb = ring_buffer__new(bpf_map__fd(map), ringbuf_sample, eb, NULL);
+		eb->rb = ring_new(bpf_map__fd(map), bpf_map__max_entries(map));
 		err = eb->rb ? 0 : -errno;
 	} else {
 		eb->pb = perf_buffer__new(bpf_map__fd(map), perf_pages ? perf_pages : 64,
@@ -193,26 +273,18 @@ struct evbuf *evbuf__new(struct bpf_object *obj, evbuf_sample_fn cb, void *ctx)
 
 int evbuf__poll(struct evbuf *eb, int timeout_ms)
 {
-	int n, m;
+	struct epoll_event ev;
+	int n;
 
 	if (eb->pb) {
 		n = perf_buffer__poll(eb->pb, timeout_ms);
 		return n == -EINTR ? 0 : n;
 	}
-	if (eb->counting)
-		return 0;
-	n = ring_buffer__poll(eb->rb, timeout_ms);
-	if (n == -ECANCELED)
-		return 1;
-	if (n < 0 && n != -EINTR)
-		return n;
-	/* Records submitted without a wakeup do not end the wait: collect them now. */
-	m = eb->counting ? 0 : ring_buffer__consume(eb->rb);
-	if (m == -ECANCELED)
-		return 1;
-	if (m < 0)
-		return m;
-	return (n > 0 ? n : 0) + m;
+	/* Records submitted without a wakeup do not end the wait: the timeout collects them. */
+	n = epoll_wait(eb->rb->epfd, &ev, 1, timeout_ms);
+	if (n < 0 && errno != EINTR)
+		return -errno;
+	return ring_consume(eb);
 }
 
 void evbuf__set_stop_check(struct evbuf *eb, bool (*stop_check)(void))
@@ -225,7 +297,7 @@ uint64_t evbuf__count_unread(struct evbuf *eb)
 	if (eb->rb) {
 		evbuf__bound(eb);
 		eb->counting = true;
-		ring_buffer__consume(eb->rb);
+		ring_consume(eb);
 	}
 	return eb->unread;
 }
@@ -256,12 +328,8 @@ void evbuf__free(struct evbuf *eb)
 {
 	if (!eb)
 		return;
-	ring_buffer__free(eb->rb);
+	ring_free(eb->rb);
 	perf_buffer__free(eb->pb);
-	if (eb->cons_pos)
-		munmap((void *)eb->cons_pos, sysconf(_SC_PAGESIZE));
-	if (eb->prod_pos)
-		munmap((void *)eb->prod_pos, sysconf(_SC_PAGESIZE));
 	free(eb->aligned);
 	free(eb);
 }

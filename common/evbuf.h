@@ -16,10 +16,9 @@ struct evbuf;
 typedef int (*evbuf_sample_fn)(void *ctx, const void *data, size_t size);
 
 /* Default ring size. The consumer drains ~1.4 M events/s and is woken once an eighth of the
- * ring is pending. The ring's pages are mapped twice into the consumer (so a record that
- * wraps is contiguous) and count twice in its resident size: 1 MiB is 2 MiB of RSS, which
- * keeps a tool's peak under 5 MB; it holds ~15 ms of a 1 M events/s burst of 64-byte
- * events. docs/performance.md has what this costs in losses at the benchmarks' rates. */
+ * ring is pending; the ring's pages count once in the tool's resident size (evbuf.c maps
+ * them once), so 1 MiB keeps a tool's peak under 4 MB; it holds ~15 ms of a 1 M events/s
+ * burst of 64-byte events. docs/performance.md has what it loses at the benchmarks' rates. */
 #define EVBUF_DEFAULT_BYTES (1u << 20)
 
 /* Before load: sizes the ring (ring_bytes, rounded up to a power of two pages) and its wakeup

@@ -25,7 +25,8 @@
 #include "log.h"
 
 /* Questions for the BTF child (see oracle_start). */
-enum oracle_op { OP_BTF_TYPE, OP_TP_BTF, OP_FENTRY, OP_SYSCALL_FUNC, OP_TP_ARG_INDEX };
+enum oracle_op { OP_BTF_TYPE, OP_TP_BTF, OP_FENTRY, OP_SYSCALL_FUNC, OP_TP_ARG_INDEX,
+		 OP_MEM_ALLOC };
 static int ask(int op, const char *a, const char *b);
 
 #ifndef TRACEFS_MAGIC
@@ -424,6 +425,8 @@ static int oracle_answer(const struct oracle_req *q)
 		return running_kernel_btf_id(q->a, BTF_KIND_FUNC) > 0;
 	case OP_TP_ARG_INDEX:
 		return do_tp_arg_index(q->a, q->b);
+	case OP_MEM_ALLOC:
+		return do_bpf_mem_alloc();
 	default:
 		return -EINVAL;
 	}
@@ -569,7 +572,7 @@ bool probe__tp_btf(const char *tp_name)
 bool probe__bpf_mem_alloc(void)
 {
 	uint64_t t = timer_start();
-	bool r = do_bpf_mem_alloc();
+	bool r = ask(OP_MEM_ALLOC, NULL, NULL) > 0;
 
 	timer_stop(t);
 	return r;

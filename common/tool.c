@@ -22,13 +22,28 @@
  * already reported. */
 static uint64_t phase_start_ns, phase_last_ns, phase_probe_ns;
 
+/* The peak resident size so far (VmHWM), in kB; 0 if unknown. */
+static unsigned long peak_kb(void)
+{
+	char line[128];
+	unsigned long kb = 0;
+	FILE *f = fopen("/proc/self/status", "re");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmHWM: %lu", &kb) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return kb;
+}
+
 void tool__phase(const char *what)
 {
 	uint64_t now = loop__now_mono_ns();
 
 	if (log__verbose() && phase_start_ns)
-		p_info("phase %s: %.2f ms (%.2f ms since start)", what,
-		       (now - phase_last_ns) / 1e6, (now - phase_start_ns) / 1e6);
+		p_info("phase %s: %.2f ms (%.2f ms since start, peak %lu kB)", what,
+		       (now - phase_last_ns) / 1e6, (now - phase_start_ns) / 1e6, peak_kb());
 	phase_last_ns = now;
 }
 
@@ -44,8 +59,9 @@ static void phase_with_probes(const char *what)
 	if (log__verbose() && phase_start_ns) {
 		if (probes)
 			p_info("phase probes (%u in all): %.2f ms", n, probes / 1e6);
-		p_info("phase %s: %.2f ms (%.2f ms since start)", what,
-		       (now - phase_last_ns - probes) / 1e6, (now - phase_start_ns) / 1e6);
+		p_info("phase %s: %.2f ms (%.2f ms since start, peak %lu kB)", what,
+		       (now - phase_last_ns - probes) / 1e6, (now - phase_start_ns) / 1e6,
+		       peak_kb());
 	}
 	phase_last_ns = now;
 }
