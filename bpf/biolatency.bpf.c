@@ -15,6 +15,8 @@
 #include "filter.bpf.h"
 #include "hist.bpf.h"
 
+#define EEXIST 17
+
 const volatile __u8 targ_queued = 0;   /* -Q: start at block_rq_insert */
 const volatile __u8 targ_ms = 0;       /* -m: milliseconds, else microseconds */
 const volatile __u8 targ_per_disk = 0; /* -D */
@@ -27,15 +29,18 @@ const volatile __u32 targ_dev = 0;     /* -d: BLK_DEV of the one disk, 0 for all
 const volatile __u8 rq_arg = 0;
 
 /* Start time of each request in flight, keyed by its struct request (classic tracepoints:
- * by disk and sector) and deleted at completion. LRU, so a request freed on a path we do
- * not see cannot fill the map for good. */
+ * by disk and sector) and deleted at completion. A plain hash (preallocated, so tracing
+ * programs never allocate): struct requests are a fixed pool per queue, so a request whose
+ * completion went unseen is found and counted when its struct is used again, and a full map
+ * is counted, never evicts. User space makes it LRU for the classic tracepoints, whose
+ * (disk, sector) keys do not recur; an eviction there shows as an orphan completion. */
 struct start_key {
 	__u64 id;     /* struct request *, or the disk for classic tracepoints */
 	__u64 sector; /* classic tracepoints only */
 };
 
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, BIOLAT_MAX_INFLIGHT);
 	__type(key, struct start_key);
 	__type(value, __u64);
@@ -51,8 +56,36 @@ struct {
 	__type(value, struct hist);
 } hists SEC(".maps");
 
-/* Completions not counted because hists had no room for another key. */
-__u64 hists_full = 0;
+/* enum biolat_drop */
+__u64 drops[BIOLAT_DROP_NR] = {};
+
+static __always_inline void drop(enum biolat_drop why)
+{
+	__sync_fetch_and_add(&drops[why], 1);
+}
+
+/* Is every completion of the traced disks one we should have seen start? Not with a task
+ * filter: the requests of other tasks were never started. */
+static __always_inline bool orphans_countable(void)
+{
+	return !filter_pid && filter_uid == (__u32)-1 && !filter_cgroup;
+}
+
+/* Records a request's start. keep_older: with -Q, issue keeps the insertion time. */
+static __always_inline void start_at(struct start_key *key, bool keep_older)
+{
+	__u64 ts = bpf_ktime_get_ns();
+	long err = bpf_map_update_elem(&start, key, &ts, BPF_NOEXIST);
+
+	if (!err || (err == -EEXIST && keep_older))
+		return;
+	if (err == -EEXIST) {
+		drop(BIOLAT_RESTARTED);
+		err = bpf_map_update_elem(&start, key, &ts, BPF_ANY);
+	}
+	if (err)
+		drop(BIOLAT_START_FULL);
+}
 
 static const struct hist zero_hist;
 
@@ -71,7 +104,7 @@ static __always_inline void record(__u64 start_ns, __u32 dev, __u32 kind)
 		key.kind = kind;
 	h = map_lookup_or_try_init(&hists, &key, &zero_hist);
 	if (!h) {
-		__sync_fetch_and_add(&hists_full, 1);
+		drop(BIOLAT_HISTS_FULL);
 		return;
 	}
 	hist_add(h, hist_log2_slot(v), v);
@@ -84,10 +117,9 @@ static __always_inline struct request *block_rq_arg(const __u64 *args)
 	return (struct request *)(rq_arg ? args[1] : args[0]);
 }
 
-static __always_inline int rq_start(struct request *rq, __u64 update_flags)
+static __always_inline int rq_start(struct request *rq, bool keep_older)
 {
 	struct start_key key = { .id = (__u64)rq };
-	__u64 ts;
 
 	/* The task the request starts in: the submitter for a direct issue, else whoever
 	 * dispatches it (often a kworker). */
@@ -95,21 +127,20 @@ static __always_inline int rq_start(struct request *rq, __u64 update_flags)
 		return 0;
 	if (targ_dev && blk_rq_dev(rq) != targ_dev)
 		return 0;
-	ts = bpf_ktime_get_ns();
-	bpf_map_update_elem(&start, &key, &ts, update_flags);
+	start_at(&key, keep_older);
 	return 0;
 }
 
 static __always_inline int rq_insert(const __u64 *args)
 {
-	return rq_start(block_rq_arg(args), BPF_ANY);
+	return rq_start(block_rq_arg(args), false);
 }
 
 /* With -Q a request inserted into the queue keeps its insertion time; one that bypassed the
  * queue (blk-mq issues directly when there is no I/O scheduler) starts at issue. */
 static __always_inline int rq_issue(const __u64 *args)
 {
-	return rq_start(block_rq_arg(args), targ_queued ? BPF_NOEXIST : BPF_ANY);
+	return rq_start(block_rq_arg(args), targ_queued);
 }
 
 /* A queued request merged into another is freed without completing: forget it, or its
@@ -131,8 +162,11 @@ static __always_inline int rq_complete(const __u64 *args)
 	__u64 *tsp, ts;
 
 	tsp = bpf_map_lookup_elem(&start, &key);
-	if (!tsp)
+	if (!tsp) {
+		if (orphans_countable() && (!targ_dev || blk_rq_dev(rq) == targ_dev))
+			drop(BIOLAT_ORPHAN);
 		return 0;
+	}
 	ts = *tsp;
 	/* A partial completion (a driver ending part of the request) leaves the rest in
 	 * flight: the request counts once, when its last bytes complete. */
@@ -193,11 +227,10 @@ int complete_raw(struct bpf_raw_tracepoint_args *ctx)
 
 /* --- classic tracepoints: disk and sector stand for the request --- */
 
-static __always_inline int tp_start(void *ctx, __u64 update_flags)
+static __always_inline int tp_start(void *ctx, bool keep_older)
 {
 	struct blk_tp_rq r;
 	struct start_key key;
-	__u64 ts;
 
 	if (!filter_current())
 		return 0;
@@ -206,21 +239,20 @@ static __always_inline int tp_start(void *ctx, __u64 update_flags)
 		return 0;
 	key.id = r.dev;
 	key.sector = r.sector;
-	ts = bpf_ktime_get_ns();
-	bpf_map_update_elem(&start, &key, &ts, update_flags);
+	start_at(&key, keep_older);
 	return 0;
 }
 
 SEC("tracepoint/block/block_rq_insert")
 int insert_tp(void *ctx)
 {
-	return tp_start(ctx, BPF_ANY);
+	return tp_start(ctx, false);
 }
 
 SEC("tracepoint/block/block_rq_issue")
 int issue_tp(void *ctx)
 {
-	return tp_start(ctx, targ_queued ? BPF_NOEXIST : BPF_ANY);
+	return tp_start(ctx, targ_queued);
 }
 
 SEC("tracepoint/block/block_rq_merge")
@@ -249,8 +281,11 @@ int complete_tp(void *ctx)
 	key.id = r.dev;
 	key.sector = r.sector;
 	tsp = bpf_map_lookup_elem(&start, &key);
-	if (!tsp)
+	if (!tsp) {
+		if (orphans_countable() && (!targ_dev || r.dev == targ_dev))
+			drop(BIOLAT_ORPHAN);
 		return 0;
+	}
 	ts = *tsp;
 	record(ts, r.dev, r.kind);
 	bpf_map_delete_elem(&start, &key);

@@ -14,6 +14,18 @@ struct biolat_key {
 	__u32 kind; /* BLK_OP_* | BLK_F_* (-F) */
 };
 
+/* Requests biolatency could not time, counted per cause in the `drops` array and reported at
+ * exit (the rest of the I/O is in the histograms). */
+enum biolat_drop {
+	BIOLAT_START_FULL,     /* no room in the start map: more requests in flight than it holds */
+	BIOLAT_RESTARTED,      /* started again before its completion was seen (requeued, or
+				* the completion was not traced): timed from the later start */
+	BIOLAT_ORPHAN,         /* completed with no start seen: in flight when tracing began,
+				* or (classic tracepoints) evicted from the start map */
+	BIOLAT_HISTS_FULL,     /* no room for another histogram key (-D, -F) */
+	BIOLAT_DROP_NR,
+};
+
 /* Requests in flight the start map can hold; real queues stay far below (queue depth times
  * hardware queues per disk). */
 #define BIOLAT_MAX_INFLIGHT 10240

@@ -13,6 +13,7 @@
 #include "btfmin.h"
 #include "check.h"
 #include "evbuf.h"
+#include "json.h"
 #include "log.h"
 #include "loop.h"
 #include "out.h"
@@ -201,6 +202,36 @@ uint64_t tool__report_lost(struct evbuf *eb, struct out *o)
 
 	report_count(lost, "events lost (the consumer fell behind)", "lost_events", o);
 	return lost;
+}
+
+uint64_t tool__report_drops(bool json, const struct tool_drop *drops, int n)
+{
+	struct json_writer w;
+	uint64_t sum = 0;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		if (!drops[i].n)
+			continue;
+		p_warn("%llu %s", (unsigned long long)drops[i].n, drops[i].what);
+		sum += drops[i].n;
+	}
+	if (!sum || !json)
+		return sum;
+	json_writer__init(&w, stdout);
+	json_obj_begin(&w);
+	json_key(&w, "not_counted");
+	json_obj_begin(&w);
+	for (i = 0; i < n; i++) {
+		if (!drops[i].n)
+			continue;
+		json_key(&w, drops[i].key);
+		json_u64(&w, drops[i].n);
+	}
+	json_obj_end(&w);
+	json_obj_end(&w);
+	json_writer__endl(&w);
+	return sum;
 }
 
 int tool__run_events(const struct tool_events *te)

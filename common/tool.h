@@ -83,6 +83,19 @@ void tool__phase(const char *what);
  * {"unread_events":N} in JSON; nothing when there are none. */
 void tool__report_unread(uint64_t unread, struct out *o);
 
+/* One cause of events or entries that were not counted (evicted, no room, cut): `key` names it
+ * in JSON, `what` says it on stderr after the count ("I/Os not counted: ..."). */
+struct tool_drop {
+	const char *key;
+	const char *what;
+	uint64_t n;
+};
+
+/* At exit: each cause with a non-zero count as one warning line on stderr, and in JSON mode
+ * one {"not_counted": {key: N, ...}} line on stdout (nothing when all are zero). Returns the
+ * sum. */
+uint64_t tool__report_drops(bool json, const struct tool_drop *drops, int n);
+
 /* At exit: lost events on stderr, and as {"lost_events":N} in JSON. Returns the count. */
 uint64_t tool__report_lost(struct evbuf *eb, struct out *o);
 

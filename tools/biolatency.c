@@ -259,6 +259,10 @@ static int choose_programs(struct biolatency_bpf *skel, const struct env *env)
 	}
 	if (env->queued)
 		merge = mode_has_merge(mode);
+	/* (disk, sector) keys of a request whose completion went unseen never recur: LRU, so
+	 * they cannot fill the map for good (an eviction shows as an orphan completion). */
+	if (mode == ATTACH_TRACEPOINT)
+		bpf_map__set_type(skel->maps.start, BPF_MAP_TYPE_LRU_HASH);
 	for (m = ATTACH_TP_BTF; m < ATTACH_NR; m++) {
 		bpf_program__set_autoload(progs[m][0], m == (int)mode);
 		bpf_program__set_autoload(progs[m][1], m == (int)mode);
@@ -542,6 +546,48 @@ static __u32 hists_keys(const struct env *env)
 	return 1;
 }
 
+/* Requests still in the start map: in flight at exit, or started and never seen completing
+ * (only a later request on the same struct would have found it). */
+static uint64_t count_in_flight(struct biolatency_bpf *skel)
+{
+	struct start_key { __u64 id, sector; } key, next;
+	int fd = bpf_map__fd(skel->maps.start);
+	uint64_t n = 0;
+	void *prev = NULL;
+
+	while (n < BIOLAT_MAX_INFLIGHT * 2 && !bpf_map_get_next_key(fd, prev, &next)) {
+		key = next;
+		prev = &key;
+		n++;
+	}
+	return n;
+}
+
+/* At exit, every request not in the histograms, by cause (stderr, and JSON). */
+static void report_drops(struct biolatency_bpf *skel, const struct env *env)
+{
+	const __u64 *d = skel->bss->drops;
+	char full[96], hists[96];
+	struct tool_drop drops[] = {
+		{ "in_flight_at_exit", "I/Os not counted: in flight at exit (or their completion "
+		  "was not seen)", count_in_flight(skel) },
+		{ "in_flight_at_start", "I/Os not counted: completed with no start seen (in flight "
+		  "when tracing began, or evicted)", d[BIOLAT_ORPHAN] },
+		{ "restarted", "I/Os started again before their completion was seen (requeued, or "
+		  "the completion was not traced): timed from the later start",
+		  d[BIOLAT_RESTARTED] },
+		{ "start_map_full", full, d[BIOLAT_START_FULL] },
+		{ "histograms_full", hists, d[BIOLAT_HISTS_FULL] },
+	};
+
+	snprintf(full, sizeof(full), "I/Os not counted: more than %u requests in flight",
+		 BIOLAT_MAX_INFLIGHT);
+	snprintf(hists, sizeof(hists), "I/Os not counted: more than %u histograms",
+		 hists_keys(env));
+	tool__report_drops(env->c.json, drops, sizeof(drops) / sizeof(drops[0]));
+	loop__flush();
+}
+
 int main(int argc, char **argv)
 {
 	struct env env = { 0 };
@@ -618,9 +664,7 @@ int main(int argc, char **argv)
 	err = loop__interval(env.c.interval_given ? env.c.interval_s * 1000 : FOREVER_MS,
 			     env.c.count, 0, true, tick, &ctx);
 	loop__flush();
-	if (skel->bss->hists_full)
-		p_warn("%llu I/Os not counted: more than %u histograms",
-		       (unsigned long long)skel->bss->hists_full, hists_keys(&env));
+	report_drops(skel, &env);
 
 cleanup:
 	biolatency_bpf__destroy(skel);
