@@ -43,12 +43,15 @@ static __always_inline struct exec_event *exec_event_start(struct task_struct *t
 	return e;
 }
 
-static __always_inline int on_exec(void *ctx)
+static __always_inline void forget_exec_start(__u32 old_tid);
+
+static __always_inline int on_exec(void *ctx, __u32 old_tid)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	unsigned long start, end, len;
 	struct exec_event *e;
 
+	forget_exec_start(old_tid);
 	if (exec_filtered(task))
 		return 0;
 	if (filter_comm[0]) {
@@ -83,14 +86,14 @@ static __always_inline int on_exec(void *ctx)
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(exec_btf, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
-	return on_exec(ctx);
+	return on_exec(ctx, old_pid);
 }
 
 /* Same hook for kernels whose BTF lacks the typed tracepoint (fallback chosen at run time). */
 SEC("raw_tp/sched_process_exec")
 int exec_raw(struct bpf_raw_tracepoint_args *ctx)
 {
-	return on_exec(ctx);
+	return on_exec(ctx, (__u32)ctx->args[1]);
 }
 
 /* --- failed execs (-x) --- */
@@ -100,12 +103,29 @@ struct exec_args {
 	const char *const *argv;
 };
 
+/* Exec syscalls in flight (-x), by thread id. A plain hash, not LRU: an exec that finds it
+ * full is counted (exec_start_full), where LRU would evict another thread's entry and lose
+ * that failure silently. Entries go at the syscall's exit, or at sched_process_exec under
+ * the thread id the exec started with (a non-leader thread's exec leaves with the leader's
+ * id, and its exit would look up the wrong key). Preallocated: no allocation in tracing
+ * programs on any kernel. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 4096);
 	__type(key, __u32);
 	__type(value, struct exec_args);
 } exec_start SEC(".maps");
+
+/* -x: user space sets it with the syscall programs. */
+const volatile __u8 track_failed = 0;
+/* Exec syscalls not followed because exec_start was full: their failure is not reported. */
+__u64 exec_start_full = 0;
+
+static __always_inline void forget_exec_start(__u32 old_tid)
+{
+	if (track_failed)
+		bpf_map_delete_elem(&exec_start, &old_tid);
+}
 
 static __always_inline int on_enter(const char *filename, const char *const *argv)
 {
@@ -114,7 +134,8 @@ static __always_inline int on_enter(const char *filename, const char *const *arg
 
 	if (exec_filtered((struct task_struct *)bpf_get_current_task()))
 		return 0;
-	bpf_map_update_elem(&exec_start, &tid, &args, BPF_ANY);
+	if (bpf_map_update_elem(&exec_start, &tid, &args, BPF_ANY))
+		__sync_fetch_and_add(&exec_start_full, 1);
 	return 0;
 }
 
@@ -137,6 +158,7 @@ struct {
 static __always_inline long argv_read_one(__u32 i, struct argv_read *r, struct exec_event *e)
 {
 	const char *arg = NULL;
+	char last = 0;
 	long n;
 
 	if (bpf_probe_read_user(&arg, sizeof(arg), &r->argv[i]) || !arg)
@@ -151,6 +173,12 @@ static __always_inline long argv_read_one(__u32 i, struct argv_read *r, struct e
 		return 1;
 	}
 	r->off += n;
+	/* A full buffer: the argument was cut unless its NUL was the last byte read. */
+	if (n == EXEC_ARG_MAX &&
+	    (bpf_probe_read_user(&last, 1, arg + EXEC_ARG_MAX - 1) || last)) {
+		e->flags |= EXEC_ARGS_TRUNCATED;
+		return 1;
+	}
 	return 0;
 }
 

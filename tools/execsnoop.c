@@ -164,6 +164,9 @@ static int text_reserve(struct ctx *ctx, size_t need)
 	return 0;
 }
 
+/* The argument area is a run of NUL-terminated strings (the last one unterminated only when
+ * it was cut), so an empty argument is a NUL of its own: `a ""` is "a\0\0", two arguments. */
+
 /* The ARGS cell in text mode: each argument escaped for the terminal (and with -q quoted,
  * inner quotes escaped), joined by spaces. */
 static const char *args_text(struct ctx *ctx, const char *args, size_t size, bool truncated)
@@ -236,9 +239,6 @@ static int handle_event(void *vctx, const void *data, size_t size)
 	args_size = e->args_size;
 	if (args_size > size - offsetof(struct exec_event, args))
 		args_size = size - offsetof(struct exec_event, args);
-	/* The area ends with the last argument's NUL: drop it so it is not an empty argument. */
-	if (args_size && e->args[args_size - 1] == '\0')
-		args_size--;
 	truncated = e->flags & EXEC_ARGS_TRUNCATED;
 	if (ctx->env->line && !args_contain(e->args, args_size, ctx->env->line))
 		return 0;
@@ -312,6 +312,7 @@ int main(int argc, char **argv)
 		goto cleanup;
 	}
 	skel->rodata->filter_ppid = env.ppid;
+	skel->rodata->track_failed = env.failed;
 	if (env.name) {
 		strncpy(comm, env.name, sizeof(comm) - 1);
 		memcpy((void *)skel->rodata->filter_comm, comm, sizeof(comm));
@@ -344,6 +345,14 @@ int main(int argc, char **argv)
 						       .handler = handle_event, .ctx = &ctx,
 						       .what = "exec()s",
 						       .duration_ms = env.c.duration_ms });
+	if (env.failed) {
+		struct tool_drop drops[] = {
+			{ "exec_start_full", "exec calls not followed, a failure among them not "
+			  "reported: more than 4096 execs in flight", skel->bss->exec_start_full },
+		};
+
+		tool__report_drops(env.c.json, drops, 1);
+	}
 
 cleanup:
 	execsnoop_bpf__destroy(skel);
