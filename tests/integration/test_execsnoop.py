@@ -78,10 +78,39 @@ def test_failed_exec_with_x():
         assert failed[0]["args"] == [f"/nonexistent/{tag}", f"arg-{tag}"]
         assert failed[1]["args"] == [noexec, f"arg-{tag}"]
         assert failed[0]["comm"] == "python3"
-    # Without -x the failures are not shown.
+    # Without -x the failures are not shown: python3's own exec is, alone.
     with Tool("execsnoop", "-j") as t:
         pid = spawn(["/usr/bin/python3", "-c", code])
+    assert [(e["ret"], e["args"][0]) for e in events_for(t, pid)] == [(0, "/usr/bin/python3")], \
+        t.out[-2000:]
     assert all(e["ret"] == 0 for e in t.json())
+
+
+def test_empty_arguments_and_cut_failed_arguments():
+    """An empty argument is one (also the last); a failed exec's argument or list cut by
+    the per-argument (1023 bytes) or per-list bound is marked as cut."""
+    tag = uuid.uuid4().hex
+    code = ("import os\n"
+            "for argv in [['p', 'a', ''], ['p', 'x' * 1023], ['p', 'y' * 1500, 'z'],\n"
+            "             ['p'] + [str(i) for i in range(200)]]:\n"
+            "    try:\n"
+            f"        os.execv('/nonexistent/{tag}', argv)\n"
+            "    except OSError:\n"
+            "        pass\n")
+    with Tool("execsnoop", "-x", "-j", "--max-args", "1000") as t:
+        ok = spawn(["/bin/true", tag, ""])
+        pid = spawn(["/usr/bin/python3", "-c", code])
+    assert [e["args"] for e in events_for(t, ok)] == [["/bin/true", tag, ""]], t.out[-2000:]
+    failed = [e for e in events_for(t, pid) if e["ret"] == -2]
+    assert len(failed) == 4, failed
+    assert failed[0]["args"] == ["p", "a", ""] and not failed[0]["args_truncated"]
+    assert failed[1]["args"] == ["p", "x" * 1023] and not failed[1]["args_truncated"]
+    assert failed[2]["args"] == ["p", "y" * 1023] and failed[2]["args_truncated"]
+    assert failed[3]["args_truncated"] and len(failed[3]["args"]) < 201, failed[3]
+    assert failed[3]["args"] == ["p"] + [str(i) for i in range(len(failed[3]["args"]) - 1)]
+    with Tool("execsnoop", "-q") as t:
+        ok = spawn(["/bin/true", tag, ""])
+    assert [l for l in t.lines() if tag in l][0].endswith(f'"/bin/true" "{tag}" ""'), t.out
 
 
 def test_fexecve_execveat():
@@ -217,9 +246,8 @@ def test_bad_options():
 def test_works_without_tracefs_mounted():
     """Private mount namespace without tracefs: default mode needs none, -x mounts it."""
     tool = harness.tool_path("execsnoop")
-    code = ("umount /sys/kernel/tracing 2>/dev/null; umount /sys/kernel/debug 2>/dev/null; "
-            f"{tool} -j -x & sleep 1; /bin/true ns-ok; /nonexistent-ns 2>/dev/null; "
-            "sleep 0.5; kill -INT $!; wait $!")
+    code = ("umount /sys/kernel/tracing 2>/dev/null; umount /sys/kernel/debug 2>/dev/null; " +
+            harness.shell_traced(f"{tool} -j -x", "/bin/true ns-ok; /nonexistent-ns 2>/dev/null"))
     p = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", code],
                        capture_output=True, text=True, timeout=30)
     assert p.returncode == 0, p.stderr

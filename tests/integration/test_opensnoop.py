@@ -2,6 +2,7 @@
 import os
 import subprocess
 import tempfile
+import time
 import uuid
 
 import harness
@@ -145,15 +146,27 @@ def test_bad_options():
 
 
 def test_duration_ends_tool():
-    t = Tool("opensnoop", "-d", "0.5", "-j").start()
-    t.wait(timeout=10)
+    """-d ends the tool by itself, having traced until then."""
+    with tempfile.TemporaryDirectory() as d:
+        name = os.path.join(d, "dur-" + uuid.uuid4().hex)
+        open(name, "w").close()
+        start = time.monotonic()
+        t = Tool("opensnoop", "-d", "1", "-j").start()
+        pid = opener(name)
+        t.wait(timeout=10)
+        took = time.monotonic() - start
     assert t.rc == 0, t.err
+    assert len([e for e in t.json() if e.get("pid") == pid and e["path"] == name]) == 1, \
+        t.out[-1000:]
+    assert took >= 1.0, took
 
 
 def test_works_without_tracefs_mounted():
     """A private mount namespace where tracefs is not mounted: the tool mounts its own."""
-    code = ("umount /sys/kernel/tracing 2>/dev/null; umount /sys/kernel/debug 2>/dev/null; "
-            f"CORESCOPE_SYSCALL_TRACEPOINTS=classic {harness.tool_path('opensnoop')} -j -d 1.5 & sleep 1; cat /etc/hostname >/dev/null; wait")
+    code = ("umount /sys/kernel/tracing 2>/dev/null; umount /sys/kernel/debug 2>/dev/null; " +
+            harness.shell_traced(
+                f"CORESCOPE_SYSCALL_TRACEPOINTS=classic {harness.tool_path('opensnoop')} -j",
+                "cat /etc/hostname >/dev/null"))
     p = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", code],
                        capture_output=True, text=True, timeout=30)
     assert p.returncode == 0, p.stderr

@@ -156,13 +156,10 @@ def test_classic_tracepoint_mounts_tracefs_and_perf_buffer():
         listening_pair(pair)
         connect = (f"import socket; s = socket.create_connection(('{pair.addr('server', 6)}', "
                    f"{PORT})); print(s.getsockname()[1])")
-        script = ("test \"$(stat -f -c %T /sys/kernel/tracing)\" != tracefs || exit 9; "
-                  "err=$(mktemp); "
-                  f"{harness.tool_path('tcpconnlat')} -j -v --attach tracepoint -d 20 "
-                  "2>$err & tool=$!; "
-                  "for i in $(seq 200); do grep -q 'Hit Ctrl-C' $err && break; sleep 0.05; done; "
-                  f"{PYTHON} -c \"{connect}\" >&2; sleep 0.3; kill -INT $tool; wait $tool; "
-                  "rc=$?; cat $err >&2; rm -f $err; exit $rc")
+        script = ("test \"$(stat -f -c %T /sys/kernel/tracing)\" != tracefs || exit 9; " +
+                  harness.shell_traced(
+                      f"{harness.tool_path('tcpconnlat')} -j -v --attach tracepoint -d 20",
+                      f"{PYTHON} -c \"{connect}\" >&2"))
         p = pair.run("client", "sh", "-c", script, check=False,
                      env=dict(os.environ, CORESCOPE_EVENTS="perf"))
         assert p.returncode == 0, p.stderr
