@@ -35,26 +35,41 @@ static __always_inline __u16 inet_sk_protocol(const struct sock *sk)
 	return BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol);
 }
 
-static __always_inline void inet_tuple_from_sk(const struct sock *sk, struct inet_tuple *t)
+/* Family, remote port and both addresses: what a socket and a request socket (a connection
+ * not yet accepted, struct request_sock) share in their struct sock_common. */
+static __always_inline void inet_tuple_from_common(const struct sock_common *c,
+						   struct inet_tuple *t)
 {
 	__builtin_memset(t, 0, sizeof(*t));
-	t->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	t->family = BPF_CORE_READ(c, skc_family);
+	t->rport = bpf_ntohs(BPF_CORE_READ(c, skc_dport));
+	if (t->family == INET_AF_INET6) {
+		/* The IPv6 fields exist only in kernels built with IPv6. */
+		if (bpf_core_field_exists(c->skc_v6_daddr)) {
+			BPF_CORE_READ_INTO(&t->laddr, c, skc_v6_rcv_saddr.in6_u.u6_addr8);
+			BPF_CORE_READ_INTO(&t->raddr, c, skc_v6_daddr.in6_u.u6_addr8);
+		}
+	} else {
+		BPF_CORE_READ_INTO((__u32 *)t->laddr, c, skc_rcv_saddr);
+		BPF_CORE_READ_INTO((__u32 *)t->raddr, c, skc_daddr);
+	}
+}
+
+static __always_inline void inet_tuple_from_sk(const struct sock *sk, struct inet_tuple *t)
+{
+	inet_tuple_from_common(&sk->__sk_common, t);
 	/* inet_sport, not skc_num: a failed connect has released its port (skc_num is 0 by
 	 * the time the socket reaches CLOSE) but still shows what it used, as the kernel's own
 	 * tracepoints do. */
 	t->lport = bpf_ntohs(BPF_CORE_READ((const struct inet_sock *)sk, inet_sport));
-	t->rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
-	if (t->family == INET_AF_INET6) {
-		/* The IPv6 fields exist only in kernels built with IPv6. */
-		if (bpf_core_field_exists(sk->__sk_common.skc_v6_daddr)) {
-			BPF_CORE_READ_INTO(&t->laddr, sk,
-					   __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
-			BPF_CORE_READ_INTO(&t->raddr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
-		}
-	} else {
-		BPF_CORE_READ_INTO((__u32 *)t->laddr, sk, __sk_common.skc_rcv_saddr);
-		BPF_CORE_READ_INTO((__u32 *)t->raddr, sk, __sk_common.skc_daddr);
-	}
+}
+
+/* A request socket has no inet_sock: its local port is skc_num (ir_num), in host order. */
+static __always_inline void inet_tuple_from_req(const struct request_sock *req,
+						struct inet_tuple *t)
+{
+	inet_tuple_from_common(&req->__req_common, t);
+	t->lport = BPF_CORE_READ(req, __req_common.skc_num);
 }
 
 #endif

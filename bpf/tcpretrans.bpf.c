@@ -33,21 +33,28 @@ __u64 flows_dropped = 0;
  * skeleton's .bss. */
 struct tcpretrans_count state_counts[2][TCPRETRANS_STATES] = {};
 
-static __always_inline void count_flow(const struct sock *sk, __u32 type, __u32 segs)
+static __always_inline void add_count(struct tcpretrans_count *c, __u32 type, __u32 segs,
+				      int err)
+{
+	if (type == TCPRETRANS_LOSS_PROBE) {
+		__sync_fetch_and_add(&c->loss_probes, 1);
+	} else {
+		__sync_fetch_and_add(&c->retransmits, 1);
+		__sync_fetch_and_add(&c->segs, segs);
+		if (err)
+			__sync_fetch_and_add(&c->failed, 1);
+	}
+}
+
+static __always_inline void count_flow(const struct sock *sk, const struct inet_tuple *tp,
+				       __u32 tcp_state, __u32 type, __u32 segs, int err)
 {
 	struct tcpretrans_count zero = {};
 	struct tcpretrans_count *c;
-	struct inet_tuple t;
-	__u32 state = BPF_CORE_READ(sk, __sk_common.skc_state) & (TCPRETRANS_STATES - 1);
-	__u32 v6 = inet_sk_family(sk) == INET_AF_INET6;
+	struct inet_tuple t = *tp;
 
-	if (type == TCPRETRANS_LOSS_PROBE) {
-		__sync_fetch_and_add(&state_counts[v6][state].loss_probes, 1);
-	} else {
-		__sync_fetch_and_add(&state_counts[v6][state].retransmits, 1);
-		__sync_fetch_and_add(&state_counts[v6][state].segs, segs);
-	}
-	inet_tuple_from_sk(sk, &t);
+	add_count(&state_counts[tp->family == INET_AF_INET6][tcp_state & (TCPRETRANS_STATES - 1)],
+		  type, segs, err);
 	c = bpf_map_lookup_elem(&flows, &t);
 	if (!c) {
 		zero.cgroup_id = ident_cgroup_id(ident_sock_cgroup(sk));
@@ -58,22 +65,30 @@ static __always_inline void count_flow(const struct sock *sk, __u32 type, __u32 
 			return;
 		}
 	}
-	if (type == TCPRETRANS_LOSS_PROBE) {
-		__sync_fetch_and_add(&c->loss_probes, 1);
-	} else {
-		__sync_fetch_and_add(&c->retransmits, 1);
-		__sync_fetch_and_add(&c->segs, segs);
-	}
+	add_count(c, type, segs, err);
 }
 
-static __always_inline int record(void *ctx, const struct sock *sk, __u32 type, __u32 segs)
+/* req: a SYN-ACK sent again for a connection not accepted yet (tcp:tcp_retransmit_synack).
+ * sk is then the listener, whose owner and cgroup the filters see; the request socket has
+ * the connection's addresses and state (NEW_SYN_RECV). */
+static __always_inline int record(void *ctx, const struct sock *sk,
+				  const struct request_sock *req, __u32 type, __u32 segs, int err)
 {
 	struct tcpretrans_event *e;
+	struct inet_tuple t;
+	__u32 family, state;
 
-	if (!inet_family_wanted(inet_sk_family(sk)) || !filter_sock(sk))
+	family = req ? BPF_CORE_READ(req, __req_common.skc_family) : inet_sk_family(sk);
+	if (!inet_family_wanted(family) || !filter_sock(sk))
 		return 0;
+	if (req)
+		inet_tuple_from_req(req, &t);
+	else
+		inet_tuple_from_sk(sk, &t);
+	state = req ? BPF_CORE_READ(req, __req_common.skc_state)
+		    : BPF_CORE_READ(sk, __sk_common.skc_state);
 	if (count_mode) {
-		count_flow(sk, type, segs);
+		count_flow(sk, &t, state, type, segs, err);
 		return 0;
 	}
 	e = events_scratch();
@@ -86,10 +101,12 @@ static __always_inline int record(void *ctx, const struct sock *sk, __u32 type, 
 	/* Whoever is on the CPU: a retransmit runs from a timer, from softirq on an incoming ACK,
 	 * or in the owner's context only when it releases the socket lock. */
 	e->pid = bpf_get_current_pid_tgid() >> 32;
-	e->state = BPF_CORE_READ(sk, __sk_common.skc_state);
+	e->state = state;
 	e->type = type;
 	e->segs = segs;
-	inet_tuple_from_sk(sk, &e->tuple);
+	e->err = err;
+	e->flags = req ? TCPRETRANS_F_SYNACK : 0;
+	e->tuple = t;
 	events_emit(ctx, e, sizeof(*e));
 	return 0;
 }
@@ -104,9 +121,12 @@ static __always_inline __u32 skb_segs(const struct sk_buff *skb)
 	return segs ? segs : 1;
 }
 
-/* Kernels whose record has an err field also report attempts that sent nothing (err != 0:
- * the packet was still queued below TCP, or no memory); the kernel's counters skip those, and
- * so do we. Older kernels fire only after a successful retransmit and have no err.
+/* Kernels whose record has an err field also report attempts that failed. The kernel counts
+ * a retransmit in RetransSegs (and the socket's total_retrans) once it has built the packet,
+ * before sending it: failures before that point (still queued below TCP, no route, outside
+ * the window, no memory) are not counted and are skipped here too; a failure to send (a qdisc
+ * or netfilter drop) is counted, and reported with its err. Older kernels fire only after a
+ * successful send and have no err.
  *
  * The record's own type exists only since the tracepoint got err (6.17 merge window; before,
  * an event of the tcp_event_sk_skb class: trace_event_raw_tcp_event_sk_skb, no err), so
@@ -119,6 +139,16 @@ struct trace_event_raw_tcp_retransmit_skb___err {
 #define HAVE_RETRANSMIT_ERR                                                                  \
 	bpf_core_field_exists(struct trace_event_raw_tcp_retransmit_skb___err, err)
 
+#define EAGAIN 11
+#define ENOMEM 12
+#define EBUSY 16
+#define EHOSTUNREACH 113
+
+static __always_inline bool counted_by_kernel(int err)
+{
+	return err != -EBUSY && err != -EAGAIN && err != -ENOMEM && err != -EHOSTUNREACH;
+}
+
 static __always_inline int on_retransmit(__u64 *ctx)
 {
 	const struct sock *sk = (const void *)ctx[0];
@@ -126,9 +156,11 @@ static __always_inline int on_retransmit(__u64 *ctx)
 
 	/* The third argument exists exactly when the record has err; otherwise the verifier
 	 * never sees this read (the branch is dead on such kernels). */
-	if (HAVE_RETRANSMIT_ERR && (int)ctx[2] != 0)
+	int err = HAVE_RETRANSMIT_ERR ? (int)ctx[2] : 0;
+
+	if (!counted_by_kernel(err))
 		return 0;
-	return record(ctx, sk, TCPRETRANS_RETRANSMIT, skb_segs(skb));
+	return record(ctx, sk, NULL, TCPRETRANS_RETRANSMIT, skb_segs(skb), err);
 }
 
 SEC("tp_btf/tcp_retransmit_skb")
@@ -157,10 +189,41 @@ struct tcp_retransmit_skb_record {
 SEC("tracepoint/tcp/tcp_retransmit_skb")
 int retrans_tp(struct tcp_retransmit_skb_record *ctx)
 {
-	if (HAVE_RETRANSMIT_ERR &&
-	    ((struct trace_event_raw_tcp_retransmit_skb___err *)ctx)->err != 0)
+	int err = HAVE_RETRANSMIT_ERR ?
+		  ((struct trace_event_raw_tcp_retransmit_skb___err *)ctx)->err : 0;
+
+	if (!counted_by_kernel(err))
 		return 0;
-	return record(ctx, ctx->skaddr, TCPRETRANS_RETRANSMIT, skb_segs(ctx->skbaddr));
+	return record(ctx, ctx->skaddr, NULL, TCPRETRANS_RETRANSMIT, skb_segs(ctx->skbaddr), err);
+}
+
+/* tcp:tcp_retransmit_synack(sk, req) came with tcp_retransmit_skb (4.16); the kernel counts
+ * and traces a SYN-ACK only once it was sent. */
+SEC("tp_btf/tcp_retransmit_synack")
+int synack_btf(__u64 *ctx)
+{
+	return record(ctx, (const void *)ctx[0], (const void *)ctx[1], TCPRETRANS_RETRANSMIT, 1,
+		      0);
+}
+
+SEC("raw_tp/tcp_retransmit_synack")
+int synack_raw(__u64 *ctx)
+{
+	return record(ctx, (const void *)ctx[0], (const void *)ctx[1], TCPRETRANS_RETRANSMIT, 1,
+		      0);
+}
+
+/* Its record has skaddr and reqaddr after the common header in every kernel that has it. */
+struct tcp_retransmit_synack_record {
+	__u64 common;
+	const void *skaddr;
+	const void *reqaddr;
+};
+
+SEC("tracepoint/tcp/tcp_retransmit_synack")
+int synack_tp(struct tcp_retransmit_synack_record *ctx)
+{
+	return record(ctx, ctx->skaddr, ctx->reqaddr, TCPRETRANS_RETRANSMIT, 1, 0);
 }
 
 /* -l: no kernel has a tracepoint for tail loss probes; these follow the function that sends
@@ -169,13 +232,13 @@ int retrans_tp(struct tcp_retransmit_skb_record *ctx)
 SEC("fentry/tcp_send_loss_probe")
 int BPF_PROG(tlp_fentry, struct sock *sk)
 {
-	return record(ctx, sk, TCPRETRANS_LOSS_PROBE, 1);
+	return record(ctx, sk, NULL, TCPRETRANS_LOSS_PROBE, 1, 0);
 }
 
 SEC("kprobe/tcp_send_loss_probe")
 int BPF_KPROBE(tlp_kprobe, struct sock *sk)
 {
-	return record(ctx, sk, TCPRETRANS_LOSS_PROBE, 1);
+	return record(ctx, sk, NULL, TCPRETRANS_LOSS_PROBE, 1, 0);
 }
 
 char LICENSE[] SEC("license") = "GPL";

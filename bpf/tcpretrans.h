@@ -15,22 +15,29 @@ enum tcpretrans_type {
 	TCPRETRANS_LOSS_PROBE = 2, /* the kernel sent (or tried) a tail loss probe */
 };
 
+enum tcpretrans_flags {
+	TCPRETRANS_F_SYNACK = 1 << 0, /* a SYN-ACK of a connection not yet accepted */
+};
+
 struct tcpretrans_event {
 	__u64 ts_ns;   /* bpf_ktime_get_ns() at the retransmit */
 	struct ident id; /* the socket's cgroup_id; the rest 0 (the owner is not known) */
 	__u32 pid;     /* the task on the CPU, usually not the socket's owner (see the man page) */
-	__u32 state;   /* TCP state of the socket (1 = ESTABLISHED, ...) */
+	__u32 state;   /* TCP state of the socket (1 = ESTABLISHED, ..., 12 = NEW_SYN_RECV) */
 	__u32 type;    /* enum tcpretrans_type */
 	__u32 segs;    /* TCP segments in the retransmitted packet (1 for a loss probe) */
+	__s32 err;     /* 0, or the -errno of a retransmit the kernel counted but failed to send */
+	__u32 flags;   /* enum tcpretrans_flags */
 	struct inet_tuple tuple;
 };
 
 /* -c: the value of the per-flow map, keyed by struct inet_tuple. */
 struct tcpretrans_count {
-	__u64 retransmits; /* retransmitted packets */
+	__u64 retransmits; /* retransmitted packets (SYN-ACKs included) */
 	__u64 segs;        /* segments in them: what the kernel's RetransSegs counts */
 	__u64 loss_probes;
 	__u64 cgroup_id;   /* the socket's, when the flow was first seen */
+	__u64 failed;      /* of the retransmits, those counted by the kernel but not sent */
 };
 
 /* -c: totals by address family (index 0 IPv4, 1 IPv6) and TCP state (the socket's

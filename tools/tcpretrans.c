@@ -14,6 +14,7 @@
 #include "cli.h"
 #include "identity.h"
 #include "inet.h"
+#include "json.h"
 #include "log.h"
 #include "loop.h"
 #include "openmetrics.h"
@@ -41,7 +42,7 @@ struct env {
 /* Text shows "addr:port" endpoints; JSON has the address and the port as separate keys (the
  * *PORT columns are JSON only, and the endpoint columns then carry just the address). */
 enum col { COL_TIME, COL_TS, COL_PID, COL_NSPID, COL_CONTAINER, COL_IP, COL_LOCAL, COL_LPORT, COL_TYPE, COL_REMOTE,
-	   COL_RPORT, COL_STATE, COL_SEGS, NCOLS };
+	   COL_RPORT, COL_STATE, COL_SEGS, COL_SYNACK, COL_ERR, NCOLS };
 
 static struct out_col columns[NCOLS] = {
 	[COL_TIME] = { "TIME", "time", 8, OUT_LEFT },
@@ -57,10 +58,12 @@ static struct out_col columns[NCOLS] = {
 	[COL_RPORT] = { "RPORT", "rport", 5, OUT_HIDE_TEXT },
 	[COL_STATE] = { "STATE", "state", 11, OUT_LEFT },
 	[COL_SEGS] = { "SEGS", "segs", 4, OUT_HIDE_TEXT },
+	[COL_SYNACK] = { "SYNACK", "synack", 0, OUT_HIDE_TEXT },
+	[COL_ERR] = { "ERR", "err", 0, OUT_HIDE_TEXT },
 };
 
 enum count_col { CCOL_NSPID, CCOL_CONTAINER, CCOL_IP, CCOL_LOCAL, CCOL_LPORT, CCOL_REMOTE, CCOL_RPORT, CCOL_RETRANS,
-		 CCOL_SEGS, CCOL_TLP, NCCOLS };
+		 CCOL_SEGS, CCOL_TLP, CCOL_FAILED, NCCOLS };
 
 static struct out_col count_columns[NCCOLS] = {
 	[CCOL_NSPID] = IDENTITY_COL_NSPID,
@@ -73,6 +76,7 @@ static struct out_col count_columns[NCCOLS] = {
 	[CCOL_RETRANS] = { "RETRANSMITS", "retransmits", 11, 0 },
 	[CCOL_SEGS] = { "SEGS", "segs", 8, 0 },
 	[CCOL_TLP] = { "LOSS_PROBES", "loss_probes", 11, 0 },
+	[CCOL_FAILED] = { "FAILED", "failed", 6, OUT_HIDE_TEXT },
 };
 
 struct ctx {
@@ -179,13 +183,19 @@ static int handle_event(void *vctx, const void *data, size_t size)
 	if (e->type == TCPRETRANS_LOSS_PROBE)
 		out__fmt(o, COL_TYPE, "%s", json ? "loss_probe" : "L>");
 	else
-		out__fmt(o, COL_TYPE, "%s", json ? "retransmit" : "R>");
+		/* F>: counted by the kernel as retransmitted, but the send failed (JSON: err). */
+		out__fmt(o, COL_TYPE, "%s", json ? "retransmit" : e->err ? "F>" : "R>");
 	put_endpoint(o, COL_REMOTE, COL_RPORT, &e->tuple, e->tuple.raddr, e->tuple.rport);
 	if (state)
 		out__fmt(o, COL_STATE, "%s", state);
 	else
 		out__fmt(o, COL_STATE, "%u", e->state);
 	out__u64(o, COL_SEGS, e->segs);
+	if (json) {
+		json_key(out__json(o), "synack");
+		json_bool(out__json(o), e->flags & TCPRETRANS_F_SYNACK);
+	}
+	out__s64(o, COL_ERR, e->err);
 	out__end(o);
 	return 0;
 }
@@ -246,6 +256,7 @@ static int print_counts(struct tcpretrans_bpf *skel, struct out *o, struct ident
 		out__u64(o, CCOL_RETRANS, flows[i].count.retransmits);
 		out__u64(o, CCOL_SEGS, flows[i].count.segs);
 		out__u64(o, CCOL_TLP, flows[i].count.loss_probes);
+		out__u64(o, CCOL_FAILED, flows[i].count.failed);
 		out__end(o);
 	}
 	if (skel->bss->flows_dropped)
@@ -339,6 +350,9 @@ int main(int argc, char **argv)
 	const struct attach_point retrans_point = { .tp_category = "tcp",
 						    .tp_name = "tcp_retransmit_skb" };
 	const struct attach_point tlp_point = { .funcs = tlp_funcs };
+	const struct attach_point synack_point = { .tp_category = "tcp",
+						   .tp_name = "tcp_retransmit_synack" };
+	bool synack;
 	enum attach_kind kind, tlp_kind = ATTACH_AUTO;
 	struct tcpretrans_bpf *skel = NULL;
 	struct out *o = NULL;
@@ -377,6 +391,12 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	p_info("retransmits: %s tcp:tcp_retransmit_skb", attach__name(kind));
+	/* Added with tcp_retransmit_skb (4.16): missing only where BTF or tracefs lacks it. */
+	synack = attach__possible(kind, &synack_point, why, sizeof(why));
+	if (synack)
+		p_info("SYN-ACK retransmits: %s tcp:tcp_retransmit_synack", attach__name(kind));
+	else
+		p_warn("SYN-ACK retransmits are not traced: %s", why);
 	if (env.loss_probes) {
 		/* No kernel has a tail loss probe tracepoint: only fentry or a kprobe on the
 		 * function that sends them will do, and it is all or nothing for -l. */
@@ -407,6 +427,9 @@ int main(int argc, char **argv)
 	bpf_program__set_autoload(skel->progs.retrans_raw, kind == ATTACH_RAW_TP);
 	bpf_program__set_autoload(skel->progs.retrans_btf, kind == ATTACH_TP_BTF);
 	bpf_program__set_autoload(skel->progs.retrans_tp, kind == ATTACH_TRACEPOINT);
+	bpf_program__set_autoload(skel->progs.synack_raw, synack && kind == ATTACH_RAW_TP);
+	bpf_program__set_autoload(skel->progs.synack_btf, synack && kind == ATTACH_TP_BTF);
+	bpf_program__set_autoload(skel->progs.synack_tp, synack && kind == ATTACH_TRACEPOINT);
 	bpf_program__set_autoload(skel->progs.tlp_fentry, tlp_kind == ATTACH_FENTRY);
 	bpf_program__set_autoload(skel->progs.tlp_kprobe, tlp_kind == ATTACH_KPROBE);
 	err = tool__load(skel->skeleton, &env.c,

@@ -84,8 +84,9 @@ def test_retransmits_of_exactly_that_flow_and_counts():
         assert len(rows) == 1, counts.out
         row = rows[0]
         assert flow <= set(row.items()), row
-        assert row["segs"] >= kernel_flow and row["segs"] >= kernel_ns, (row, kernel_flow,
-                                                                          kernel_ns)
+        # The namespace has this one connection: its counter, the socket's and ours agree
+        # exactly (failed sends included: the kernel counts them, and so do we).
+        assert row["segs"] == kernel_flow == kernel_ns, (row, kernel_flow, kernel_ns)
         assert row["retransmits"] == len(ev) and row["segs"] == sum(e["segs"] for e in ev), \
             (row, ev)
         assert "loss_probes" not in row, "only with -l"
@@ -124,13 +125,43 @@ def test_ipv6_text_family_filters_and_classic_tracepoint():
                                       "SEGS"], counted
         row = [l.split() for l in counted[1:] if l.split()[1] == local]
         assert len(row) == 1 and row[0][2] == remote, counted
-        # The exact comparison with the kernel's counters is the IPv4 test's; here three
-        # tools run at once (one on the perf buffer) and once in many runs, under ASan and
-        # load, ss counted one segment more than the tracepoint delivered (not explained
-        # yet): allow that one.
-        assert int(row[0][3]) == len(mine) and int(row[0][4]) >= kernel6 - 1 >= 0, \
-            (row, kernel6)
+        # ss counts a retransmit before it is sent; a send that then failed (a full qdisc
+        # under load) is still one, reported by the tool too (F> in text, err in JSON).
+        assert int(row[0][3]) == len(mine) and int(row[0][4]) == kernel6 >= 1, (row, kernel6)
         assert all(l.split()[0] == "6" for l in counted[1:]), counted
+
+
+def test_synack_retransmits_against_nstat():
+    """The client's namespace drops the server's SYN-ACKs for a while: the client sends its
+    SYN again (SYN_SENT) and the server its SYN-ACK (NEW_SYN_RECV, "synack": true). Each
+    namespace's TcpRetransSegs equals what the tool reports for it, on every attach kind."""
+    for kind in ("tp_btf", "tracepoint"):
+        with Pair() as pair:
+            server = pair.agent("server")
+            server.cmd("listen", pair.addr("server", 4), PORT)
+            client = pair.agent("client")
+            pair.nft("client", "table inet rttest {\n chain in {\n"
+                               "  type filter hook input priority 0;\n"
+                               f"  ip saddr {pair.addr('server', 4)} tcp sport {PORT} "
+                               "tcp flags & (syn | ack) == syn | ack counter drop\n }\n}\n")
+            with Tool("tcpretrans", "-j", "-v", "--attach", kind) as t:
+                client.send("connect", pair.addr("server", 4), PORT, 30)
+                assert harness.wait_for(
+                    lambda: pair.nft_counter("client", "rttest", "in") >= 2, timeout=20)
+                pair.nft_delete("client", "rttest")
+                r = client.reply(timeout=30)
+                assert r[0] == "ok", r
+                server_ns = pair.snmp("server", "TcpRetransSegs")
+                client_ns = pair.snmp("client", "TcpRetransSegs")
+            assert f"SYN-ACK retransmits: {kind} tcp:tcp_retransmit_synack" in t.err, t.err
+            ev = ours(t.json(), pair)
+            synacks = [e for e in ev if e["laddr"] == pair.addr("server", 4)]
+            syns = [e for e in ev if e["laddr"] == pair.addr("client", 4)]
+            assert synacks and all(e["synack"] and e["state"] == "NEW_SYN_RECV" and
+                                   e["lport"] == PORT and e["segs"] == 1 for e in synacks), ev
+            assert all(not e["synack"] and e["state"] == "SYN_SENT" for e in syns), ev
+            assert (len(synacks), len(syns)) == (server_ns, client_ns), (ev, server_ns,
+                                                                         client_ns)
 
 
 def test_loss_probes_traced_or_refused_clearly():
