@@ -265,5 +265,5 @@ def test_btf_file_and_perf_buffer():
         with Tool("execsnoop", "-j", "-v", "--btf", btf, env=env) as t:
             pid = spawn(["/bin/true", "via-btf-file"])
         assert "perf buffer" in t.err
-        assert [e["args"] for e in t.json() if e["pid"] == pid] == [["/bin/true", "via-btf-file"]]
+        assert [e["args"] for e in t.json() if e.get("pid") == pid] == [["/bin/true", "via-btf-file"]]
     harness.assert_usage_error("execsnoop", "--btf", "/nonexistent.btf")

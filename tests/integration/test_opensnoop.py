@@ -273,5 +273,6 @@ def entry_or_exit_path(env, how, attach):
         assert f"arguments read {how}" in t.err, t.err
         assert attach in t.err, t.err
         ev = {e["path"]: e for e in t.json() if e.get("pid") == pid}
+        assert target in ev, (ev, t.err[-3000:], t.out[-3000:])
         assert ev[target]["fd"] >= 3 and ev[target]["err"] == 0, ev
         assert ev[os.path.join(real, "missing-" + leaf)]["err"] == 2, ev
