@@ -86,7 +86,7 @@ def test_retransmits_of_exactly_that_flow_and_counts():
         assert flow <= set(row.items()), row
         # The namespace has this one connection: its counter, the socket's and ours agree
         # exactly (failed sends included: the kernel counts them, and so do we).
-        assert row["segs"] == kernel_flow == kernel_ns, (row, kernel_flow, kernel_ns)
+        assert row["segs"] == kernel_flow == kernel_ns, (row, kernel_flow, kernel_ns, ev)
         assert row["retransmits"] == len(ev) and row["segs"] == sum(e["segs"] for e in ev), \
             (row, ev)
         assert "loss_probes" not in row, "only with -l"
