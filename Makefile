@@ -24,11 +24,35 @@ LLVM_STRIP ?= llvm-strip
 STRIP   ?= strip
 BPFTOOL ?= bpftool
 
-ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/' \
+# The kernel's names for architectures (x86, arm64), from uname's or Debian's (x86_64,
+# aarch64, amd64). ARCH=arm64 on an x86-64 host cross-builds into build-arm64/ with Debian's
+# cross toolchain and :arm64 libraries (make deps-cross installs them).
+karch = $(shell echo $(1) | sed -e 's/x86_64/x86/' -e 's/amd64/x86/' -e 's/aarch64/arm64/' \
 	-e 's/ppc64le/powerpc/' -e 's/s390x/s390/' -e 's/riscv64/riscv/')
+HOST_ARCH := $(call karch,$(shell uname -m))
+ARCH ?= $(HOST_ARCH)
+override ARCH := $(call karch,$(ARCH))
 VMLINUX_H := vmlinux/$(ARCH)/vmlinux.h
 
+ifeq ($(ARCH),$(HOST_ARCH))
 OUT     := build
+else
+OUT     := build-$(ARCH)
+GNU_TRIPLET_arm64 := aarch64-linux-gnu
+GNU_TRIPLET_x86   := x86_64-linux-gnu
+GNU_TRIPLET := $(GNU_TRIPLET_$(ARCH))
+CROSS_COMPILE ?= $(GNU_TRIPLET)-
+# make's built-in defaults (cc, ar) become the cross tools; CC=... on the command line wins.
+ifeq ($(origin CC),default)
+CC := $(CROSS_COMPILE)gcc
+endif
+ifeq ($(origin AR),default)
+AR := $(CROSS_COMPILE)ar
+endif
+ifeq ($(origin STRIP),file)
+STRIP := $(CROSS_COMPILE)strip
+endif
+endif
 OBJDIR  := $(OUT)/obj
 BINDIR  := $(OUT)/bin
 
@@ -90,8 +114,10 @@ $(file >$(FLAGS_STAMP),$(FLAGS_LINE))
 endif
 
 # clang -target bpf does not search the host's multiarch include dir; pass it explicitly.
+# Cross: the target's multiarch directory (asm/ headers) instead of the host's.
 CLANG_BPF_SYS_INCLUDES ?= $(shell $(CLANG) -v -E - </dev/null 2>&1 \
-	| sed -n '/<...> search starts here:/,/End of search list./{ s| \(/.*\)|-idirafter \1|p }')
+	| sed -n '/<...> search starts here:/,/End of search list./{ s| \(/.*\)|-idirafter \1|p }' \
+	$(if $(GNU_TRIPLET),| sed 's|/$(shell $(CLANG) -dumpmachine | sed 's/-pc-/-/')$$|/$(GNU_TRIPLET)|'))
 BPF_CFLAGS := -g -O2 -Wall -target bpf -D__TARGET_ARCH_$(ARCH) \
 	-I$(dir $(VMLINUX_H)) -Ibpf $(CLANG_BPF_SYS_INCLUDES)
 
@@ -118,7 +144,7 @@ FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=
 
 .DELETE_ON_ERROR:
 .SECONDARY:
-.PHONY: soak deb all clean deps vmlinux install uninstall test test-sanitize unit check help fuzz fuzz-build
+.PHONY: soak deb all clean deps deps-cross test-cross arm64-root vmlinux install uninstall test test-sanitize unit check help fuzz fuzz-build
 
 all: $(TOOL_BINS)
 
@@ -132,7 +158,11 @@ help:
 	@echo 'make install    PREFIX=$(PREFIX) DESTDIR=... (binaries to sbin, man pages to man8)'
 	@echo 'make deb        a Debian package in $(OUT)/ (commands named TOOL$(DEB_SUFFIX))'
 	@echo 'make dist-static  a tarball of static binaries, man pages and SHA256SUMS in $(OUT)/dist/'
-	@echo 'make vmlinux    regenerate $(VMLINUX_H) from /sys/kernel/btf/vmlinux'
+	@echo 'make vmlinux    regenerate $(VMLINUX_H) from /sys/kernel/btf/vmlinux,'
+	@echo '                VMLINUX_BTF=FILE (BTF, vmlinux or vmlinuz) or KERNEL=6.1 (Debian'"'"'s)'
+	@echo 'make ARCH=arm64 cross-build into build-arm64/ (make deps-cross first, as root)'
+	@echo 'make test-cross cross-build for arm64 and run each tool'"'"'s --help under qemu-user'
+	@echo 'make arm64-root a Debian 12 arm64 root for the arm64 guest, in the cache dir'
 	@echo 'options: V=1 (show commands) STATIC=1 (static binaries) SANITIZE=1 (ASan+UBSan)'
 
 # Packages, not downloads: everything comes from Debian 12's archive.
@@ -147,18 +177,63 @@ DEPS_TEST  := python3 iproute2 nftables iptables util-linux mount procps kmod jq
 DEPS_TEST  += qemu-system-x86 qemu-system-arm cpio
 DEPS_PKGS  := $(DEPS_BUILD) $(DEPS_TEST)
 
-deps:
-	@missing=$$(for p in $(DEPS_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
+# $(call apt_install,PACKAGES): installs those not installed yet (as root).
+define apt_install
+	@missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
 		| grep -q 'install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		echo "installing:" $$missing; \
 		export DEBIAN_FRONTEND=noninteractive; \
 		apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	else echo "dependencies already installed"; fi
+endef
+
+deps:
+	$(call apt_install,$(DEPS_PKGS))
+
+# make ARCH=arm64 on an x86-64 host: Debian's cross compiler, the :arm64 libraries the tools
+# link, and qemu-user-static to run the results (make test-cross). Not part of `make deps`:
+# it adds arm64 as a foreign architecture to dpkg (no new apt sources).
+DEPS_CROSS := gcc-aarch64-linux-gnu libc6-dev:arm64 libbpf-dev:arm64 libelf-dev:arm64 \
+	zlib1g-dev:arm64 qemu-user-static
+
+deps-cross:
+	$(Q)dpkg --print-foreign-architectures | grep -qx arm64 || \
+		{ dpkg --add-architecture arm64 && apt-get update -qq; }
+	$(call apt_install,$(DEPS_CROSS))
+
+# Every tool cross-built for arm64 is an aarch64 ELF whose --help runs under qemu-user
+# (the :arm64 libraries of deps-cross are where its dynamic loader looks).
+test-cross:
+	$(Q)$(MAKE) --no-print-directory ARCH=arm64 all
+	$(Q)for t in $(TOOLS); do \
+		b=build-arm64/bin/$$t; \
+		od -An -tx1 -j18 -N2 $$b | grep -qx ' b7 00' || { echo "$$b: not an aarch64 ELF"; exit 1; }; \
+		qemu-aarch64-static $$b --help | grep -q "^Usage: $$t " || { echo "$$b --help failed under qemu-aarch64-static"; exit 1; }; \
+	done; echo "arm64: $(words $(TOOLS)) tools built, aarch64 ELF, --help runs under qemu-user"
+
+# A Debian 12 arm64 root with the test packages, for the arm64 guest (debootstrap, second
+# stage under qemu-user-static), cached outside build/; prints its directory.
+arm64-root:
+	$(Q)tests/vm/make-arm64-root.sh $(filter-out libclang-rt-14-dev,$(DEPS_TEST))
+
+# VMLINUX_BTF: raw BTF (/sys/kernel/btf/vmlinux), a vmlinux, or a boot image (vmlinuz) whose
+# BTF vmlinux/extract-btf.py finds; KERNEL=6.1 (on the command line) instead takes Debian's
+# stock kernel of that series for ARCH (tests/vm/fetch-kernel.sh downloads it into the cache).
+VMLINUX_BTF ?= $(if $(GNU_TRIPLET),,/sys/kernel/btf/vmlinux)
 
 vmlinux:
-	$(Q)mkdir -p $(dir $(VMLINUX_H))
-	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $(VMLINUX_H).tmp
+	$(Q)mkdir -p $(dir $(VMLINUX_H)) $(OUT)
+	$(Q)src='$(VMLINUX_BTF)'; from=$$src; \
+	if [ -n '$(if $(filter command line,$(origin KERNEL)),$(KERNEL))' ]; then \
+		dir=$$(tests/vm/fetch-kernel.sh '$(KERNEL)' $(subst x86,x86_64,$(ARCH))) || exit 1; \
+		src=$$dir/vmlinuz; from="Debian's linux-image-$$(cat "$$dir/release")"; \
+	elif [ -z "$$src" ]; then \
+		echo "make vmlinux ARCH=$(ARCH): give VMLINUX_BTF=FILE or KERNEL=VERSION" >&2; exit 1; \
+	fi; \
+	python3 vmlinux/extract-btf.py "$$src" $(OUT)/vmlinux.btf && \
+	{ echo "/* make vmlinux ARCH=$(ARCH) from $$from */"; \
+	  $(BPFTOOL) btf dump file $(OUT)/vmlinux.btf format c; } > $(VMLINUX_H).tmp
 	$(Q)mv $(VMLINUX_H).tmp $(VMLINUX_H)
 
 $(OUT)/%.bpf.o: bpf/%.bpf.c $(VMLINUX_H) | $(OUT)
@@ -259,7 +334,7 @@ test-sanitize:
 # (dpkg-buildflags, hardening=+all, plus this Makefile's hardening), dynamically linked so that
 # Depends names the libraries: static binaries are for `make dist-static`, never the .deb.
 DEB_SUFFIX ?= -cs
-DEB_ARCH   := $(shell dpkg --print-architecture 2>/dev/null)
+DEB_ARCH   := $(if $(GNU_TRIPLET),$(subst x86,amd64,$(ARCH)),$(shell dpkg --print-architecture 2>/dev/null))
 DEB        ?= $(OUT)/$(NAME)_$(VERSION)_$(DEB_ARCH).deb
 DEB_ROOT   := $(OUT)/deb/root
 DEB_DOC    := $(DEB_ROOT)/usr/share/doc/$(NAME)
