@@ -27,6 +27,10 @@ const volatile __u32 targ_dev = 0;     /* -d: BLK_DEV of the one disk, 0 for all
  * tracepoints", 5.11) dropped their leading request_queue, 0 since. Found by user space in
  * the kernel's BTF; the verifier sees a constant and skips the other branch. */
 const volatile __u8 rq_arg = 0;
+/* A task filter (-p, -u, -c, --mntns, --container) without -Q: decided at insertion, where
+ * the submitter is the current task. With an I/O scheduler a request is issued later, often
+ * by a kworker, and a filter applied there would drop the submitter's I/O. */
+const volatile __u8 targ_filter_at_insert = 0;
 
 /* Start time of each request in flight, keyed by its struct request (classic tracepoints:
  * by disk and sector) and deleted at completion. A plain hash (preallocated, so tracing
@@ -89,6 +93,38 @@ static __always_inline void start_at(struct start_key *key, bool keep_older)
 
 static const struct hist zero_hist;
 
+/* Start values that are not times (only with targ_filter_at_insert): the request passed the
+ * filters at insertion and is timed from its issue, or it did not pass and is not timed. */
+#define START_PASSED 0
+#define START_EXCLUDED (~0ull)
+
+/* At insertion, with targ_filter_at_insert: whether the submitter passed the filters. */
+static __always_inline void start_mark(const struct start_key *key)
+{
+	__u64 mark = filter_current() ? START_PASSED : START_EXCLUDED;
+
+	if (bpf_map_update_elem(&start, key, &mark, BPF_ANY))
+		drop(BIOLAT_START_FULL);
+}
+
+/* At issue, with targ_filter_at_insert: a request marked at insertion starts now or is
+ * dropped; one issued directly, without insertion, is filtered here (its submitter is
+ * the current task). Returns true when the caller should apply the filters itself. */
+static __always_inline bool start_marked(struct start_key *key)
+{
+	__u64 *mark = bpf_map_lookup_elem(&start, key);
+
+	if (!mark)
+		return true;
+	if (*mark == START_PASSED)
+		*mark = bpf_ktime_get_ns();
+	else if (*mark == START_EXCLUDED)
+		bpf_map_delete_elem(&start, key);
+	else
+		start_at(key, false); /* issued again (requeued): it passed at insertion */
+	return false;
+}
+
 static __always_inline void record(__u64 start_ns, __u32 dev, __u32 kind)
 {
 	__u64 now = bpf_ktime_get_ns(), v;
@@ -133,14 +169,27 @@ static __always_inline int rq_start(struct request *rq, bool keep_older)
 
 static __always_inline int rq_insert(const __u64 *args)
 {
-	return rq_start(block_rq_arg(args), false);
+	struct request *rq = block_rq_arg(args);
+	struct start_key key = { .id = (__u64)rq };
+
+	if (targ_filter_at_insert) {
+		if (!targ_dev || blk_rq_dev(rq) == targ_dev)
+			start_mark(&key);
+		return 0;
+	}
+	return rq_start(rq, false);
 }
 
 /* With -Q a request inserted into the queue keeps its insertion time; one that bypassed the
  * queue (blk-mq issues directly when there is no I/O scheduler) starts at issue. */
 static __always_inline int rq_issue(const __u64 *args)
 {
-	return rq_start(block_rq_arg(args), targ_queued);
+	struct request *rq = block_rq_arg(args);
+	struct start_key key = { .id = (__u64)rq };
+
+	if (targ_filter_at_insert && !start_marked(&key))
+		return 0;
+	return rq_start(rq, targ_queued);
 }
 
 /* A queued request merged into another is freed without completing: forget it, or its
@@ -168,6 +217,10 @@ static __always_inline int rq_complete(const __u64 *args)
 		return 0;
 	}
 	ts = *tsp;
+	if (targ_filter_at_insert && (ts == START_PASSED || ts == START_EXCLUDED)) {
+		bpf_map_delete_elem(&start, &key);
+		return 0;
+	}
 	/* A partial completion (a driver ending part of the request) leaves the rest in
 	 * flight: the request counts once, when its last bytes complete. */
 	if (nr_bytes < BPF_CORE_READ(rq, __data_len))
@@ -246,12 +299,34 @@ static __always_inline int tp_start(void *ctx, bool keep_older)
 SEC("tracepoint/block/block_rq_insert")
 int insert_tp(void *ctx)
 {
+	struct blk_tp_rq r;
+	struct start_key key;
+
+	if (targ_filter_at_insert) {
+		blk_tp_rq_read(ctx, &r);
+		if (targ_dev && r.dev != targ_dev)
+			return 0;
+		key.id = r.dev;
+		key.sector = r.sector;
+		start_mark(&key);
+		return 0;
+	}
 	return tp_start(ctx, false);
 }
 
 SEC("tracepoint/block/block_rq_issue")
 int issue_tp(void *ctx)
 {
+	struct blk_tp_rq r;
+	struct start_key key;
+
+	if (targ_filter_at_insert) {
+		blk_tp_rq_read(ctx, &r);
+		key.id = r.dev;
+		key.sector = r.sector;
+		if (!start_marked(&key))
+			return 0;
+	}
 	return tp_start(ctx, targ_queued);
 }
 
@@ -287,6 +362,10 @@ int complete_tp(void *ctx)
 		return 0;
 	}
 	ts = *tsp;
+	if (targ_filter_at_insert && (ts == START_PASSED || ts == START_EXCLUDED)) {
+		bpf_map_delete_elem(&start, &key);
+		return 0;
+	}
 	record(ts, r.dev, r.kind);
 	bpf_map_delete_elem(&start, &key);
 	return 0;

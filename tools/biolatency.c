@@ -189,7 +189,13 @@ static void resolve_disk(struct ctx *ctx, __u32 *dev)
 			 BLK_DEV_MINOR(*dev));
 }
 
-/* Can every program of this mode attach here? insert only matters with -Q. */
+/* A task filter is decided where the submitter runs: at insertion (rq_insert). */
+static bool filtered(const struct env *env)
+{
+	return env->c.pid || env->c.uid != CLI_UID_ANY || env->c.cgroup || env->c.mntns;
+}
+
+/* Can every program of this mode attach here? insert only matters with -Q or a filter. */
 static bool mode_possible(enum attach_mode mode, bool queued)
 {
 	static const char *const tps[] = { "block_rq_issue", "block_rq_complete",
@@ -245,19 +251,19 @@ static int choose_programs(struct biolatency_bpf *skel, const struct env *env)
 							  ATTACH_TRACEPOINT };
 
 		for (m = 0; m < 3 && mode == ATTACH_AUTO; m++)
-			if (mode_possible(order[m], env->queued))
+			if (mode_possible(order[m], env->queued || filtered(env)))
 				mode = order[m];
 		if (mode == ATTACH_AUTO) {
 			p_err("no block_rq tracepoints to attach to: this kernel has neither "
 			      "BTF-typed nor raw tracepoints for them, and tracefs is missing");
 			return -ENOENT;
 		}
-	} else if (!mode_possible(mode, env->queued)) {
+	} else if (!mode_possible(mode, env->queued || filtered(env))) {
 		p_err("--attach %s: not possible on this kernel%s", attach_names[mode],
 		      mode == ATTACH_TRACEPOINT && !probe__tracefs() ? " (no tracefs)" : "");
 		return -ENOENT;
 	}
-	if (env->queued)
+	if (env->queued || filtered(env))
 		merge = mode_has_merge(mode);
 	/* (disk, sector) keys of a request whose completion went unseen never recur: LRU, so
 	 * they cannot fill the map for good (an eviction shows as an orphan completion). */
@@ -266,7 +272,8 @@ static int choose_programs(struct biolatency_bpf *skel, const struct env *env)
 	for (m = ATTACH_TP_BTF; m < ATTACH_NR; m++) {
 		bpf_program__set_autoload(progs[m][0], m == (int)mode);
 		bpf_program__set_autoload(progs[m][1], m == (int)mode);
-		bpf_program__set_autoload(progs[m][2], m == (int)mode && env->queued);
+		bpf_program__set_autoload(progs[m][2],
+					  m == (int)mode && (env->queued || filtered(env)));
 		bpf_program__set_autoload(progs[m][3], m == (int)mode && merge);
 	}
 
@@ -284,7 +291,7 @@ static int choose_programs(struct biolatency_bpf *skel, const struct env *env)
 		skel->rodata->rq_arg = arg;
 	}
 	p_info("attach: %s block_rq_{issue,complete%s%s}", attach_names[mode],
-	       env->queued ? ",insert" : "", merge ? ",merge" : "");
+	       env->queued || filtered(env) ? ",insert" : "", merge ? ",merge" : "");
 	return 0;
 }
 
@@ -629,6 +636,7 @@ int main(int argc, char **argv)
 	}
 	ctx.skel = skel;
 	skel->rodata->targ_queued = env.queued;
+	skel->rodata->targ_filter_at_insert = !env.queued && filtered(&env);
 	skel->rodata->targ_ms = env.ms;
 	skel->rodata->targ_per_disk = env.per_disk;
 	skel->rodata->targ_per_kind = env.per_kind;
