@@ -26,6 +26,8 @@
 /* Unknown addresses re-read a live process's maps at most this often: frame-pointer walks
  * through code built without frame pointers yield garbage addresses, each a miss. */
 #define REFRESH_INTERVAL_NS 1000000000ull
+/* Reads allowed before the interval applies, again after each read that added a mapping. */
+#define REFRESH_FREE_READS 2
 /* A vdso is two or three pages; anything much larger is not one. */
 #define VDSO_MAX_SIZE (1u << 20)
 /* dev value no block device has: marks vdso images, keyed by content. */
@@ -70,6 +72,7 @@ struct syms {
 	size_t nmaps, maps_cap;
 	char *root;            /* "/proc/PID/root" when its root is not ours */
 	uint64_t refreshed_ns;
+	unsigned int refreshes_in_vain; /* in a row: reads of the maps that added nothing */
 	bool has_anon_exec;
 	bool retired;          /* syms_cache__retire(): frozen, on the cache's retired list */
 	struct syms *retired_prev, *retired_next;
@@ -866,14 +869,19 @@ static bool syms_refresh(struct syms *s)
 	bool had_anon = s->has_anon_exec;
 	size_t added;
 
-	/* A retired pid's maps describe another image now. */
-	if (s->retired || now - s->refreshed_ns < REFRESH_INTERVAL_NS)
+	/* A retired pid's maps describe another image now. The first misses re-read at once,
+	 * whatever the interval: the maps may have been read while the process was still in
+	 * its dynamic loader, before libc was mapped, and a sample taken since names libc. Once
+	 * reads stop adding mappings, misses are garbage addresses: then once an interval. */
+	if (s->retired || (s->refreshes_in_vain >= REFRESH_FREE_READS &&
+			   now - s->refreshed_ns < REFRESH_INTERVAL_NS))
 		return false;
 	s->refreshed_ns = now;
 	if (read_maps(s->pid, &l))
 		return false;
 	added = merge_maps(s, &l);
 	maps_list_free(&l);
+	s->refreshes_in_vain = added ? 0 : s->refreshes_in_vain + 1;
 	if (!had_anon && s->has_anon_exec)
 		perf_map_open(s);
 	return added > 0;
