@@ -298,7 +298,7 @@ GUEST_ARCH ?= $(if $(filter arm64 aarch64,$(ARCH)),arm64,x86_64)
 VM_TESTS   ?=
 .PHONY: test-vm test-matrix
 test-vm: all
-	$(Q)python3 tests/vm/vm.py --kernel $(KERNEL) --arch $(GUEST_ARCH) --env CORESCOPE_BUILD=$(OUT) \
+	$(Q)python3 tests/vm/vm.py --kernel $(KERNEL) --arch $(GUEST_ARCH) --env CORESCOPE_BUILD=$(OUT) --env TEST_TIMEOUT=900 \
 		$(if $(ATTACH_LOG),--attach-log $(ATTACH_LOG)) -- \
 		python3 tests/run.py --kernel-only $(VM_TESTS)
 

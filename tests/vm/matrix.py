@@ -34,7 +34,7 @@ def run_target(target, attach_log):
         kernel, _, arch = target.partition("/")
         arch = arch or "x86_64"
         cmd = [sys.executable, os.path.join(HERE, "vm.py"), "--kernel", kernel, "--arch", arch,
-               "--attach-log", attach_log]
+               "--attach-log", attach_log, "--env", "TEST_TIMEOUT=900"]
         if arch == "arm64" and os.uname().machine != "aarch64":
             cmd += ["--root", os.environ.get("ARM64_ROOT", "/var/cache/corescope/arm64-root"),
                     "--env", "CORESCOPE_BUILD=" + os.environ.get("ARM64_BUILD", "build-arm64")]
