@@ -153,10 +153,9 @@ static bool fd_has_key(int fd, const struct dso_key *k)
 	return key_eq(&fk, k);
 }
 
-static bool same_file(const struct stat *st, const struct syms_map *m)
+static bool same_file(const char *path, int fd, const struct stat *st, const struct syms_map *m)
 {
-	return st->st_ino == m->ino && major(st->st_dev) == m->dev_major &&
-	       minor(st->st_dev) == m->dev_minor;
+	return syms_same_file(path, fd, st, m->dev_major, m->dev_minor, m->ino);
 }
 
 static struct dso *dso_find(struct syms_cache *c, const struct dso_key *k)
@@ -317,14 +316,14 @@ static int open_mapped_file(const struct syms *s, const struct syms_map *m, stru
 	snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx", (int)s->pid,
 		 (unsigned long long)m->start, (unsigned long long)m->end);
 	fd = open_untrusted(s->cache, path, 0, SYMS_MAX_ELF_SIZE, st);
-	if (fd >= 0 && !same_file(st, m)) {
+	if (fd >= 0 && !same_file(NULL, fd, st, m)) {
 		close(fd);
 		fd = -1;
 	}
 	if (fd < 0 && !refused(fd)) {
 		snprintf(path, sizeof(path), "/proc/%d/exe", (int)s->pid);
 		fd = open_untrusted(s->cache, path, 0, SYMS_MAX_ELF_SIZE, st);
-		if (fd >= 0 && !same_file(st, m)) {
+		if (fd >= 0 && !same_file(NULL, fd, st, m)) {
 			close(fd);
 			fd = -1;
 		}
@@ -370,11 +369,11 @@ static struct dso *file_dso(struct syms *s, const struct syms_map *m)
 	if (!(m->flags & PROCMAP_DELETED)) {
 		n = snprintf(path, sizeof(path), "%s%s", s->root ? s->root : "", m->name);
 		by_path = n > 0 && (size_t)n < sizeof(path) && stat(path, &st) == 0 &&
-			  same_file(&st, m);
+			  same_file(path, -1, &st, m);
 		if (!by_path && s->root) {
 			n = snprintf(path, sizeof(path), "%s", m->name);
 			by_path = n > 0 && (size_t)n < sizeof(path) && stat(path, &st) == 0 &&
-				  same_file(&st, m);
+				  same_file(path, -1, &st, m);
 			in_root = false;
 		}
 	}

@@ -44,6 +44,7 @@
 
 #include "procmaps.h"
 #include "unwind.h"
+#include "util.h"
 
 /* DWARF register numbers (the psABIs' tables). */
 #if defined(__x86_64__)
@@ -247,8 +248,8 @@ static int open_mapped(pid_t pid, const struct procmap *pm, struct stat *st)
 	}
 	if (fd < 0)
 		return -1;
-	if (fstat(fd, st) || !S_ISREG(st->st_mode) || st->st_ino != pm->inode ||
-	    st->st_dev != makedev(pm->dev_major, pm->dev_minor)) {
+	if (fstat(fd, st) || !S_ISREG(st->st_mode) ||
+	    !syms_same_file(NULL, fd, st, pm->dev_major, pm->dev_minor, pm->inode)) {
 		close(fd);
 		return -1;
 	}

@@ -4,6 +4,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -52,6 +54,24 @@ const char *syms_hex_field(const char *p, const char *end, uint64_t *v)
 		return NULL;
 	*v = x;
 	return p;
+}
+
+#ifndef OVERLAYFS_SUPER_MAGIC
+#define OVERLAYFS_SUPER_MAGIC 0x794c7630
+#endif
+
+bool syms_same_file(const char *path, int fd, const struct stat *st, unsigned int dev_major,
+		    unsigned int dev_minor, uint64_t ino)
+{
+	struct statfs sfs;
+
+	if (st->st_ino != ino)
+		return false;
+	if (major(st->st_dev) == dev_major && minor(st->st_dev) == dev_minor)
+		return true;
+	if (fd >= 0 ? fstatfs(fd, &sfs) : statfs(path, &sfs))
+		return false;
+	return sfs.f_type == OVERLAYFS_SUPER_MAGIC;
 }
 
 int syms_check_fd(int fd, uint64_t max_size, struct stat *stp)

@@ -2,6 +2,7 @@
 #ifndef COMMON_SYMS_UTIL_H
 #define COMMON_SYMS_UTIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,6 +32,14 @@ enum syms_open_flags {
  * of at most max_size bytes: -ELOOP (a link, with SYMS_OPEN_NOFOLLOW), -EINVAL (not a
  * regular file), -EFBIG (too large), or open's -errno. Sets *st (if not NULL). */
 int syms_open_file(const char *path, unsigned int flags, uint64_t max_size, struct stat *st);
+
+/* Is the file at path, or open as fd (-1: use path), with stat st, the one a mapping names
+ * by device and inode (/proc/PID/maps)? maps names the inode that holds the data: on
+ * overlayfs (container images; this project's qemu test bed) that is the layer's, on the
+ * layer's device, while the same file reached through the overlay has the overlay's device
+ * and, without the xino option, the same inode number. */
+bool syms_same_file(const char *path, int fd, const struct stat *st, unsigned int dev_major,
+		    unsigned int dev_minor, uint64_t ino);
 
 /* Checks an open fd the same way (after opening through a path that may only be followed,
  * such as /proc/PID/exe). */
