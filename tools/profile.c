@@ -275,6 +275,7 @@ struct report {
 	size_t qbytes;
 	uint64_t qdropped;
 	bool qstop;
+	uint64_t worker_cpu_ns, worker_samples;  /* the worker's own CPU time, for -v */
 	uint64_t refused;         /* files the symbolizer refused (syms_cache_stats) */
 };
 
@@ -583,6 +584,7 @@ static void *worker(void *vr)
 			pthread_mutex_unlock(&r->qlock);
 			if (!r->err)
 				count_sample(r, (const struct profile_sample *)q->data, q->size);
+			r->worker_samples++;
 			if (r->images)
 				images__counted(r->images);
 			free(q);
@@ -603,6 +605,8 @@ static void *worker(void *vr)
 		}
 	}
 	pthread_mutex_unlock(&r->qlock);
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	r->worker_cpu_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 	return NULL;
 }
 
@@ -1046,6 +1050,9 @@ int main(int argc, char **argv)
 	       (unsigned long long)st[PROFILE_STAT_SAMPLES], stacks__count(&r.stacks),
 	       (unsigned long long)ist.drains, (unsigned long long)ist.announced,
 	       (unsigned long long)ist.prepare_failed, (unsigned long long)ist.freed);
+	p_info("unwinding and symbolizing: %.1f ms of CPU for %llu samples (%.1f us each)",
+	       (double)r.worker_cpu_ns / 1e6, (unsigned long long)r.worker_samples,
+	       r.worker_samples ? (double)r.worker_cpu_ns / 1e3 / (double)r.worker_samples : 0.0);
 
 cleanup:
 	if (wthread_started)

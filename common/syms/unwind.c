@@ -63,6 +63,10 @@
 #error "unwind.c: add this architecture's DWARF register numbers"
 #endif
 
+/* Files no process image maps any more, kept open with their parsed tables: a compiler
+ * driver runs its back end as one short process after another, and reading libLLVM's
+ * call-frame tables again for each costs 0.1-1 s. */
+#define MAX_UNUSED_FILES 32
 #define REFRESH_NS 100000000ull  /* addresses in no mapping are rare: new libraries */
 #define EXPR_STACK 8
 
@@ -78,7 +82,25 @@ struct ufile {
 	Dwarf_CFI *dbg;
 	bool dbg_tried;
 	unsigned int refs;
+	uint64_t unused_since;  /* when refs fell to 0: kept for the next process of it */
+	uint64_t id;            /* unique: names the file in the rule cache */
 };
+
+/* A frame's rules in the simple forms nearly all compiled code uses (the CFA a register
+ * plus an offset, registers saved at the CFA plus an offset, or unchanged), cached by file
+ * and address: libdw finds and runs a function's call-frame program at each lookup (a few
+ * microseconds), the cache makes a step a table lookup. */
+enum crule { CR_NONE, CR_SAME, CR_UNDEF, CR_OFFSET };
+
+struct cached_rule {
+	uint64_t file_id;  /* 0: empty */
+	uint64_t vaddr;
+	int32_t cfa_off, ra_off, fp_off;
+	uint8_t cfa_fp;    /* the CFA is the frame pointer plus cfa_off (else the stack pointer) */
+	uint8_t ra, fp;    /* enum crule */
+};
+
+#define RULE_CACHE 8192  /* entries, direct-mapped: 256 KiB */
 
 struct umap {
 	uint64_t start, end;
@@ -101,6 +123,9 @@ struct unwinder {
 	pthread_mutex_t lock;
 	struct ufile *files;
 	struct ufile *vdso;
+	unsigned int unused;
+	uint64_t unused_seq, next_id;
+	struct cached_rule *rules;  /* used by the unwinding thread only */
 	struct unwinder_stats st;
 };
 
@@ -160,6 +185,7 @@ void unwinder__free(struct unwinder *uw)
 		ufile_free(f);
 	}
 	pthread_mutex_destroy(&uw->lock);
+	free(uw->rules);
 	free(uw);
 }
 
@@ -168,12 +194,19 @@ void unwinder__stats(const struct unwinder *uw, struct unwinder_stats *stats)
 	*stats = uw->st;
 }
 
-static void ufile_put(struct unwinder *uw, struct ufile *f)
+/* Frees f (refs 0) or, while there are few such, keeps it for later. */
+static void ufile_unused(struct unwinder *uw, struct ufile *f)
 {
-	struct ufile **pp;
+	struct ufile **pp, *old = NULL;
 
-	if (!f || --f->refs)
+	f->unused_since = ++uw->unused_seq;
+	if (++uw->unused <= MAX_UNUSED_FILES)
 		return;
+	for (pp = &uw->files; *pp; pp = &(*pp)->next)
+		if (!(*pp)->refs && (!old || (*pp)->unused_since < old->unused_since))
+			old = *pp;
+	f = old;
+	uw->unused--;
 	for (pp = &uw->files; *pp; pp = &(*pp)->next) {
 		if (*pp == f) {
 			*pp = f->next;
@@ -184,6 +217,18 @@ static void ufile_put(struct unwinder *uw, struct ufile *f)
 		uw->vdso = NULL;
 	uw->st.files--;
 	ufile_free(f);
+}
+
+static void ufile_put(struct unwinder *uw, struct ufile *f)
+{
+	if (f && --f->refs == 0)
+		ufile_unused(uw, f);
+}
+
+static void ufile_get(struct unwinder *uw, struct ufile *f)
+{
+	if (f->refs++ == 0)
+		uw->unused--;
 }
 
 static struct ufile *ufile_add(struct unwinder *uw, int fd, Elf *elf, dev_t dev, ino_t ino)
@@ -197,6 +242,7 @@ static struct ufile *ufile_add(struct unwinder *uw, int fd, Elf *elf, dev_t dev,
 		return NULL;
 	}
 	f->fd = fd;
+	f->id = ++uw->next_id;
 	f->elf = elf;
 	f->dev = dev;
 	f->ino = ino;
@@ -216,7 +262,7 @@ static struct ufile *vdso_file(struct unwinder *uw)
 	Elf *elf;
 
 	if (uw->vdso) {
-		uw->vdso->refs++;
+		ufile_get(uw, uw->vdso);
 		return uw->vdso;
 	}
 	if (!img || memcmp(img, ELFMAG, SELFMAG) || eh->e_ident[EI_CLASS] != ELFCLASS64)
@@ -266,7 +312,7 @@ static struct ufile *file_for(struct unwinder *uw, pid_t pid, const struct procm
 	for (f = uw->files; f; f = f->next) {
 		if (f->fd >= 0 && f->ino == pm->inode &&
 		    f->dev == makedev(pm->dev_major, pm->dev_minor)) {
-			f->refs++;
+			ufile_get(uw, f);
 			return f;
 		}
 	}
@@ -656,6 +702,97 @@ static enum unwind_end step_cfi(struct state *s, Dwarf_Frame *frame, bool *signa
 	return s->pc ? STEP_OK : UNWIND_END_OUTERMOST;
 }
 
+static enum crule simple_reg(Dwarf_Frame *frame, int reg, int32_t *off)
+{
+	Dwarf_Op mem[3], *ops;
+	size_t nops;
+	int64_t v;
+
+	if (reg < 0 || dwarf_frame_register(frame, reg, mem, &ops, &nops))
+		return CR_NONE;
+	if (nops == 0)
+		return ops ? CR_UNDEF : CR_SAME;
+	if (ops[0].atom != DW_OP_call_frame_cfa || nops > 2)
+		return CR_NONE;
+	if (nops == 1) {
+		*off = 0;
+		return CR_OFFSET;
+	}
+	v = (int64_t)ops[1].number;
+	if (ops[1].atom != DW_OP_plus_uconst || v < INT32_MIN || v > INT32_MAX)
+		return CR_NONE;
+	*off = (int32_t)v;
+	return CR_OFFSET;
+}
+
+/* Caches frame's rules for (f, vaddr) if they have the simple forms. */
+static void rule_fill(struct unwinder *uw, const struct ufile *f, uint64_t vaddr,
+		      Dwarf_Frame *frame)
+{
+	struct cached_rule c = { .file_id = f->id, .vaddr = vaddr };
+	Dwarf_Op *ops;
+	size_t nops;
+	bool signal;
+	int ra_reg, base;
+
+	ra_reg = dwarf_frame_info(frame, NULL, NULL, &signal);
+	if (ra_reg < 0 || signal || dwarf_frame_cfa(frame, &ops, &nops) || nops != 1)
+		return;
+	base = ops[0].atom == DW_OP_bregx ? (int)ops[0].number : ops[0].atom - DW_OP_breg0;
+	if ((ops[0].atom < DW_OP_breg0 || ops[0].atom > DW_OP_breg31) &&
+	    ops[0].atom != DW_OP_bregx)
+		return;
+	if ((base != REG_SP && base != REG_FP) ||
+	    (int64_t)(ops[0].atom == DW_OP_bregx ? ops[0].number2 : ops[0].number) < INT32_MIN ||
+	    (int64_t)(ops[0].atom == DW_OP_bregx ? ops[0].number2 : ops[0].number) > INT32_MAX)
+		return;
+	c.cfa_fp = base == REG_FP;
+	c.cfa_off = (int32_t)(int64_t)(ops[0].atom == DW_OP_bregx ? ops[0].number2
+								   : ops[0].number);
+	c.ra = simple_reg(frame, ra_reg, &c.ra_off);
+	/* The return address unchanged: only where it is a register we track (arm64's lr). */
+	if (c.ra == CR_NONE || (c.ra == CR_SAME && ra_reg != REG_LR))
+		return;
+	c.fp = simple_reg(frame, REG_FP, &c.fp_off);
+	if (c.fp == CR_NONE)
+		return;
+	if (!uw->rules && !(uw->rules = calloc(RULE_CACHE, sizeof(*uw->rules))))
+		return;
+	uw->rules[(vaddr ^ (vaddr >> 13) ^ f->id * 0x9e3779b97f4a7c15ull) % RULE_CACHE] = c;
+}
+
+static const struct cached_rule *rule_get(const struct unwinder *uw, const struct ufile *f,
+					  uint64_t vaddr)
+{
+	const struct cached_rule *c;
+
+	if (!uw->rules)
+		return NULL;
+	c = &uw->rules[(vaddr ^ (vaddr >> 13) ^ f->id * 0x9e3779b97f4a7c15ull) % RULE_CACHE];
+	return c->file_id == f->id && c->vaddr == vaddr ? c : NULL;
+}
+
+/* step_cfi() with cached rules. */
+static enum unwind_end step_cached(struct state *s, const struct cached_rule *c)
+{
+	uint64_t ra, fp = s->fp;
+
+	s->cfa = (c->cfa_fp ? s->fp : s->sp) + (int64_t)c->cfa_off;
+	if (c->ra == CR_UNDEF)
+		return UNWIND_END_OUTERMOST;
+	if (c->ra == CR_SAME)
+		ra = s->lr;
+	else if (!mem_read(s, s->cfa + (int64_t)c->ra_off, &ra))
+		return UNWIND_END_COPY;
+	if (c->fp == CR_OFFSET && !mem_read(s, s->cfa + (int64_t)c->fp_off, &fp))
+		fp = 0;
+	s->pc = strip_ra(ra);
+	s->lr = ra;
+	s->fp = fp;
+	s->sp = s->cfa;
+	return s->pc ? STEP_OK : UNWIND_END_OUTERMOST;
+}
+
 /* One step by the frame pointer, for code without call-frame information: on both
  * architectures it points at the saved frame pointer, with the return address above. */
 static enum unwind_end step_fp(struct state *s)
@@ -690,6 +827,7 @@ int unwind_proc__unwind(struct unwind_proc *p, const struct unwind_regs *regs,
 	while (n < max) {
 		uint64_t look = exact ? s.pc : s.pc - CALLER_RA_ADJUST, prev_sp = s.sp;
 		const struct umap *m;
+		const struct cached_rule *cached;
 		Dwarf_Frame *frame = NULL;
 		bool signal = false;
 		int r;
@@ -700,10 +838,15 @@ int unwind_proc__unwind(struct unwind_proc *p, const struct unwind_regs *regs,
 			e = UNWIND_END_NO_MAP;
 			break;
 		}
-		if (m->file)
+		cached = m->file ? rule_get(p->uw, m->file, look - m->bias) : NULL;
+		if (!cached && m->file)
 			frame = frame_at(m->file, look - m->bias);
-		if (frame) {
+		if (cached) {
+			r = step_cached(&s, cached);
+			st->frames_cfi++;
+		} else if (frame) {
 			r = step_cfi(&s, frame, &signal);
+			rule_fill(p->uw, m->file, look - m->bias, frame);
 			free(frame);
 			st->frames_cfi++;
 		} else {
