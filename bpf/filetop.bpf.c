@@ -78,14 +78,19 @@ struct pending {
 	__u8 pad;
 };
 
-/* Keyed by thread id: a thread is in one read or write at a time. LRU so that entries of
- * calls whose return was never seen (kretprobe instances exhausted) cannot fill it. */
+/* Keyed by thread id: a thread is in one read or write at a time, so an entry whose return
+ * was never seen (kretprobe instances exhausted) is replaced by the thread's next call. A
+ * plain hash, preallocated: a call that finds it full is counted (inflight_full), where LRU
+ * would have evicted another thread's call in flight without a word. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 10240);
 	__type(key, __u32);
 	__type(value, struct pending);
 } inflight SEC(".maps");
+
+/* Reads and writes not counted because `inflight` was full (reported at exit). */
+__u64 inflight_full = 0;
 
 struct scratch {
 	struct filetop_value value;
@@ -218,7 +223,8 @@ static __always_inline int on_call(struct file *file, __u8 write, __s32 nr)
 	}
 	p.write = write;
 	p.nr = nr;
-	bpf_map_update_elem(&inflight, &tid, &p, BPF_ANY);
+	if (bpf_map_update_elem(&inflight, &tid, &p, BPF_ANY))
+		__sync_fetch_and_add(&inflight_full, 1);
 	return 0;
 }
 

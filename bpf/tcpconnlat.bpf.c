@@ -31,14 +31,20 @@ struct pending {
 };
 
 /* Connects in flight, by socket address. The state transitions remove every entry (on
- * ESTABLISHED or CLOSE); LRU still bounds the map for the fentry/kprobe fallback, which sees
- * no close of a connect that timed out or failed before sending its SYN. ~0.6 MiB. */
+ * ESTABLISHED or CLOSE). A plain hash, preallocated (no allocation in tracing programs on any
+ * kernel): a connect that finds it full is counted (pending_full), where LRU would have
+ * evicted another connect in flight without a word. The fentry/kprobe fallback sees no close
+ * of a connect that failed before sending its SYN; its entry stays until the socket's memory
+ * is reused for another connect (same key). ~0.6 MiB. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 8192);
 	__type(key, __u64);
 	__type(value, struct pending);
 } pending SEC(".maps");
+
+/* Connects not timed because `pending` was full (reported at exit). */
+__u64 pending_full = 0;
 
 /* Process context: the connecting task is current. */
 static __always_inline void connect_start(const struct sock *sk)
@@ -56,7 +62,8 @@ static __always_inline void connect_start(const struct sock *sk)
 	p.pid = pid_tgid >> 32;
 	p.tid = (__u32)pid_tgid;
 	bpf_get_current_comm(p.comm, sizeof(p.comm));
-	bpf_map_update_elem(&pending, &key, &p, BPF_ANY);
+	if (bpf_map_update_elem(&pending, &key, &p, BPF_ANY))
+		__sync_fetch_and_add(&pending_full, 1);
 }
 
 /* The handshake ended: established, or failed with err (< 0: read the socket's error). Any

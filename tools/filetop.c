@@ -751,6 +751,14 @@ int main(int argc, char **argv)
 	tool__ready("file reads and writes");
 	err = loop__interval((env.c.interval_given ? env.c.interval_s : 1) * 1000, env.c.count, 0,
 			     true, tick, &ctx);
+	{
+		struct tool_drop drops[] = {
+			{ "inflight_full", "reads/writes not counted: more than 10240 threads in "
+			  "a read or write at once", skel->bss->inflight_full },
+		};
+
+		tool__report_drops(env.c.json, drops, 1);
+	}
 
 cleanup:
 	for (i = ctx.nlinks - 1; i >= 0; i--)

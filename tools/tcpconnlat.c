@@ -427,6 +427,14 @@ int main(int argc, char **argv)
 						       .tick = { env.om_path ? OM_WRITE_MS : 0,
 								 env.om_path ? om_tick : NULL,
 								 &ctx } });
+	if (skel) {
+		struct tool_drop drops[] = {
+			{ "pending_full", "connects not timed: more than 8192 in flight",
+			  skel->bss->pending_full },
+		};
+
+		tool__report_drops(env.c.json, drops, 1);
+	}
 
 cleanup:
 	om_set__free(ctx.om);
