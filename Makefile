@@ -173,6 +173,8 @@ DEPS_BUILD := clang llvm libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev libi
 DEPS_TEST  := python3 iproute2 nftables iptables util-linux mount procps kmod jq man-db \
 	binutils prometheus prometheus-node-exporter libclang-rt-14-dev debootstrap linux-perf bpftrace \
 	systemd-container python3-jsonschema lintian devscripts xz-utils gzip g++ rustc
+# The oracles the differential tests compare with, and the programs they run (test_oracles.py).
+DEPS_TEST  += strace fio curl wget
 # make test-vm / test-matrix: Debian's kernels under qemu (TCG), an initramfs made with cpio.
 DEPS_TEST  += qemu-system-x86 qemu-system-arm cpio
 DEPS_PKGS  := $(DEPS_BUILD) $(DEPS_TEST)

@@ -1,0 +1,176 @@
+"""Each tool against an independent oracle that measures the same thing another way, on real
+programs the project did not write: strace -f for execs (a gcc compile and link) and opens
+(Python importing part of its standard library), the kernel's per-disk counters
+(/sys/block/NAME/stat) for block I/O under fio. The comparisons are of multisets, exact; each
+exclusion is stated where it is made. Every attach kind the tool offers on the running kernel
+is compared (kinds it cannot use here are reported by the tool's own tests)."""
+import ast
+import collections
+import errno
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+
+import harness
+from harness import Tool
+from test_biolatency import LoopDisk, check_hist, op_of
+
+PYTHON = "/usr/bin/python3"  # Debian's: a shim would add execs of its own
+
+
+def need(*programs):
+    for p in programs:
+        if not shutil.which(p):
+            raise harness.Skip(f"{p} is not installed (make deps)")
+
+
+# strace -ff -o PREFIX writes PREFIX.PID per process (so no call is split by another's):
+# lines "syscall(args) = RET" or "= -1 ENAME (text)". -qq and -e signal=none drop exit and
+# signal notes, -v prints argv whole, -s 65536 keeps strings whole.
+STRACE_LINE = re.compile(r"^(\w+)\((.*)\) += (-?\d+)(?: (E[A-Z0-9]+))?")
+
+
+def strace(argv, syscalls, cwd=None):
+    """Runs argv under strace -ff; returns [(pid, syscall, args text, result)], result being
+    the return value or -errno."""
+    need("strace")
+    with tempfile.TemporaryDirectory() as d:
+        prefix = os.path.join(d, "t")
+        p = subprocess.run(["strace", "-ff", "-qq", "-v", "-s", "65536", "-e", "signal=none",
+                            "-e", "trace=" + ",".join(syscalls), "-o", prefix] + argv,
+                           capture_output=True, text=True, timeout=120, cwd=cwd)
+        assert p.returncode == 0, p.stderr[-2000:]
+        calls = []
+        for name in os.listdir(d):
+            pid = int(name.rsplit(".", 1)[1])
+            with open(os.path.join(d, name)) as f:
+                for line in f.read().splitlines():
+                    m = STRACE_LINE.match(line)
+                    assert m, line
+                    ret = int(m.group(3))
+                    if ret < 0 and m.group(4):
+                        ret = -getattr(errno, m.group(4))
+                    calls.append((pid, m.group(1), m.group(2), ret))
+    return calls
+
+
+def c_strings(text):
+    """The string literals of an strace argument list, unescaped (C escapes as Python's)."""
+    return [ast.literal_eval(s) for s in re.findall(r'"(?:[^"\\]|\\.)*"', text)]
+
+
+def test_execsnoop_vs_strace_gcc():
+    """A compile and link: gcc runs cc1, as, collect2 and ld, trying several directories for
+    some of them (failed execs). Every execve strace saw, with its argv and result, is one
+    execsnoop -x event of the same pid, and nothing else of those pids is."""
+    need("gcc")
+    with tempfile.TemporaryDirectory() as d:
+        with open(os.path.join(d, "hello.c"), "w") as f:
+            f.write("int main(void) { return 0; }\n")
+        with Tool("execsnoop", "-x", "-j", "--max-args", "4096") as t:
+            calls = strace(["gcc", "-O1", "-o", "hello", "hello.c"], ["execve", "execveat"],
+                           cwd=d)
+    want = collections.Counter()
+    for pid, name, args, ret in calls:
+        # execve("path", ["argv0", ...], [env]): the second list is the environment.
+        argv_text = args[args.index("["):args.index("]", args.index("[")) + 1]
+        want[(pid, tuple(c_strings(argv_text)), ret)] += 1
+    pids = {k[0] for k in want}
+    got = collections.Counter((e["pid"], tuple(e["args"]), e["ret"]) for e in t.json()
+                              if e.get("pid") in pids)
+    assert sum(want.values()) >= 5 and any(k[2] < 0 for k in want), want
+    assert got == want, (got - want, want - got)
+
+
+def test_opensnoop_vs_strace_python_imports():
+    """Python importing part of its standard library: every open, openat and openat2 strace
+    saw (path as passed, fd or errno) is one opensnoop event of the same thread, on each of
+    opensnoop's attach paths. strace's own opens happen before it starts the program, in a
+    process whose pid is not among the program's."""
+    code = "import json, email.parser, http.client, xml.etree.ElementTree, decimal, csv"
+    for env in (None, dict(os.environ, CORESCOPE_SYSCALL_TRACEPOINTS="classic")):
+        with Tool("opensnoop", "-j", env=env) as t:
+            calls = strace([PYTHON, "-c", code], ["open", "openat", "openat2"])
+        want = collections.Counter()
+        for pid, name, args, ret in calls:
+            path = c_strings(args)[0]
+            want[(pid, path, ret if ret >= 0 else -1, -ret if ret < 0 else 0)] += 1
+        tids = {k[0] for k in want}
+        got = collections.Counter((e["tid"], e["path"], e["fd"], e["err"]) for e in t.json()
+                                  if e.get("tid") in tids)
+        assert sum(want.values()) >= 50, want
+        assert got == want, (env and "classic", got - want, want - got)
+
+
+def test_biolatency_vs_block_stat_under_fio():
+    """fio's random direct reads and writes, 8 in flight, on a loop device: the requests
+    biolatency timed plus those it reported not timed equal the requests the kernel completed
+    on that disk (/sys/block/NAME/stat), per operation when none is missing, on every attach
+    kind."""
+    need("fio")
+    with LoopDisk(scheduler="mq-deadline") as disk:
+        for kind in ("raw_tp", "tp_btf", "tracepoint"):
+            before = disk.stat()
+            with Tool("biolatency", "-j", "-F", "-d", disk.name, "--attach", kind) as t:
+                p = subprocess.run(
+                    ["fio", "--name=oracle", f"--filename={disk.dev}", "--direct=1",
+                     "--rw=randrw", "--bs=4k", "--ioengine=posixaio", "--iodepth=8",
+                     "--size=8M", "--io_size=4M", "--randrepeat=1", "--output=/dev/null"],
+                    capture_output=True, text=True, timeout=120)
+                assert p.returncode == 0, p.stderr[-2000:]
+                after = disk.stat()
+            kernel = {"Read": after[0] - before[0], "Write": after[1] - before[1]}
+            timed = collections.Counter()
+            not_counted = {}
+            for o in t.json():
+                if "not_counted" in o:
+                    not_counted = o["not_counted"]
+                elif "flags" in o:
+                    timed[op_of(o["flags"])] += check_hist(o)
+            # A restarted request was timed once, from its later start; its first
+            # completion, when the kernel's, is one the histograms lack.
+            # Nothing was in flight at the start or is at the exit (fio waited for all its
+            # I/O), so a request the histograms lack is one whose completion the programs
+            # did not see: its start is then still in the map at exit (in_flight_at_exit),
+            # or was replaced when its struct request was used again (restarted).
+            assert set(not_counted) <= {"restarted", "in_flight_at_exit"}, (kind, not_counted)
+            assert kernel["Read"] > 100 and kernel["Write"] > 100, kernel
+            assert sum(timed.values()) + sum(not_counted.values()) == \
+                sum(kernel.values()), (kind, timed, not_counted, kernel)
+            if not not_counted:
+                assert dict(timed) == kernel, (kind, timed, kernel)
+
+
+def test_tcpconnlat_vs_strace_curl():
+    """curl and wget fetching from a local HTTP server: every connect() strace saw to the
+    server's port that succeeded or went on in the background (EINPROGRESS) is one
+    tcpconnlat event of the same process and destination, on each attach kind."""
+    need("curl", "wget")
+    with tempfile.TemporaryDirectory() as d:
+        with open(os.path.join(d, "index.html"), "w") as f:
+            f.write("hello\n")
+        server = subprocess.Popen([PYTHON, "-m", "http.server", "--bind", "127.0.0.1", "0"],
+                                  cwd=d, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                  text=True)
+        try:
+            m = re.search(r"port (\d+)", server.stdout.readline())
+            assert m, "http.server did not say its port"
+            port = int(m.group(1))
+            url = f"http://127.0.0.1:{port}/index.html"
+            for kind in ("raw_tp", "tp_btf", "tracepoint"):
+                with Tool("tcpconnlat", "-j", "--attach", kind) as t:
+                    calls = strace(["curl", "-sS", "-o", "/dev/null", url, url], ["connect"])
+                    calls += strace(["wget", "-q", "-O", "/dev/null", url], ["connect"])
+                want = collections.Counter(
+                    (pid, "127.0.0.1", port) for pid, _, args, ret in calls
+                    if f"sin_port=htons({port})" in args and ret in (0, -errno.EINPROGRESS))
+                pids = {k[0] for k in want}
+                got = collections.Counter((e["pid"], e["daddr"], e["dport"]) for e in t.json()
+                                          if e.get("pid") in pids)
+                assert sum(want.values()) >= 2, calls
+                assert got == want, (kind, got - want, want - got)
+        finally:
+            server.kill()
+            server.wait()
