@@ -401,6 +401,9 @@ $(DEB): $(TOOL_BINS) $(addprefix docs/,$(addsuffix .8,$(TOOLS))) docs/copyright 
 # architectures in $(OUT)/static-<arch>): `make dist-static ARCH=arm64` once cross builds work.
 DIST_MACHINE := $(if $(filter x86,$(ARCH)),x86_64,$(if $(filter arm64,$(ARCH)),aarch64,$(ARCH)))
 DIST_NAME    := $(NAME)-$(VERSION)-$(DIST_MACHINE)-static
+# What readelf -h says a binary of that architecture is: a dist of another one is refused.
+DIST_ELF_MACHINE := $(if $(filter x86,$(ARCH)),Advanced Micro Devices X86-64,$(if \
+	$(filter arm64,$(ARCH)),AArch64,$(ARCH)))
 DIST_DIR     := $(OUT)/dist
 HOST_ARCH    := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 STATIC_OUT   := $(if $(filter $(HOST_ARCH),$(ARCH)),$(OUT)/static,$(OUT)/static-$(ARCH))
@@ -415,6 +418,9 @@ dist-static:
 	$(Q)for t in $(TOOLS); do \
 		readelf -d $(STATIC_OUT)/bin/$$t | grep -q NEEDED && \
 			{ echo "$(STATIC_OUT)/bin/$$t is not static" >&2; exit 1; }; \
+		readelf -h $(STATIC_OUT)/bin/$$t | grep -q 'Machine: *$(DIST_ELF_MACHINE)' || \
+			{ echo "$(STATIC_OUT)/bin/$$t is not built for $(DIST_MACHINE) (CC=$(CC) does not" \
+				"cross-compile for ARCH=$(ARCH))" >&2; exit 1; }; \
 		install -m 0755 $(STATIC_OUT)/bin/$$t $(DIST_DIR)/$(DIST_NAME)/sbin/$$t; \
 		$(STRIP) --remove-section=.comment --remove-section=.note \
 			$(DIST_DIR)/$(DIST_NAME)/sbin/$$t; \
