@@ -55,6 +55,9 @@ endif
 endif
 OBJDIR  := $(OUT)/obj
 BINDIR  := $(OUT)/bin
+# BPF objects and skeletons do not depend on CFLAGS: builds of the same tree with other flags
+# (the .deb's, STATIC=1's) share the plain build's through BPF_OUT.
+BPF_OUT ?= $(OUT)
 
 # Strict in CI; -Werror is opt-in elsewhere so a newer compiler does not break a user's build.
 WERROR  ?= $(if $(CI),-Werror,)
@@ -86,7 +89,7 @@ HARDEN_CFLAGS   :=
 HARDEN_LDFLAGS  :=
 endif
 
-BUILD_CPPFLAGS := -D_GNU_SOURCE -DCORESCOPE_VERSION='"$(VERSION)"' -I$(OUT) -Icommon -Ibpf
+BUILD_CPPFLAGS := -D_GNU_SOURCE -DCORESCOPE_VERSION='"$(VERSION)"' -I$(BPF_OUT) -Icommon -Ibpf
 BUILD_CFLAGS   := -Wall -Wextra -Wno-unused-parameter -Wshadow -Wformat=2 $(WERROR)
 BUILD_LDFLAGS  :=
 LDLIBS  := -lbpf -ldw -lelf -lz -liberty
@@ -238,12 +241,13 @@ vmlinux:
 	  $(BPFTOOL) btf dump file $(OUT)/vmlinux.btf format c; } > $(VMLINUX_H).tmp
 	$(Q)mv $(VMLINUX_H).tmp $(VMLINUX_H)
 
-$(OUT)/%.bpf.o: bpf/%.bpf.c $(VMLINUX_H) | $(OUT)
+$(BPF_OUT)/%.bpf.o: bpf/%.bpf.c $(VMLINUX_H)
 	$(call msg,BPF,$@)
+	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -MMD -MP -c $< -o $@
 	$(Q)$(LLVM_STRIP) -g $@
 
-$(OUT)/%.skel.h: $(OUT)/%.bpf.o
+$(BPF_OUT)/%.skel.h: $(BPF_OUT)/%.bpf.o
 	$(call msg,GEN-SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< name $*_bpf > $@
 
@@ -257,7 +261,7 @@ $(LIBCOMMON): $(COMMON_OBJS)
 	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
 # A tool's object depends on its skeleton; -MMD picks up every header it includes.
-$(OBJDIR)/tools/%.o: tools/%.c $(OUT)/%.skel.h $(FLAGS_STAMP) | $(OBJDIR)/tools
+$(OBJDIR)/tools/%.o: tools/%.c $(BPF_OUT)/%.skel.h $(FLAGS_STAMP) | $(OBJDIR)/tools
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
 
@@ -348,7 +352,7 @@ ifeq ($(STATIC),1)
 	$(error make deb: static binaries are not packaged (Depends would miss their libraries); run make deb without STATIC=1, or make dist-static)
 endif
 	$(Q)export DEB_BUILD_MAINT_OPTIONS=hardening=+all; \
-	$(MAKE) --no-print-directory OUT=$(OUT)/deb-build SANITIZE= STATIC= \
+	$(MAKE) --no-print-directory OUT=$(OUT)/deb-build BPF_OUT=$(BPF_OUT) SANITIZE= STATIC= \
 		CPPFLAGS="$$(dpkg-buildflags --get CPPFLAGS)" CFLAGS="$$(dpkg-buildflags --get CFLAGS)" \
 		LDFLAGS="$$(dpkg-buildflags --get LDFLAGS)" DEB=$(abspath $(DEB)) deb-package
 
@@ -411,7 +415,8 @@ SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || date +%s)
 
 .PHONY: dist-static
 dist-static:
-	$(Q)$(MAKE) --no-print-directory STATIC=1 SANITIZE= OUT=$(STATIC_OUT) all
+	$(Q)$(MAKE) --no-print-directory STATIC=1 SANITIZE= OUT=$(STATIC_OUT) \
+		BPF_OUT=$(if $(filter $(HOST_ARCH),$(ARCH)),$(BPF_OUT),$(STATIC_OUT)) all
 	$(call msg,DIST,$(DIST_DIR)/$(DIST_NAME).tar.gz)
 	$(Q)rm -rf $(DIST_DIR)/$(DIST_NAME) && mkdir -p $(DIST_DIR)/$(DIST_NAME)/sbin \
 		$(DIST_DIR)/$(DIST_NAME)/man/man8
@@ -445,4 +450,4 @@ uninstall:
 clean:
 	rm -rf $(OUT) $(OUT)-san
 
--include $(wildcard $(OUT)/*.d $(OBJDIR)/*/*.d $(OBJDIR)/*/*/*.d $(OUT)/tests/*.d)
+-include $(wildcard $(OUT)/*.d $(BPF_OUT)/*.d $(OBJDIR)/*/*.d $(OBJDIR)/*/*/*.d $(OUT)/tests/*.d)

@@ -16,6 +16,9 @@ NEEDS_BPF = False
 RUN_UNDER_SANITIZE = False
 
 SUFFIX = "-cs"
+# make deb and make dist-static compile the tree afresh (Debian's flags, STATIC=1), and the
+# first run makes a Debian root with debootstrap: minutes on a loaded 2-CPU machine.
+TEST_TIMEOUT = 1200
 
 
 def make(*args, timeout=600):
