@@ -175,7 +175,7 @@ DEPS_BUILD := clang llvm libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev libi
 # Prometheus scraping node_exporter, lintian and hardening-check for the package).
 DEPS_TEST  := python3 iproute2 nftables iptables util-linux mount procps kmod jq man-db \
 	binutils prometheus prometheus-node-exporter libclang-rt-14-dev debootstrap linux-perf bpftrace \
-	systemd-container python3-jsonschema lintian devscripts xz-utils gzip g++ rustc
+	systemd-container python3-jsonschema lintian devscripts xz-utils gzip g++ rustc golang-go chromium
 # The oracles the differential tests compare with, and the programs they run (test_oracles.py).
 DEPS_TEST  += strace fio curl wget
 # make test-vm / test-matrix: Debian's kernels under qemu (TCG), an initramfs made with cpio.

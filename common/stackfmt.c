@@ -1,5 +1,9 @@
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "escape.h"
 #include "json.h"
@@ -135,4 +139,20 @@ void stackfmt__json(FILE *f, const struct stackfmt_opts *o, const struct stack_r
 		json_stack(&w, "user_stack", k->ustate, k->us);
 	json_obj_end(&w);
 	json_writer__endl(&w);
+}
+
+int stackfmt__create(const char *path)
+{
+	struct stat st;
+	int fd;
+
+	/* A path in a directory others can write (/tmp) may hold a planted link or FIFO. */
+	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0644);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || ftruncate(fd, 0)) {
+		close(fd);
+		return -EINVAL;
+	}
+	return fd;
 }

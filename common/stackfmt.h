@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "stacks.h"
@@ -26,5 +27,31 @@ void stackfmt__folded(FILE *f, const struct stackfmt_opts *o, const struct stack
 /* One JSON object: pid, comm, count, kernel_stack / user_stack (leaf first) and
  * kernel_stack_missed / user_stack_missed. */
 void stackfmt__json(FILE *f, const struct stackfmt_opts *o, const struct stack_rec *rec);
+
+/* Opens path for writing a file format: created 0644 or truncated, refused (-ELOOP,
+ * -EINVAL) unless it is a regular file reached without a link as last component. */
+int stackfmt__create(const char *path);
+
+struct stackfmt_pprof_info {
+	uint64_t period_ns;    /* CPU time one sample stands for */
+	uint64_t time_ns;      /* wall-clock start of the profile (Unix epoch) */
+	uint64_t duration_ns;
+};
+
+/* Writes path (created 0644; an existing link or FIFO there is refused) as a gzipped
+ * pprof profile (profile.proto): one sample per record with its counts (samples, and CPU
+ * nanoseconds at period_ns each), its frames leaf first (kernel frames, then user frames)
+ * as locations with a mapping (the file and build-id; "[kernel.kallsyms]" for the kernel)
+ * and a function, and labels comm, pid (when known) and missed ("kernel stack", "user
+ * stack"). Returns 0 or a negative errno. */
+int stackfmt__pprof(const char *path, const struct stackfmt_opts *o, const struct stack_rec *recs,
+		    size_t n, const struct stackfmt_pprof_info *info);
+
+/* Writes path (created 0644; an existing link or FIFO there is refused) as a
+ * self-contained interactive flame graph (SVG with its own script): frame widths in
+ * proportion to samples, kernel and user frames in different colours, the frame and its
+ * share on hover, zoom on click, search. title names the event. 0 or a negative errno. */
+int stackfmt__flamegraph(const char *path, const struct stackfmt_opts *o,
+			 const struct stack_rec *recs, size_t n, const char *title);
 
 #endif

@@ -78,6 +78,8 @@ struct env {
 	bool folded;           /* -f */
 	int cpu;               /* -C; -1: every CPU */
 	const char *debug_dir;
+	const char *pprof;      /* --pprof FILE */
+	const char *flamegraph; /* --flamegraph FILE */
 	uint64_t duration_ms;  /* positional; 0: until interrupted */
 };
 
@@ -98,6 +100,8 @@ static const char doc[] =
 
 enum {
 	OPT_DEBUG_DIR = 0x100,
+	OPT_PPROF,
+	OPT_FLAMEGRAPH,
 };
 
 static const struct argp_option options[] = {
@@ -117,6 +121,10 @@ static const struct argp_option options[] = {
 	{ "folded", 'f', NULL, 0, "Folded output: one line per stack, for flame graphs", 0 },
 	{ "debug-dir", OPT_DEBUG_DIR, "DIR", 0,
 	  "Look for separate debug files under DIR (default /usr/lib/debug)", 0 },
+	{ "pprof", OPT_PPROF, "FILE", 0,
+	  "Also write the stacks to FILE as a gzipped pprof profile (go tool pprof, Pyroscope)", 0 },
+	{ "flamegraph", OPT_FLAMEGRAPH, "FILE", 0,
+	  "Also write an interactive flame graph to FILE (SVG)", 0 },
 	{},
 };
 
@@ -226,6 +234,12 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 			cli__usage_error("--debug-dir '%s': not a directory", shown);
 		}
 		env->debug_dir = arg;
+		break;
+	case OPT_PPROF:
+		env->pprof = arg;
+		break;
+	case OPT_FLAMEGRAPH:
+		env->flamegraph = arg;
 		break;
 	case ARGP_KEY_ARG:
 		if (state->arg_num > 0) {
@@ -401,10 +415,16 @@ static const struct frame *user_frame(struct report *r, struct syms *s, uint64_t
 	uint64_t addr = lookup_addr(ip, i);
 	struct sym_info info = { 0 };
 	struct frame f = { .kind = FRAME_USER, .name = "[unknown]", .addr = ip };
-	char buf[PATH_MAX + 64];
+	char buf[PATH_MAX + 64], bid[2 * 64 + 1];
+	size_t k;
 
 	if (s && images__map_addr_info(r->images, s, addr, &info) == 0)
 		f.name = demangled(r, info.name);
+	if (info.build_id_len && info.build_id_len < sizeof(bid) / 2) {
+		for (k = 0; k < info.build_id_len; k++)
+			snprintf(bid + 2 * k, 3, "%02x", info.build_id[k]);
+		f.build_id = bid;
+	}
 	if (info.module) {
 		f.module = info.module;
 		/* The offset of the sampled address itself, as perf shows it. */
@@ -650,6 +670,51 @@ static void report_free(struct report *r)
 	for (e = NULL; (e = htab__next(&r->demangled, e));)
 		free(e->val.ptr);
 	htab__free(&r->demangled);
+}
+
+/* --pprof and --flamegraph: the same records as the output, the most frequent first. */
+static int write_files(struct report *r, const struct sampling *sm)
+{
+	const struct env *env = r->env;
+	struct stackfmt_opts o = {
+		.user_only = env->user_only,
+		.kernel_only = env->kernel_only,
+		.annotations = env->annotations,
+	};
+	struct stackfmt_pprof_info info = { 0 };
+	struct stack_rec *recs;
+	struct timespec rt;
+	size_t n;
+	int err = 0;
+
+	if (!env->pprof && !env->flamegraph)
+		return 0;
+	recs = stacks__sorted(&r->stacks, true, &n);
+	if (!recs) {
+		p_err("out of memory");
+		return -ENOMEM;
+	}
+	/* What one sample stands for: the timer's period; cycles have no time. */
+	if (!env->period)
+		info.period_ns = 1000000000ull / env->freq;
+	else if (strcmp(sm->event, "cpu-clock") == 0)
+		info.period_ns = env->period;
+	clock_gettime(CLOCK_REALTIME, &rt);
+	info.time_ns = (uint64_t)rt.tv_sec * 1000000000ull + rt.tv_nsec -
+		       (loop__now_mono_ns() - sm->start_ns);
+	info.duration_ns = sm->end_ns - sm->start_ns;
+	if (env->pprof) {
+		err = stackfmt__pprof(env->pprof, &o, recs, n, &info);
+		if (err)
+			p_err("writing the pprof profile to %s: %s", env->pprof, strerror(-err));
+	}
+	if (!err && env->flamegraph) {
+		err = stackfmt__flamegraph(env->flamegraph, &o, recs, n, sm->event);
+		if (err)
+			p_err("writing the flame graph to %s: %s", env->flamegraph, strerror(-err));
+	}
+	free(recs);
+	return err;
 }
 
 static int print_records(struct report *r)
@@ -1032,6 +1097,9 @@ int main(int argc, char **argv)
 		p_err("reading the samples: %s", strerror(-err));
 		goto cleanup;
 	}
+	err = write_files(&r, &sm);
+	if (err)
+		goto cleanup;
 	if (unwinder)
 		unwinder__stats(unwinder, &ust);
 	if (env.c.json)

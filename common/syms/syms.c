@@ -1021,6 +1021,8 @@ int syms__map_addr_info(struct syms *s, uint64_t addr, struct sym_info *info)
 		struct elf_syms *es = dso_syms(s->cache, m->dso);
 		uint64_t vaddr;
 
+		if (es)
+			info->build_id_len = elf_syms__build_id(es, &info->build_id);
 		if (!es || elf_syms__offset_to_vaddr(es, addr - m->start + m->pgoff, &vaddr))
 			return -ENOENT;
 		sym = elf_syms__map_vaddr(es, vaddr, &info->sym_offset);

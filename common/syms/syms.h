@@ -141,6 +141,8 @@ struct sym_info {
 				  * perf map's path for JIT code; NULL outside any mapping */
 	uint64_t module_offset;  /* offset of addr in the mapped file (address for perf maps) */
 	const struct sym *sym;   /* the symbol itself (its addr is an ELF virtual address) */
+	const unsigned char *build_id;  /* the mapped ELF file's GNU build-id, when it has one */
+	size_t build_id_len;
 };
 
 /* Symbolizes a user-space address of the process. Parses the needed symbol table on first

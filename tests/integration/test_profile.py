@@ -720,3 +720,193 @@ def test_cpp_and_rust_names_are_demangled():
             assert not re.search(r"\b_(ZN|R[NC])", t.out), t.out
     finally:
         shutil.rmtree(d, True)
+
+
+def pprof_name(name):
+    """The name as go tool pprof prints it: it shortens C++-looking names, dropping a
+    parenthesized tail (argument lists, and here "[unknown] (file+0x...)")."""
+    return re.sub(r"\s*\(.*\)$", "", name)
+
+
+def folded_stacks(text):
+    """{(comm, frames root first): count} from folded output."""
+    out = {}
+    for frames, n in folded(text):
+        key = (frames[0], tuple(pprof_name(f) for f in frames[1:]))
+        out[key] = out.get(key, 0) + n
+    return out
+
+
+def pprof_traces(path):
+    """{(comm, frames root first): count} from `go tool pprof -traces`."""
+    p = subprocess.run(["go", "tool", "pprof", "-traces", "-sample_index=samples", path],
+                       capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "HOME": tempfile.gettempdir()})
+    assert p.returncode == 0, p.stderr
+    out = {}
+    for block in p.stdout.split("-----------+")[1:]:
+        comm, count, frames = None, None, []
+        for line in block.splitlines()[1:]:
+            m = re.match(r"^\s+comm:\s+(.*)$", line)
+            if m and count is None:
+                comm = m.group(1)
+                continue
+            m = re.match(r"^\s+(\d+)\s{3}(.*)$", line)
+            if m and count is None:
+                count, frames = int(m.group(1)), [m.group(2)]
+            elif count is not None and line.strip():
+                frames.append(line.strip())
+        if count is None:
+            continue
+        key = (comm, tuple(reversed(frames)))
+        out[key] = out.get(key, 0) + count
+    return out
+
+
+def test_pprof_and_flamegraph_match_folded():
+    """One run writes folded output, --pprof and --flamegraph: go tool pprof reads the same
+    stacks and counts (-traces) and totals (-top), with the program's mapping and build-id
+    and the kernel's; the flame graph, rendered by Chromium, has every frame of the folded
+    output at its share of the width, kernel frames coloured apart, and zooms and searches."""
+    d = tempfile.mkdtemp(prefix="cs-profile-pprof-")
+    try:
+        pb, svg = os.path.join(d, "cpu.pb.gz"), os.path.join(d, "cpu.svg")
+        with Program("spin", 30) as a, Program("syscalls", 30) as b:
+            time.sleep(0.1)
+            t = profile("-p", f"{a.pid},{b.pid}", "-f", "-a", "-F", 99, "--pprof", pb,
+                        "--flamegraph", svg, 2)
+        a_pid = os.getpid()
+        want = folded_stacks(t.out)
+        total = sum(want.values())
+        assert total > 0, t.out
+        assert pprof_traces(pb) == want
+
+        top = subprocess.run(["go", "tool", "pprof", "-top", "-sample_index=samples", pb],
+                             capture_output=True, text=True, timeout=120,
+                             env={**os.environ, "HOME": d})
+        assert top.returncode == 0, top.stderr
+        assert re.search(rf"Total samples = {total}\b", top.stdout), top.stdout
+        hot = sum(n for (c, f), n in want.items() if f and f[-1] == "hot_spin")
+        m = re.search(r"^\s*(\d+)\s+[\d.]+%\s+[\d.]+%\s+\d+\s+[\d.]+%\s+hot_spin$", top.stdout,
+                      re.M)
+        assert m and int(m.group(1)) == hot, top.stdout
+        raw = subprocess.run(["go", "tool", "pprof", "-raw", pb], capture_output=True,
+                             text=True, timeout=120, env={**os.environ, "HOME": d}).stdout
+        notes = subprocess.run(["readelf", "-n", fixture()], capture_output=True,
+                               text=True).stdout
+        build_id = re.search(r"Build ID: ([0-9a-f]+)", notes).group(1)
+        assert build_id in raw and fixture() in raw and "[kernel.kallsyms]" in raw, raw
+
+        check_flamegraph(svg, t.out, d)
+
+        # An output path that is a planted link is refused, not followed.
+        victim, link = os.path.join(d, "victim"), os.path.join(d, "link.svg")
+        os.symlink(victim, link)
+        bad = Tool("profile", "-p", a_pid, "-f", "--flamegraph", link, 0.3).start()
+        bad.wait(timeout=30)
+        assert bad.rc == 1 and "writing the flame graph to" in bad.err, bad.err
+        assert not os.path.exists(victim)
+    finally:
+        shutil.rmtree(d, True)
+
+
+FG_WIDTH = 1180  # the graph's drawing width: the SVG's 1200 less its margins
+HARNESS = """<!DOCTYPE html><html><body>%s<pre id="out"></pre><script>
+var svg = document.getElementById('flamegraph');
+function measure() {
+  var out = [];
+  svg.querySelectorAll('g.f').forEach(function (g) {
+    if (g.style.display === 'none') return;
+    var r = g.querySelector('rect');
+    out.push({n: g.getAttribute('data-n'), d: +g.getAttribute('data-d'),
+              k: g.getAttribute('class'), w: r.getBoundingClientRect().width,
+              x: r.getBoundingClientRect().left - svg.getBoundingClientRect().left,
+              fill: r.getAttribute('fill'), title: g.querySelector('title').textContent});
+  });
+  return out;
+}
+var res = {full: measure()};
+var target = null;
+svg.querySelectorAll('g.f').forEach(function (g) {
+  if (g.getAttribute('data-n') === 'level_a' && (!target ||
+      +g.getAttribute('data-w') > +target.getAttribute('data-w'))) target = g;
+});
+target.dispatchEvent(new MouseEvent('mouseover'));
+res.details = svg.querySelector('#details').textContent;
+target.dispatchEvent(new MouseEvent('click'));
+res.zoomed = measure();
+svg.querySelector('g.f.r').dispatchEvent(new MouseEvent('click'));
+res.reset = measure().length;
+res.matchedSum = svg.flamegraph.search('^hot_spin$');
+res.matched = svg.querySelector('#matched').textContent;
+res.hits = Array.prototype.map.call(svg.querySelectorAll('g.f.hit'), function (g) {
+  return [g.getAttribute('data-n'), g.querySelector('rect').getAttribute('fill')]; });
+document.getElementById('out').textContent = JSON.stringify(res);
+</script></body></html>"""
+
+
+def check_flamegraph(svg, folded_text, d):
+    lines = folded(folded_text)
+    total = sum(n for _, n in lines)
+    # The expected tree: every path prefix (comm first) and its samples.
+    want = {}
+    for frames, n in lines:
+        for depth in range(1, len(frames) + 1):
+            key = tuple(frames[:depth])
+            want[key] = want.get(key, 0) + n
+    with open(svg) as f:
+        text = f.read()
+    assert text.startswith("<?xml") and "<script" in text and "http" not in text.replace(
+        "http://www.w3.org/2000/svg", ""), "not self-contained"
+    page = os.path.join(d, "fg.html")
+    with open(page, "w") as f:
+        f.write(HARNESS % text[text.index("<svg"):])
+    p = subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu",
+                        "--disable-background-networking", "--disable-component-update",
+                        "--disable-sync", "--no-first-run",
+                        f"--user-data-dir={os.path.join(d, 'chromium')}", "--dump-dom",
+                        "file://" + page],
+                       capture_output=True, text=True, timeout=180,
+                       env={**os.environ, "DBUS_SESSION_BUS_ADDRESS": "disabled:"})
+    m = re.search(r'<pre id="out">(.*?)</pre>', p.stdout, re.S)
+    assert m, p.stdout[-2000:] + p.stderr[-2000:]
+    res = json.loads(m.group(1).replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">")
+                     .replace("&quot;", '"'))
+    full = res["full"]
+    # Per depth and name, the widths drawn against the shares of the folded output (depth 0
+    # is all samples; frames under a tenth of a pixel are left out).
+    drawn, expect = {}, {}
+    for fr in full:
+        drawn.setdefault((fr["d"], fr["n"]), []).append(fr["w"])
+    for path, n in want.items():
+        w = n / total * FG_WIDTH
+        if w >= 0.1:
+            expect.setdefault((len(path), path[-1]), []).append(w)
+    assert drawn.pop((0, "all")) == [FG_WIDTH], full[:3]
+    assert set(drawn) == set(expect), (set(drawn) ^ set(expect))
+    for key in expect:
+        got, exp = sorted(drawn[key]), sorted(expect[key])
+        assert len(got) == len(exp) and all(abs(g - e) < 0.05 for g, e in zip(got, exp)), \
+            (key, got, exp)
+    # Kernel frames (-a: "_[k]") blue, user frames warm.
+    for fr in full:
+        r, g, b = map(int, re.findall(r"\d+", fr["fill"]))
+        if fr["d"] >= 2 and fr["n"].endswith("_[k]"):
+            assert "k" in fr["k"].split() and b > r, fr
+        elif fr["d"] >= 2:
+            assert "u" in fr["k"].split() and r > b, fr
+    # Hover names the frame and its share; a click zooms it to the full width (and its
+    # children in proportion); the bottom frame resets.
+    level_a = max(w for (dep, name), ws in expect.items() for w in ws if name == "level_a")
+    share = level_a / FG_WIDTH * 100
+    assert res["details"].startswith("level_a (") and f"{share:.2f}%" in res["details"], res
+    zoomed = {(fr["d"], fr["n"]): fr["w"] for fr in res["zoomed"]}
+    assert abs(max(w for (dep, n), w in zoomed.items() if n == "level_a") - FG_WIDTH) < 0.05
+    below = [fr for fr in res["zoomed"] if fr["n"] == "level_b"]
+    assert below and all(fr["w"] <= FG_WIDTH + 0.05 for fr in below)
+    assert res["reset"] == len(full)
+    # Search highlights every hot_spin frame and reports their share.
+    hot = sum(n for frames, n in lines if "hot_spin" in frames)
+    assert res["hits"] and all(n == "hot_spin" and fill == "rgb(230,0,230)"
+                               for n, fill in res["hits"]), res["hits"]
+    assert res["matchedSum"] == hot and f"{100 * hot / total:.2f}%" in res["matched"], res
