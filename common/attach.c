@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "escape.h"
+#include "log.h"
 #include "probe.h"
 
 static const char *const kind_names[ATTACH__NR] = {
@@ -71,15 +72,16 @@ bool attach__possible(enum attach_kind kind, const struct attach_point *p, char 
 		why_size = sizeof(dummy);
 	}
 	switch (kind) {
-	case ATTACH_RAW_TP:
-		if (p->tp_name && probe__raw_tp(p->tp_name))
-			return true;
-		snprintf(why, why_size, "no raw tracepoint %s", p->tp_name ? p->tp_name : "for this");
-		return false;
 	case ATTACH_TP_BTF:
 		if (p->tp_name && probe__tp_btf(p->tp_name))
 			return true;
 		snprintf(why, why_size, "no BTF-typed tracepoint %s (needs Linux 5.5+ with BTF)",
+			 p->tp_name ? p->tp_name : "for this");
+		return false;
+	case ATTACH_RAW_TP:
+		if (p->tp_name && probe__raw_tp(p->tp_name))
+			return true;
+		snprintf(why, why_size, "no raw tracepoint %s (needs Linux 4.17+)",
 			 p->tp_name ? p->tp_name : "for this");
 		return false;
 	case ATTACH_TRACEPOINT:
@@ -117,13 +119,20 @@ bool attach__possible(enum attach_kind kind, const struct attach_point *p, char 
 	}
 }
 
-enum attach_kind attach__choose(unsigned allowed, const struct attach_point *p)
+enum attach_kind attach__pick(enum attach_kind forced, const enum attach_kind *order,
+			      const struct attach_point *p)
 {
-	int k;
+	char why[160];
 
-	for (k = ATTACH_AUTO + 1; k < ATTACH__NR; k++)
-		if ((allowed & ATTACH_MASK(k)) && attach__possible(k, p, NULL, 0))
-			return k;
+	if (forced != ATTACH_AUTO) {
+		if (attach__possible(forced, p, why, sizeof(why)))
+			return forced;
+		p_err("--attach %s: not possible here: %s", attach__name(forced), why);
+		return ATTACH_AUTO;
+	}
+	for (; *order != ATTACH_AUTO; order++)
+		if (attach__possible(*order, p, NULL, 0))
+			return *order;
 	return ATTACH_AUTO;
 }
 

@@ -1,6 +1,6 @@
 /* Choosing between a tool's alternative attach points at run time: the same facts traced
- * through a BTF-typed tracepoint, a classic tracepoint, fentry or a kprobe, whichever this
- * kernel offers (best first), or the one the user forced with --attach KIND. */
+ * through a BTF-typed tracepoint, a raw or classic tracepoint, fentry or a kprobe, whichever
+ * this kernel offers (best first), or the one the user forced with --attach KIND. */
 #ifndef COMMON_ATTACH_H
 #define COMMON_ATTACH_H
 
@@ -33,9 +33,9 @@ const char *attach__name(enum attach_kind kind);
  * else is a usage error (one line, exit 2) that lists the accepted kinds. */
 enum attach_kind attach__parse(const char *arg, unsigned allowed);
 
-/* What one tool traces, named for each kind: the tracepoint CATEGORY:NAME (tp_btf uses NAME)
- * (raw_tp and tp_btf use NAME) and the kernel functions of its fentry/kprobe fallback
- * (NULL-terminated; all are needed). */
+/* What one tool traces, named for each kind: the tracepoint CATEGORY:NAME (tp_btf and raw_tp
+ * use NAME) and the kernel functions of its fentry/kprobe fallback (NULL-terminated; all are
+ * needed). */
 struct attach_point {
 	const char *tp_category;
 	const char *tp_name;
@@ -48,8 +48,12 @@ struct attach_point {
 bool attach__possible(enum attach_kind kind, const struct attach_point *p, char *why,
 		      size_t why_size);
 
-/* The most preferred kind among `allowed` that is possible here; ATTACH_AUTO when none is. */
-enum attach_kind attach__choose(unsigned allowed, const struct attach_point *p);
+/* The kind to use. With `forced` (--attach; not ATTACH_AUTO): that kind if it is possible
+ * here, else ATTACH_AUTO after one line on stderr: "--attach KIND: not possible here: WHY".
+ * Without: the first kind of `order` (ended by ATTACH_AUTO) possible here, or ATTACH_AUTO
+ * with nothing said (the tool explains what it needed). */
+enum attach_kind attach__pick(enum attach_kind forced, const enum attach_kind *order,
+			      const struct attach_point *p);
 
 /* One program of a tool and the kind of attach point it is written for. */
 struct attach_prog {

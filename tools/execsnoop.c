@@ -6,6 +6,7 @@
 
 #include <bpf/libbpf.h>
 
+#include "attach.h"
 #include "cli.h"
 #include "escape.h"
 #include "evbuf.h"
@@ -32,6 +33,7 @@ struct env {
 	const char *line;
 	uint32_t ppid;
 	uint32_t max_args;
+	enum attach_kind attach;
 };
 
 enum col {
@@ -76,7 +78,7 @@ static const char doc[] =
 	"  execsnoop -c /sys/fs/cgroup/system.slice   # one cgroup\n"
 	"  execsnoop -j | jq -c 'select(.ret != 0)'";
 
-enum { OPT_MAX_ARGS = 0x100 };
+enum { OPT_MAX_ARGS = 0x100, OPT_ATTACH };
 
 static const struct argp_option options[] = {
 	{ "time", 'T', NULL, 0, "Include a TIME column (HH:MM:SS)", 0 },
@@ -88,6 +90,8 @@ static const struct argp_option options[] = {
 	{ "line", 'l', "LINE", 0, "Only commands whose argument line contains LINE", 0 },
 	{ "ppid", 'P', "PPID", 0, "Only children of this parent process", 0 },
 	{ "max-args", OPT_MAX_ARGS, "N", 0, "Show at most N arguments (default 20)", 0 },
+	{ "attach", OPT_ATTACH, "KIND", 0,
+	  "Attach point for successful execs: auto (default), raw_tp or tp_btf", 0 },
 	{},
 };
 
@@ -126,6 +130,10 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		break;
 	case OPT_MAX_ARGS:
 		env->max_args = (uint32_t)cli__u64(arg, "--max-args", 1, EXEC_ARGS_MAX / 2);
+		break;
+	case OPT_ATTACH:
+		env->attach = attach__parse(arg, ATTACH_MASK(ATTACH_RAW_TP) |
+						 ATTACH_MASK(ATTACH_TP_BTF));
 		break;
 	default:
 		return ARGP_ERR_UNKNOWN;
@@ -265,12 +273,20 @@ static int choose_programs(struct execsnoop_bpf *skel, const struct env *env)
 {
 	/* The raw tracepoint first: a tp_btf program makes libbpf 1.1 read and copy the whole
 	 * kernel BTF (~11 MiB of peak memory) to find its BTF id; the code is the same. */
-	bool btf_tp = !probe__raw_tp("sched_process_exec") && probe__tp_btf("sched_process_exec");
+	static const enum attach_kind order[] = { ATTACH_RAW_TP, ATTACH_TP_BTF, ATTACH_AUTO };
+	static const struct attach_point exec_point = { .tp_name = "sched_process_exec" };
+	enum attach_kind kind = attach__pick(env->attach, order, &exec_point);
 	bool have_execveat;
 
-	bpf_program__set_autoload(skel->progs.exec_btf, btf_tp);
-	bpf_program__set_autoload(skel->progs.exec_raw, !btf_tp);
-	p_info("successful execs: %s sched_process_exec", btf_tp ? "tp_btf" : "raw tracepoint");
+	if (kind == ATTACH_AUTO) {
+		if (env->attach == ATTACH_AUTO)
+			p_err("cannot trace execs on this kernel: no raw tracepoint "
+			      "sched_process_exec (needs Linux 4.17+)");
+		return -EOPNOTSUPP;
+	}
+	bpf_program__set_autoload(skel->progs.exec_btf, kind == ATTACH_TP_BTF);
+	bpf_program__set_autoload(skel->progs.exec_raw, kind == ATTACH_RAW_TP);
+	p_info("successful execs: %s sched_process_exec", attach__name(kind));
 
 	if (env->failed && !probe__tracefs()) {
 		p_err("-x needs the exec syscalls' tracepoints, and tracefs is not mounted: run "

@@ -11,6 +11,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "attach.h"
 #include "cli.h"
 #include "identity.h"
 #include "log.h"
@@ -34,6 +35,7 @@ static const char *const sort_names[] = {
 
 struct env {
 	struct cli_common c;
+	enum attach_kind attach;
 	uint64_t rows;
 	enum sort_by sort;
 	bool noclear;
@@ -64,8 +66,6 @@ static struct out_col columns[NCOLS] = {
 	[COL_INO] = { "INO", "ino", 0, OUT_HIDE_TEXT },
 	[COL_FILE] = { "FILE", "file", 0, OUT_LEFT },
 };
-
-enum attach_mode { ATTACH_FEXIT, ATTACH_KPROBE, ATTACH_RAW_SYSCALL, ATTACH_TRACEPOINT };
 
 #define MAX_LINKS 24
 
@@ -105,8 +105,15 @@ static const char doc[] =
 
 static const char args_doc[] = "[interval] [count]";
 
-enum { OPT_NOCLEAR = 'C', OPT_ROWS = 'r', OPT_SORT = 's', OPT_ALL = 'a', OPT_FULL = 'F',
-       OPT_OPENMETRICS = 0x100 };
+enum {
+	OPT_NOCLEAR = 'C',
+	OPT_ROWS = 'r',
+	OPT_SORT = 's',
+	OPT_ALL = 'a',
+	OPT_FULL = 'F',
+	OPT_OPENMETRICS = 0x100,
+	OPT_ATTACH,
+};
 
 static const struct argp_option options[] = {
 	{ "noclear", OPT_NOCLEAR, NULL, 0, "Don't clear the screen between intervals", 0 },
@@ -120,6 +127,9 @@ static const struct argp_option options[] = {
 	{ "openmetrics", OPT_OPENMETRICS, "FILE", 0,
 	  "Each interval, replace FILE with OpenMetrics counters of calls and bytes per file "
 	  "(the first ROWS files to make an interval's top; the rest as file=\"other\")", 0 },
+	{ "attach", OPT_ATTACH, "KIND", 0,
+	  "Attach point: auto (default), fentry (fexit on vfs_read/vfs_write), kprobe, raw_tp "
+	  "(sys_exit) or tracepoint (the syscall tracepoints)", 0 },
 	{},
 };
 
@@ -153,6 +163,12 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 	case OPT_OPENMETRICS:
 		env->om_path = om__path_arg(arg);
 		break;
+	case OPT_ATTACH:
+		env->attach = attach__parse(arg, ATTACH_MASK(ATTACH_FENTRY) |
+						 ATTACH_MASK(ATTACH_KPROBE) |
+						 ATTACH_MASK(ATTACH_RAW_TP) |
+						 ATTACH_MASK(ATTACH_TRACEPOINT));
+		break;
 	default:
 		return ARGP_ERR_UNKNOWN;
 	}
@@ -178,58 +194,84 @@ static const struct {
 
 #define NSYSCALLS (sizeof(rw_syscalls) / sizeof(rw_syscalls[0]))
 
+static const char *const rw_funcs_needed[] = { "vfs_read", "vfs_write", NULL };
+
+/* fexit and kprobes need vfs_read and vfs_write (the vectored ones only count readv and
+ * friends); the classic tracepoints are one per syscall (sys_exit_read stands for them). */
+static const struct attach_point rw_point = { .tp_category = "syscalls",
+					      .tp_name = "sys_exit_read",
+					      .funcs = rw_funcs_needed };
+
 /* The cheapest hook this kernel allows: fexit runs only on reads and writes and gets the file
  * and the result in one program; kprobes need two programs per call; syscall tracepoints put
- * every syscall on the system on the tracing slow path while attached. */
-static enum attach_mode choose_attach(struct filetop_bpf *skel, bool fexit_on[4])
+ * every syscall on the system on the tracing slow path while attached, the raw one filtered
+ * by number at least detaching at once. ATTACH_AUTO (said why) when none is possible. */
+static enum attach_kind choose_attach(struct filetop_bpf *skel, enum attach_kind forced,
+				      bool fexit_on[4])
 {
 	struct bpf_program *fexit[] = { skel->progs.fexit_vfs_read, skel->progs.fexit_vfs_write,
 					skel->progs.fexit_vfs_readv,
 					skel->progs.fexit_vfs_writev };
-	enum attach_mode mode;
+	static const enum attach_kind functions[] = { ATTACH_FENTRY, ATTACH_KPROBE, ATTACH_AUTO };
+	static const enum attach_kind classic[] = { ATTACH_TRACEPOINT, ATTACH_AUTO };
+	enum attach_kind kind;
 	unsigned i;
 
-	if (probe__fentry("vfs_read") && probe__fentry("vfs_write")) {
-		mode = ATTACH_FEXIT;
-		p_info("attach: fexit on vfs_read and vfs_write");
-	} else if (probe__kprobes()) {
-		mode = ATTACH_KPROBE;
-		p_info("attach: fexit on vfs_read/vfs_write is not possible here; using kprobes on "
-		       "them");
-	} else if (probe__raw_sys_exit()) {
-		mode = ATTACH_RAW_SYSCALL;
-		p_info("attach: neither fexit on vfs_read/vfs_write nor kprobes are possible here; "
-		       "using the raw tracepoint sys_exit, filtered by syscall number");
-	} else {
-		mode = ATTACH_TRACEPOINT;
-		p_info("attach: neither fexit on vfs_read/vfs_write nor kprobes are possible here; "
-		       "using the syscall tracepoints of the read and write calls");
+	/* The raw sys_exit is not attached to find out (attaching flips the syscall tracing
+	 * static keys, 50-120 ms on a loaded machine): it exists wherever raw tracepoints do on
+	 * the architectures filetop knows the syscall numbers of. CORESCOPE_SYSCALL_TRACEPOINTS
+	 * =classic leaves it out of the automatic choice. */
+	if (forced == ATTACH_RAW_TP)
+		kind = ATTACH_RAW_TP;
+	else if (forced != ATTACH_AUTO)
+		kind = attach__pick(forced, NULL, &rw_point);
+	else if ((kind = attach__pick(ATTACH_AUTO, functions, &rw_point)) == ATTACH_AUTO)
+		kind = probe__raw_sys_exit() ? ATTACH_RAW_TP
+					     : attach__pick(ATTACH_AUTO, classic, &rw_point);
+	if (kind == ATTACH_AUTO) {
+		if (forced == ATTACH_AUTO)
+			p_err("no way to trace reads and writes: fentry/fexit and kprobes are "
+			      "unavailable and tracefs could not be mounted (mount -t tracefs "
+			      "tracefs /sys/kernel/tracing)");
+		return ATTACH_AUTO;
 	}
-	if (mode == ATTACH_RAW_SYSCALL) {
+	switch (kind) {
+	case ATTACH_FENTRY:
+		p_info("attach: fentry: fexit on vfs_read and vfs_write");
+		break;
+	case ATTACH_KPROBE:
+		p_info("attach: kprobe: kprobes on vfs_read and vfs_write");
+		break;
+	case ATTACH_RAW_TP:
+		p_info("attach: raw_tp: the raw tracepoint sys_exit, filtered by syscall number");
 		for (i = 0; i < NSYSCALLS; i++) {
 			skel->rodata->rw_nr[i] = rw_syscalls[i].nr;
 			if (rw_syscalls[i].write)
 				skel->rodata->rw_write_mask |= 1u << i;
 		}
+		break;
+	default:
+		p_info("attach: tracepoint: the syscall tracepoints of the read and write calls");
+		break;
 	}
 	for (i = 0; i < 4; i++) {
-		bool on = mode == ATTACH_FEXIT && (i < 2 || probe__fentry(rw_funcs[i]));
+		bool on = kind == ATTACH_FENTRY && (i < 2 || probe__fentry(rw_funcs[i]));
 
 		bpf_program__set_autoload(fexit[i], on);
 		fexit_on[i] = on;
 		/* Said without -v: a whole family of calls missing from the table is a cut. */
-		if (mode == ATTACH_FEXIT && !on)
+		if (kind == ATTACH_FENTRY && !on)
 			p_warn("%s: fexit refused; the calls that use it (readv, preadv...) are not "
 			       "counted", rw_funcs[i]);
 	}
-	bpf_program__set_autoload(skel->progs.kprobe_read, mode == ATTACH_KPROBE);
-	bpf_program__set_autoload(skel->progs.kprobe_write, mode == ATTACH_KPROBE);
-	bpf_program__set_autoload(skel->progs.kretprobe_rw, mode == ATTACH_KPROBE);
-	bpf_program__set_autoload(skel->progs.sys_enter_rd, mode == ATTACH_TRACEPOINT);
-	bpf_program__set_autoload(skel->progs.sys_enter_wr, mode == ATTACH_TRACEPOINT);
-	bpf_program__set_autoload(skel->progs.sys_exit_rw, mode == ATTACH_TRACEPOINT);
-	bpf_program__set_autoload(skel->progs.sys_exit_raw, mode == ATTACH_RAW_SYSCALL);
-	return mode;
+	bpf_program__set_autoload(skel->progs.kprobe_read, kind == ATTACH_KPROBE);
+	bpf_program__set_autoload(skel->progs.kprobe_write, kind == ATTACH_KPROBE);
+	bpf_program__set_autoload(skel->progs.kretprobe_rw, kind == ATTACH_KPROBE);
+	bpf_program__set_autoload(skel->progs.sys_enter_rd, kind == ATTACH_TRACEPOINT);
+	bpf_program__set_autoload(skel->progs.sys_enter_wr, kind == ATTACH_TRACEPOINT);
+	bpf_program__set_autoload(skel->progs.sys_exit_rw, kind == ATTACH_TRACEPOINT);
+	bpf_program__set_autoload(skel->progs.sys_exit_raw, kind == ATTACH_RAW_TP);
+	return kind;
 }
 
 static int add_link(struct ctx *ctx, struct bpf_link *link, const char *what, bool optional)
@@ -254,7 +296,7 @@ static int add_link(struct ctx *ctx, struct bpf_link *link, const char *what, bo
 
 /* Return-side programs go first: an entry seen without its return would leave a stale
  * record for the thread's next call. */
-static int attach(struct ctx *ctx, enum attach_mode mode, const bool fexit_on[4])
+static int attach(struct ctx *ctx, enum attach_kind kind, const bool fexit_on[4])
 {
 	struct filetop_bpf *skel = ctx->skel;
 	struct bpf_program *fexit[] = { skel->progs.fexit_vfs_read, skel->progs.fexit_vfs_write,
@@ -264,8 +306,8 @@ static int attach(struct ctx *ctx, enum attach_mode mode, const bool fexit_on[4]
 	unsigned i;
 	int err = 0;
 
-	switch (mode) {
-	case ATTACH_FEXIT:
+	switch (kind) {
+	case ATTACH_FENTRY:
 		for (i = 0; i < 4 && !err; i++) {
 			if (!fexit_on[i])
 				continue;
@@ -291,7 +333,7 @@ static int attach(struct ctx *ctx, enum attach_mode mode, const bool fexit_on[4]
 				       i >= 2);
 		}
 		break;
-	case ATTACH_RAW_SYSCALL:
+	case ATTACH_RAW_TP:
 		err = add_link(ctx, bpf_program__attach_raw_tracepoint(skel->progs.sys_exit_raw,
 								       "sys_exit"),
 			       "raw tracepoint sys_exit", false);
@@ -321,6 +363,8 @@ static int attach(struct ctx *ctx, enum attach_mode mode, const bool fexit_on[4]
 					       what, false);
 			}
 		}
+		break;
+	default:
 		break;
 	}
 	return err;
@@ -664,7 +708,7 @@ int main(int argc, char **argv)
 				   .doc = doc, .children = children };
 	struct filetop_bpf *skel = NULL;
 	struct ctx ctx = { .env = &env };
-	enum attach_mode mode;
+	enum attach_kind kind;
 	bool fexit_on[4];
 	int err, i;
 
@@ -693,12 +737,9 @@ int main(int argc, char **argv)
 		bpf_map__set_max_entries(skel->maps.paths0, FILETOP_PREALLOC_PATHS);
 		bpf_map__set_max_entries(skel->maps.paths1, FILETOP_PREALLOC_PATHS);
 	}
-	mode = choose_attach(skel, fexit_on);
-	if (mode == ATTACH_TRACEPOINT && !probe__tracefs()) {
+	kind = choose_attach(skel, env.attach, fexit_on);
+	if (kind == ATTACH_AUTO) {
 		err = -ENOENT;
-		p_err("no way to trace reads and writes: fentry/fexit and kprobes are unavailable "
-		      "and tracefs could not be mounted (mount -t tracefs tracefs "
-		      "/sys/kernel/tracing)");
 		goto cleanup;
 	}
 	err = tool__load(skel->skeleton, &env.c, 0);
@@ -733,7 +774,7 @@ int main(int argc, char **argv)
 		p_err("setting up output: %s", strerror(errno));
 		goto cleanup;
 	}
-	err = attach(&ctx, mode, fexit_on);
+	err = attach(&ctx, kind, fexit_on);
 	if (err)
 		goto cleanup;
 

@@ -313,8 +313,8 @@ int main(int argc, char **argv)
 					 inet__family_child(&env.family), {} };
 	const struct argp argp = { .options = options, .parser = parse_arg, .doc = doc,
 				   .args_doc = "[min_ms]", .children = children };
-	const unsigned kinds = ATTACH_MASK(ATTACH_RAW_TP) | ATTACH_MASK(ATTACH_TP_BTF) | ATTACH_MASK(ATTACH_TRACEPOINT) |
-			       ATTACH_MASK(ATTACH_FENTRY) | ATTACH_MASK(ATTACH_KPROBE);
+	static const enum attach_kind order[] = { ATTACH_RAW_TP, ATTACH_TP_BTF, ATTACH_TRACEPOINT,
+						  ATTACH_FENTRY, ATTACH_KPROBE, ATTACH_AUTO };
 	struct attach_point point = { .tp_category = "sock", .tp_name = "inet_sock_set_state" };
 	struct tcpconnlat_bpf *skel = NULL;
 	struct ctx ctx = { .env = &env };
@@ -331,7 +331,14 @@ int main(int argc, char **argv)
 	point.funcs = env.family == AF_INET    ? connect_funcs_v4
 		      : env.family == AF_INET6 ? connect_funcs_v6
 					       : connect_funcs_any;
-	kind = env.attach != ATTACH_AUTO ? env.attach : attach__choose(kinds, &point);
+	if (env.attach == ATTACH_KPROBE)
+		kind = ATTACH_KPROBE; /* checked after load, below */
+	else if (env.attach != ATTACH_AUTO)
+		kind = attach__pick(env.attach, NULL, &point);
+	else
+		kind = attach__pick(ATTACH_AUTO, order, &point);
+	if (kind == ATTACH_AUTO && env.attach != ATTACH_AUTO)
+		return 1;
 	if (kind == ATTACH_AUTO) {
 		attach__possible(ATTACH_TRACEPOINT, &point, why, sizeof(why));
 		p_err("cannot trace connects on this kernel: %s, and neither fentry nor kprobes "
@@ -381,9 +388,10 @@ int main(int argc, char **argv)
 	err = tool__load(skel->skeleton, &env.c, TCPCONNLAT_RING_BYTES);
 	if (err)
 		goto cleanup;
-	/* A forced kind is checked only now: its programs got through the verifier first, so
-	 * `--attach kprobe` on a kernel without kprobes still proves the fallback loads. */
-	if (env.attach != ATTACH_AUTO && !attach__possible(kind, &point, why, sizeof(why))) {
+	/* A forced kprobe is checked only now: its programs got through the verifier first, so
+	 * `--attach kprobe` on a kernel without kprobes still proves the fallback loads (fentry
+	 * programs cannot load where fentry is refused). */
+	if (env.attach == ATTACH_KPROBE && !attach__possible(kind, &point, why, sizeof(why))) {
 		p_err("--attach %s: not possible here: %s", attach__name(kind), why);
 		err = -EOPNOTSUPP;
 		goto cleanup;

@@ -106,7 +106,8 @@ static const struct argp_option options[] = {
 	{ "lossprobe", OPT_LOSS, NULL, 0,
 	  "Also trace tail loss probes (fails if this kernel cannot trace them)", 0 },
 	{ "attach", OPT_ATTACH, "KIND", 0,
-	  "Attach point for retransmits: auto (default), tp_btf or tracepoint", 0 },
+	  "Attach point: auto (default); raw_tp, tp_btf or tracepoint for retransmits; fentry "
+	  "or kprobe for -l's tail loss probes", 0 },
 	{ "openmetrics", OPT_OPENMETRICS, "FILE", 0,
 	  "With -c: keep FILE an OpenMetrics file of retransmit counters per IP version and "
 	  "TCP state, replaced every second", 0 },
@@ -127,7 +128,9 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 	case OPT_ATTACH:
 		env->attach = attach__parse(arg, ATTACH_MASK(ATTACH_RAW_TP) |
 						 ATTACH_MASK(ATTACH_TP_BTF) |
-						 ATTACH_MASK(ATTACH_TRACEPOINT));
+						 ATTACH_MASK(ATTACH_TRACEPOINT) |
+						 ATTACH_MASK(ATTACH_FENTRY) |
+						 ATTACH_MASK(ATTACH_KPROBE));
 		break;
 	case OPT_OPENMETRICS:
 		env->om_path = om__path_arg(arg);
@@ -353,7 +356,10 @@ int main(int argc, char **argv)
 	const struct attach_point synack_point = { .tp_category = "tcp",
 						   .tp_name = "tcp_retransmit_synack" };
 	bool synack;
+	static const enum attach_kind retrans_order[] = { ATTACH_RAW_TP, ATTACH_TP_BTF,
+							  ATTACH_TRACEPOINT, ATTACH_AUTO };
 	enum attach_kind kind, tlp_kind = ATTACH_AUTO;
+	bool tlp_forced;
 	struct tcpretrans_bpf *skel = NULL;
 	struct out *o = NULL;
 	struct ctx ctx = { 0 };
@@ -373,21 +379,20 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	kind = env.attach != ATTACH_AUTO ? env.attach
-					 : attach__choose(ATTACH_MASK(ATTACH_RAW_TP) |
-								  ATTACH_MASK(ATTACH_TP_BTF) |
-								  ATTACH_MASK(ATTACH_TRACEPOINT),
-							  &retrans_point);
+	/* --attach fentry/kprobe picks how -l's loss probes are traced: retransmits have
+	 * tracepoints only. */
+	tlp_forced = env.attach == ATTACH_FENTRY || env.attach == ATTACH_KPROBE;
+	if (tlp_forced && !env.loss_probes)
+		cli__usage_error("--attach %s is for tail loss probes: it needs -l",
+				 attach__name(env.attach));
+	kind = attach__pick(tlp_forced ? ATTACH_AUTO : env.attach, retrans_order, &retrans_point);
+	if (kind == ATTACH_AUTO && env.attach != ATTACH_AUTO && !tlp_forced)
+		return 1;
 	if (kind == ATTACH_AUTO) {
 		attach__possible(ATTACH_TRACEPOINT, &retrans_point, why, sizeof(why));
 		p_err("cannot trace retransmits on this kernel: %s (tcp:tcp_retransmit_skb needs "
 		      "Linux 4.16+)",
 		      why);
-		return 1;
-	}
-	if (env.attach != ATTACH_AUTO &&
-	    !attach__possible(kind, &retrans_point, why, sizeof(why))) {
-		p_err("--attach %s: not possible here: %s", attach__name(kind), why);
 		return 1;
 	}
 	p_info("retransmits: %s tcp:tcp_retransmit_skb", attach__name(kind));
@@ -397,7 +402,11 @@ int main(int argc, char **argv)
 		p_info("SYN-ACK retransmits: %s tcp:tcp_retransmit_synack", attach__name(kind));
 	else
 		p_warn("SYN-ACK retransmits are not traced: %s", why);
-	if (env.loss_probes) {
+	if (env.loss_probes && tlp_forced) {
+		tlp_kind = attach__pick(env.attach, NULL, &tlp_point);
+		if (tlp_kind == ATTACH_AUTO)
+			return 1;
+	} else if (env.loss_probes) {
 		/* No kernel has a tail loss probe tracepoint: only fentry or a kprobe on the
 		 * function that sends them will do, and it is all or nothing for -l. */
 		if (attach__possible(ATTACH_FENTRY, &tlp_point, tlp_why[0], sizeof(tlp_why[0])))
@@ -411,8 +420,9 @@ int main(int argc, char **argv)
 			      tlp_why[0], tlp_why[1]);
 			return 1;
 		}
-		p_info("tail loss probes: %s tcp_send_loss_probe", attach__name(tlp_kind));
 	}
+	if (env.loss_probes)
+		p_info("tail loss probes: %s tcp_send_loss_probe", attach__name(tlp_kind));
 
 	LIBBPF_OPTS(bpf_object_open_opts, open_opts,
 		    .btf_custom_path = TOOL_CORE_BTF(&env.c, tcpretrans_bpf));

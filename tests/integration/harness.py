@@ -213,6 +213,123 @@ def attach_log_commit(test):
                                 "tool": tool, "kinds": kinds}) + "\n")
     _attach_seen.clear()
 
+# ---- Attach kinds: what this kernel offers, found without asking the tools ----
+#
+# A tool test that should hold whichever attach point a tool uses is written once and run
+# with each kind (each_attach_kind): on a kernel that offers the kind, with the same exact
+# assertions; on one that lacks it, the tool must refuse it in one exact line. Nothing skips.
+
+_offers = {}
+
+
+def _kernel_at_least(major, minor):
+    rel = os.uname().release.split("-")[0].split(".")
+    return (int(rel[0]), int(rel[1])) >= (major, minor)
+
+
+def _tracefs_dir():
+    with open("/proc/mounts") as f:
+        dirs = {l.split()[1] for l in f if l.split()[2] == "tracefs"}
+    for d in ("/sys/kernel/tracing", "/sys/kernel/debug/tracing"):
+        if d in dirs:
+            return d
+    return None
+
+
+def _btf_has(name):
+    """Is name a string of the kernel's BTF (a btf_trace_* typedef, a function)?"""
+    if "btf" not in _offers:
+        with open("/sys/kernel/btf/vmlinux", "rb") as f:
+            _offers["btf"] = f.read()
+    return b"\0" + name.encode() + b"\0" in _offers["btf"]
+
+
+def kernel_fentry():
+    """(offered, what bpftrace said): bpftrace attaching a kfunc probe is the oracle (some
+    kernels load fentry programs they cannot attach: bpftrace fails on those too)."""
+    if "fentry" not in _offers:
+        p = subprocess.run(["bpftrace", "-e", "kfunc:vfs_read { exit(); }"],
+                           capture_output=True, text=True, timeout=120)
+        _offers["fentry"] = (p.returncode == 0, p.stderr)
+    return _offers["fentry"]
+
+
+def kernel_kprobes():
+    """The kernel's kprobe PMU (4.17+) or tracefs's kprobe_events: exactly with CONFIG_KPROBES."""
+    if os.path.exists("/sys/bus/event_source/devices/kprobe/type"):
+        return True
+    d = _tracefs_dir()
+    return bool(d) and os.path.exists(os.path.join(d, "kprobe_events"))
+
+
+def kernel_offers(kind, tp=None, funcs=()):
+    """(offered, the reason a tool gives when it is not) for one attach kind on this kernel:
+    tp is the tracepoint "category:name" (tp_btf and raw_tp use the name), funcs the kernel
+    functions of the fentry/kprobe variant."""
+    cat, _, name = (tp or ":").partition(":")
+    if kind == "tp_btf":
+        return _btf_has("btf_trace_" + name), \
+            f"no BTF-typed tracepoint {name} (needs Linux 5.5+ with BTF)"
+    if kind == "raw_tp":
+        return _kernel_at_least(4, 17), f"no raw tracepoint {name} (needs Linux 4.17+)"
+    if kind == "tracepoint":
+        with open("/proc/filesystems") as f:
+            mountable = any(l.split()[-1] == "tracefs" for l in f if l.strip())
+        return bool(_tracefs_dir()) or mountable, \
+            "tracefs is not mounted and could not be mounted"
+    missing = [fn for fn in funcs if not _btf_has(fn)]
+    if missing:
+        return False, f"no kernel function {missing[0]}"
+    if kind == "fentry":
+        return kernel_fentry()[0], f"fentry on {funcs[0]} is refused by this kernel"
+    if kind == "kprobe":
+        return kernel_kprobes(), "kprobes are not available (CONFIG_KPROBES)"
+    raise ValueError(kind)
+
+
+def kernel_cycles():
+    """Does the CPU count cycles for perf (a hardware PMU)? perf stat is the oracle."""
+    if "cycles" not in _offers:
+        p = subprocess.run(["perf", "stat", "-x,", "-e", "cycles", "--", "true"],
+                           capture_output=True, text=True, timeout=60)
+        last = (p.stderr.strip().splitlines() or [""])[-1]
+        _offers["cycles"] = p.returncode == 0 and last.split(",")[0].isdigit()
+    return _offers["cycles"]
+
+
+def each_variant(tool, option, variants, offers, refuse_args=()):
+    """Decorates test(variant): defines test_<name>_with_<variant> for each variant (dashes
+    become underscores) in the caller's module. offers(variant) gives (offered, reason):
+    where offered, the test runs with the variant; where not, `tool OPTION VARIANT
+    *refuse_args` must exit 1 with exactly one line on stderr, "TOOL: OPTION VARIANT: not
+    possible here: REASON", and nothing on stdout (a reason ending in "(" is a prefix: the
+    rest is the kernel's error)."""
+    def define(fn):
+        for variant in variants:
+            def test(variant=variant):
+                offered, why = offers(variant)
+                if offered:
+                    fn(variant)
+                    return
+                p = run(tool, option, variant, *refuse_args)
+                want = f"{tool}: {option} {variant}: not possible here: {why}"
+                lines = p.stderr.splitlines()
+                ok = (p.returncode, len(lines), p.stdout) == (1, 1, "") and \
+                    (lines[0].startswith(want) if why.endswith("(") else lines[0] == want)
+                assert ok, (tool, option, variant, p.returncode, p.stderr, p.stdout, want)
+            test.__name__ = f"{fn.__name__}_with_{variant.replace('-', '_')}"
+            # Listed where the decorated test is (tests/run.py orders by line).
+            test.__code__ = test.__code__.replace(co_firstlineno=fn.__code__.co_firstlineno)
+            fn.__globals__[test.__name__] = test
+        return None
+    return define
+
+
+def each_attach_kind(tool, kinds, refuse_args=(), **point):
+    """each_variant over `--attach KIND`, as far as kernel_offers(KIND, **point) says."""
+    return each_variant(tool, "--attach", kinds, lambda k: kernel_offers(k, **point),
+                        refuse_args)
+
 
 def shell_traced(tool_cmd, workload):
     """A sh script for places a Tool cannot reach (another mount or network namespace): runs

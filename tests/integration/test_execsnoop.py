@@ -20,11 +20,16 @@ def events_for(tool, pid):
     return [e for e in tool.json() if e.get("pid") == pid]
 
 
-def test_argv_exact_json():
+@harness.each_attach_kind("execsnoop", ("raw_tp", "tp_btf"),
+                          tp="sched:sched_process_exec")
+def test_argv_exact_json(kind):
+    """The same exec, argument for argument, from the raw tracepoint (the default) and from
+    the BTF-typed one."""
     tag = uuid.uuid4().hex
     argv = ["/bin/echo", tag, "two words", 'q"uote', "back\\slash", "tab\there", "nl\nx", "é"]
-    with Tool("execsnoop", "-j") as t:
+    with Tool("execsnoop", "-j", "-v", "--attach", kind) as t:
         pid = spawn(argv)
+    assert f"execsnoop: successful execs: {kind} sched_process_exec" in t.err, t.err
     ev = events_for(t, pid)
     assert len(ev) == 1, t.out
     e = ev[0]

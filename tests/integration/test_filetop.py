@@ -4,7 +4,6 @@ import json
 import os
 import pty
 import re
-import shutil
 import select
 import socket
 import subprocess
@@ -151,7 +150,17 @@ def total(rows, field):
     return sum(r[field] for r in rows)
 
 
-def test_every_syscall_counted_exactly_json():
+# The kinds filetop offers, in the order it prefers them (its choice without --attach).
+KINDS = ("fentry", "kprobe", "raw_tp", "tracepoint")
+# filetop's raw_tp is the raw tracepoint sys_exit, there wherever raw tracepoints are.
+POINT = dict(tp="syscalls:sys_exit_read", funcs=("vfs_read", "vfs_write"))
+
+
+@harness.each_attach_kind("filetop", KINDS, refuse_args=("1", "1"), **POINT)
+def test_every_syscall_counted_exactly_json(kind):
+    """Each read and write syscall, counted with the bytes it returned, whichever attach
+    point counts it (fexit and kprobes see vfs_read and friends, the tracepoints the
+    syscalls)."""
     size, wsize = 8192, 5000
     reads = {"read": 3, "pread": 4, "readv": 5, "preadv": 6, "preadv2": 7}
     writes = {"write": 2, "pwrite": 3, "writev": 4, "pwritev": 5, "pwritev2": 6}
@@ -161,10 +170,13 @@ def test_every_syscall_counted_exactly_json():
         spec += [{"kind": "file", "path": unique(d, op), "op": op, "count": k, "size": wsize}
                  for op, k in writes.items()]
         with Worker(spec) as w:
-            t = Tool("filetop", "-j", "-p", w.pid, "-r", "100", *ONE).start()
+            t = Tool("filetop", "-j", "-v", "--attach", kind, "-p", w.pid, "-r", "100",
+                     *ONE).start()
             w.go()
             t.stop()
         assert t.rc == 0, t.err
+        assert f"filetop: attach: {kind}: " in t.err, t.err
+        assert "not counted" not in t.err, t.err
         rows = t.json()
         for s in spec:
             mine = rows_for(rows, file=os.path.basename(s["path"]))
@@ -415,28 +427,17 @@ def test_clears_only_a_terminal():
     assert p.returncode == 0 and "\x1b" not in p.stdout and "loadavg:" in p.stdout, p
 
 
-def _bpftrace_attaches(probe):
-    """Can bpftrace (an independent loader) attach a program here? kfunc: is fentry/fexit."""
-    if not shutil.which("bpftrace"):
-        raise harness.Skip("bpftrace is not installed (make deps)")
-    p = subprocess.run(["bpftrace", "-e", probe + " { exit(); }"], capture_output=True,
-                       text=True, timeout=60)
-    return p.returncode == 0
-
-
 def test_verbose_names_attach_path():
-    """The attach path is the cheapest this kernel allows, as an independent loader finds it:
-    fexit where bpftrace attaches kfunc:vfs_read, else kprobes, else syscall tracepoints; and
-    when fexit leaves out the readv family, it says so without -v."""
-    if _bpftrace_attaches("kfunc:vfs_read"):
-        want = "attach: fexit on vfs_read and vfs_write"
-    elif _bpftrace_attaches("kprobe:vfs_read"):
-        want = "attach: fexit on vfs_read/vfs_write is not possible here; using kprobes"
-    else:
-        want = "attach: neither fexit on vfs_read/vfs_write nor kprobes are possible here"
-    p = harness.run("filetop", "-v", "-j", "1", "1")
-    assert p.returncode == 0, p.stderr
-    assert want in p.stderr, (want, p.stderr)
+    """Without --attach: the first kind this kernel offers, in filetop's order (the raw
+    tracepoint only where CORESCOPE_SYSCALL_TRACEPOINTS does not ask for the classic ones);
+    and when fexit leaves out the readv family, it says so without -v."""
+    for env, kinds in ((None, KINDS),
+                       (dict(os.environ, CORESCOPE_SYSCALL_TRACEPOINTS="classic"),
+                        [k for k in KINDS if k != "raw_tp"])):
+        want = next(k for k in kinds if harness.kernel_offers(k, **POINT)[0])
+        p = harness.run("filetop", "-v", "-j", "1", "1", env=env)
+        assert p.returncode == 0, p.stderr
+        assert re.findall(r"^filetop: attach: (\w+): ", p.stderr, re.M) == [want], p.stderr
     quiet = harness.run("filetop", "-j", "1", "1")
     assert quiet.returncode == 0, quiet.stderr
     partial = [l for l in p.stderr.splitlines() if "are not counted" in l]
@@ -453,3 +454,4 @@ def test_bad_options():
     harness.assert_usage_error("filetop", "1", "0", contains="count")
     harness.assert_usage_error("filetop", "1", "2", "3")
     harness.assert_usage_error("filetop", "--bogus")
+    harness.assert_usage_error("filetop", "--attach", "tp_btf", contains="attach")

@@ -54,21 +54,26 @@ def ours(events, pair):
     return [e for e in events if e.get("laddr") in addrs or e.get("raddr") in addrs]
 
 
-def test_retransmits_of_exactly_that_flow_and_counts():
+KINDS = ("raw_tp", "tp_btf", "tracepoint")
+POINT = dict(tp="tcp:tcp_retransmit_skb")
+# Tail loss probes have no tracepoint: -l follows the function that sends them.
+TLP_KINDS = ("fentry", "kprobe")
+TLP_POINT = dict(funcs=("tcp_send_loss_probe",))
+
+
+@harness.each_attach_kind("tcpretrans", KINDS, refuse_args=("-d", "1"), **POINT)
+def test_retransmits_of_exactly_that_flow_and_counts(kind):
     before = harness.bpf_prog_ids()
     with Pair() as pair:
         client, conns = setup(pair, [4])
         fd, lport = conns[4]
-        with Tool("tcpretrans", "-j", "-v") as events, Tool("tcpretrans", "-c", "-j") as counts, \
-             Tool("tcpretrans", "-j", "-v", "--attach", "tp_btf") as btf:
+        with Tool("tcpretrans", "-j", "-v", "--attach", kind) as events, \
+             Tool("tcpretrans", "-c", "-j", "--attach", kind) as counts:
             retransmit_while_dropped(pair, client, [fd], [4])
             kernel_flow = pair.ss_retrans("client", lport)
             kernel_ns = pair.snmp("client", "TcpRetransSegs")
-        assert "retransmits: raw_tp tcp:tcp_retransmit_skb" in events.err, events.err
-        assert "retransmits: tp_btf tcp:tcp_retransmit_skb" in btf.err, btf.err
+        assert f"retransmits: {kind} tcp:tcp_retransmit_skb" in events.err, events.err
         ev = ours(events.json(), pair)
-        assert [(e["lport"], e["segs"]) for e in ours(btf.json(), pair)] == \
-            [(e["lport"], e["segs"]) for e in ev], btf.out
         assert ev, events.out
         flow = {("laddr", pair.addr("client", 4)), ("lport", lport),
                 ("raddr", pair.addr("server", 4)), ("rport", PORT), ("ip", 4)}
@@ -164,23 +169,75 @@ def test_synack_retransmits_against_nstat():
                                                                          client_ns)
 
 
-def test_loss_probes_traced_or_refused_clearly():
-    """No kernel has a tracepoint for tail loss probes: -l needs fentry or kprobes on
-    tcp_send_loss_probe, and says so in one line when neither works (as on a kernel built
-    without kprobes that refuses fentry)."""
-    p = harness.run("tcpretrans", "-l", "-d", "0.3")
-    if p.returncode == 0:
-        assert p.stdout.split()[:2] == ["TIME", "PID"], p.stdout
-        p = harness.run("tcpretrans", "-l", "-v", "-d", "0.3")
-        assert "tail loss probes: fentry" in p.stderr or "tail loss probes: kprobe" in p.stderr
+def lose_the_tail_once(pair, client, fd):
+    """The client sends one segment and the server's firewall drops it, once: with nothing
+    acknowledged and nothing more to send, the client's loss probe timer fires first (before
+    the RTO) and the probe, the tail resent, gets through: one tail loss probe."""
+    pair.nft("server", "table inet tlptest {\n chain in {\n"
+                       "  type filter hook input priority 0;\n"
+                       f"  tcp dport {PORT} meta length > 200 limit rate 1/hour burst 1 packets "
+                       "counter drop\n }\n}\n")
+    client.cmd("send", fd, 1, 500, 0)
+    assert harness.wait_for(lambda: pair.nft_counter("server", "tlptest", "in") == 1 and
+                            "unacked" not in pair.run("client", "ss", "-tin").stdout,
+                            timeout=8), pair.run("client", "ss", "-tin").stdout
+    pair.nft_delete("server", "tlptest")
+
+
+LOSS_COUNTERS = ("TcpExtTCPLossProbes", "TcpRetransSegs")
+
+
+@harness.each_attach_kind("tcpretrans", TLP_KINDS, refuse_args=("-l", "-d", "1"), **TLP_POINT)
+def test_tail_loss_probe_exactly(kind):
+    """-l: the one tail loss probe the kernel sent (nstat's TCPLossProbes) is one L> event and
+    one loss_probes count of exactly that flow, whichever way it is traced; the probe's own
+    retransmit is a retransmit as the kernel counts it (RetransSegs)."""
+    with Pair() as pair:
+        client, conns = setup(pair, [4])
+        fd, lport = conns[4]
+        before = {n: pair.snmp("client", n) for n in LOSS_COUNTERS}
+        with Tool("tcpretrans", "-l", "-j", "-v", "--attach", kind) as events, \
+             Tool("tcpretrans", "-l", "-c", "-j", "--attach", kind) as counts:
+            lose_the_tail_once(pair, client, fd)
+        kernel = {n: pair.snmp("client", n) - before[n] for n in LOSS_COUNTERS}
+        assert kernel["TcpExtTCPLossProbes"] == 1, kernel
+        assert f"tail loss probes: {kind} tcp_send_loss_probe" in events.err, events.err
+        flow = {("laddr", pair.addr("client", 4)), ("lport", lport),
+                ("raddr", pair.addr("server", 4)), ("rport", PORT), ("ip", 4)}
+        ev = ours(events.json(), pair)
+        for e in ev:
+            assert flow <= set(e.items()) and e["state"] == "ESTABLISHED", e
+        types = [e["type"] for e in ev]
+        assert types.count("loss_probe") == kernel["TcpExtTCPLossProbes"], (types, kernel)
+        assert sum(e["segs"] for e in ev if e["type"] == "retransmit") == \
+            kernel["TcpRetransSegs"], (ev, kernel)
+        rows = ours(counts.json(), pair)
+        assert len(rows) == 1 and flow <= set(rows[0].items()), counts.out
+        assert (rows[0]["loss_probes"], rows[0]["segs"]) == \
+            (kernel["TcpExtTCPLossProbes"], kernel["TcpRetransSegs"]), (rows, kernel)
+
+
+def test_tail_loss_probe_workload_and_refusal():
+    """The workload above makes exactly one loss probe on any kernel (nstat), and is seen as
+    the one retransmit it is without -l. Where neither fentry nor kprobes work, -l alone is
+    refused in one line naming both."""
+    with Pair() as pair:
+        client, conns = setup(pair, [4])
+        before = {n: pair.snmp("client", n) for n in LOSS_COUNTERS}
+        with Tool("tcpretrans", "-j") as events:
+            lose_the_tail_once(pair, client, conns[4][0])
+        kernel = {n: pair.snmp("client", n) - before[n] for n in LOSS_COUNTERS}
+        assert kernel == {"TcpExtTCPLossProbes": 1, "TcpRetransSegs": 1}, kernel
+        ev = ours(events.json(), pair)
+        assert [(e["type"], e["lport"], e["segs"]) for e in ev] == \
+            [("retransmit", conns[4][1], 1)], ev
+    offered = {k: harness.kernel_offers(k, **TLP_POINT) for k in TLP_KINDS}
+    if any(ok for ok, _ in offered.values()):
         return
-    lines = p.stderr.strip().splitlines()
-    assert p.returncode == 1 and len(lines) == 1, p.stderr
-    assert lines[0].startswith("tcpretrans: -l: tail loss probes cannot be traced on this "
-                               "kernel"), lines
-    if not os.path.exists("/sys/bus/event_source/devices/kprobe/type"):
-        assert "kprobes are not available" in lines[0], lines
-    assert p.stdout == "", p.stdout
+    p = harness.run("tcpretrans", "-l", "-d", "1")
+    want = ("tcpretrans: -l: tail loss probes cannot be traced on this kernel: there is no "
+            f"tracepoint for them, {offered['fentry'][1]}, and {offered['kprobe'][1]}\n")
+    assert (p.returncode, p.stderr, p.stdout) == (1, want, ""), (p.returncode, p.stderr)
 
 
 def test_duration_ends_count_mode():
@@ -192,7 +249,10 @@ def test_duration_ends_count_mode():
 
 def test_bad_options():
     harness.assert_usage_error("tcpretrans", "-4", "-6", contains="-4 and -6")
-    harness.assert_usage_error("tcpretrans", "--attach", "kprobe", contains="attach")
+    harness.assert_usage_error("tcpretrans", "--attach", "uprobe", contains="attach")
+    line = harness.assert_usage_error("tcpretrans", "--attach", "kprobe")
+    assert line == ("tcpretrans: --attach kprobe is for tail loss probes: it needs -l "
+                    "(see --help)"), line
     harness.assert_usage_error("tcpretrans", "-p", "1")
     harness.assert_usage_error("tcpretrans", "extra", contains="unexpected argument")
     line = harness.assert_usage_error("tcpretrans", "-d", "abc")
