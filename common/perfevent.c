@@ -66,7 +66,8 @@ int sampling__open(struct sampling *sm, int cpu_only, uint64_t freq, uint64_t pe
 {
 	int ncpus = libbpf_num_possible_cpus();
 	int hw_err = 0, n, cpu, fd, err = 0;
-	bool *online, hw = true;
+	const char *forced = sm->event;
+	bool *online, hw = !forced || strcmp(forced, "cycles") == 0;
 
 	sm->freq = freq;
 	sm->period = period;
@@ -102,6 +103,12 @@ again:
 				continue;
 			while (n > 0)
 				close(sm->fds[--n]);
+			if (hw && forced) {
+				p_err("--event cycles: not possible here: no CPU cycles event (%s)",
+				      strerror(-err));
+				free(online);
+				return err;
+			}
 			if (hw) {
 				hw_err = err;
 				hw = false;
@@ -123,7 +130,9 @@ again:
 	}
 	sm->event = hw ? "cycles" : "cpu-clock";
 	sm->ncpus = n;
-	if (!hw)
+	if (!hw && forced)
+		p_info("sampling cpu-clock (--event)");
+	else if (!hw)
 		p_info("sampling cpu-clock: no CPU cycles event (%s)", strerror(-hw_err));
 	else
 		p_info("sampling CPU cycles");

@@ -27,7 +27,9 @@ struct sampling {
 };
 
 /* Opens one disabled event per online CPU, or on CPU cpu only (cpu >= 0), sampling freq
- * times a second, or every period events when period is non-zero. sm must be zeroed. */
+ * times a second, or every period events when period is non-zero. sm must be zeroed but for
+ * event: NULL takes cycles where the CPU counts them, else cpu-clock; "cycles" or
+ * "cpu-clock" takes that one or fails ("--event cycles: not possible here: ..."). */
 int sampling__open(struct sampling *sm, int cpu, uint64_t freq, uint64_t period);
 
 /* Attaches prog to every event, then enables them all (start_ns is set then): every sample

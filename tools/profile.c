@@ -67,6 +67,7 @@ struct env {
 	struct cli_common c;
 	uint64_t freq;         /* -F */
 	uint64_t period;       /* -c; 0: sample by frequency */
+	const char *event;     /* --event: "cycles", "cpu-clock"; NULL: cycles where counted */
 	bool freq_given;
 	uint32_t pids[PROFILE_MAX_FILTER_IDS], nr_pids;
 	uint32_t tids[PROFILE_MAX_FILTER_IDS], nr_tids;
@@ -102,6 +103,7 @@ enum {
 	OPT_DEBUG_DIR = 0x100,
 	OPT_PPROF,
 	OPT_FLAMEGRAPH,
+	OPT_EVENT,
 };
 
 static const struct argp_option options[] = {
@@ -125,6 +127,8 @@ static const struct argp_option options[] = {
 	  "Also write the stacks to FILE as a gzipped pprof profile (go tool pprof, Pyroscope)", 0 },
 	{ "flamegraph", OPT_FLAMEGRAPH, "FILE", 0,
 	  "Also write an interactive flame graph to FILE (SVG)", 0 },
+	{ "event", OPT_EVENT, "EVENT", 0,
+	  "Sample on auto (default: cycles where the CPU counts them), cycles or cpu-clock", 0 },
 	{},
 };
 
@@ -240,6 +244,12 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		break;
 	case OPT_FLAMEGRAPH:
 		env->flamegraph = arg;
+		break;
+	case OPT_EVENT:
+		if (strcmp(arg, "cycles") == 0 || strcmp(arg, "cpu-clock") == 0)
+			env->event = strcmp(arg, "cycles") == 0 ? "cycles" : "cpu-clock";
+		else if (strcmp(arg, "auto") != 0)
+			cli__usage_error("invalid EVENT: must be auto, cycles or cpu-clock");
 		break;
 	case ARGP_KEY_ARG:
 		if (state->arg_num > 0) {
@@ -1027,6 +1037,7 @@ int main(int argc, char **argv)
 			goto cleanup;
 		}
 	}
+	sm.event = env.event;
 	err = sampling__open(&sm, env.cpu, env.freq, env.period);
 	if (err)
 		goto cleanup;

@@ -117,10 +117,21 @@ def summary(objs):
     return s[0]
 
 
-def test_folded_chain_pie_and_shared_library():
-    """profile -p PID -f: comm;main;level_a;level_b;hot_spin N, root first, most samples."""
+def event_offered(event):
+    if event == "cycles":
+        return harness.kernel_cycles(), "no CPU cycles event ("
+    return True, ""
+
+
+@harness.each_variant("profile", "--event", ("cycles", "cpu-clock"), event_offered,
+                      refuse_args=("1",))
+def test_folded_chain_pie_and_shared_library(event):
+    """profile -p PID -f: comm;main;level_a;level_b;hot_spin N, root first, most samples;
+    on the hardware cycles counter (where there is one) as on the cpu-clock timer."""
     with Program("spin", 10) as prog:
-        t = profile("-p", prog.pid, "-f", "-F", 99, 2)
+        t = profile("-p", prog.pid, "-f", "-F", 99, "-v", "--event", event, 2)
+    assert re.search(r"^profile: sampling (CPU cycles|cpu-clock \(--event\))$", t.err, re.M) \
+        .group(1) == {"cycles": "CPU cycles", "cpu-clock": "cpu-clock (--event)"}[event], t.err
     lines = folded(t.out)
     total = sum(n for _, n in lines)
     assert total > 0, t.err
@@ -285,7 +296,9 @@ def test_json_output():
     assert top["user_stack_missed"] is False and top["kernel_stack_missed"] is False
     assert isinstance(top["kernel_stack"], list)
     s = summary(objs)
-    assert s["event"] in ("cpu-clock", "cycles") and s["frequency_hz"] == 49
+    # By default the cycles counter wherever the CPU has one (perf says), else the timer.
+    assert s["event"] == ("cycles" if harness.kernel_cycles() else "cpu-clock"), s
+    assert s["frequency_hz"] == 49, s
     assert s["samples"] == s["counted"] == sum(counts), s
     assert s["stacks"] == len(stacks)
     # Samples of other processes may be skipped by the kernel (see sample_count_matches_rate).
@@ -588,7 +601,7 @@ def test_bad_options():
                  ["-p", "1,,1"], ["-p", "1,1,1,1,1,1,1,1,1"], ["-L", "3999999"],
                  ["-C", "99999"], ["--stack-storage-size", "0"], ["--hash-storage-size", "x"],
                  ["-f", "-j"], ["--debug-dir", "/nonexistent-dir"], ["0"], ["1", "2"],
-                 ["-1"]):
+                 ["-1"], ["--event", "instructions"]):
         harness.assert_usage_error("profile", *args)
     harness.assert_usage_error("profile", "-p", "1,3999999", contains="3999999")
 
