@@ -17,8 +17,6 @@ FENTRY_FIX = ("a kernel with BPF trampolines (CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_
 CAPS_FIX = ("run as root, or give the program CAP_BPF and CAP_PERFMON "
             "(setcap cap_bpf,cap_perfmon+ep PROGRAM)")
 
-_facts = {}
-
 
 def _read(path):
     try:
@@ -42,19 +40,8 @@ def _tracefs_mount():
     return None
 
 
-def fentry():
-    """(works, how bpftrace failed): bpftrace attaching a kfunc probe is the oracle."""
-    if "fentry" not in _facts:
-        p = subprocess.run(["bpftrace", "-e", "kfunc:vfs_read { exit(); }"],
-                           capture_output=True, text=True, timeout=120)
-        _facts["fentry"] = (p.returncode == 0, p.stderr)
-    return _facts["fentry"]
-
-
-def kprobes():
-    # The kprobe_events file of tracefs exists exactly on kernels with kprobe events.
-    d = _tracefs_mount()
-    return bool(d) and os.path.exists(os.path.join(d, "kprobe_events"))
+fentry = harness.kernel_fentry
+kprobes = harness.kernel_kprobes
 
 
 def online_cpus():
@@ -66,9 +53,7 @@ def online_cpus():
 
 
 def cycles_event():
-    p = subprocess.run(["perf", "stat", "-x,", "-e", "cycles", "--", "true"],
-                       capture_output=True, text=True, timeout=30)
-    return "cycles" if re.match(r"^\d+,", p.stderr.strip().splitlines()[-1]) else "cpu-clock"
+    return "cycles" if harness.kernel_cycles() else "cpu-clock"
 
 
 def expected_env():
