@@ -112,7 +112,7 @@ def expected_attach(tool):
         "opensnoop": "raw_tp/sys_exit",
         "biolatency": "raw_tp/block_rq_issue, raw_tp/block_rq_complete",
         "tcpconnlat": "raw_tp/inet_sock_set_state",
-        "tcpretrans": "raw_tp/tcp_retransmit_skb",
+        "tcpretrans": "raw_tp/tcp_retransmit_skb, raw_tp/tcp_retransmit_synack",
     }[tool]
 
 
@@ -162,8 +162,8 @@ def test_loss_probes_need_fentry_or_kprobes():
     if works or kprobes():
         tlp = "fentry/tcp_send_loss_probe" if works else "kprobe/tcp_send_loss_probe"
         assert p.returncode == 0, (p.stdout, p.stderr)
-        assert lines[-2:] == [f"attach: raw_tp/tcp_retransmit_skb, {tlp}",
-                              "result: yes: tcpretrans can run here"], lines
+        assert lines[-2:] == ["attach: raw_tp/tcp_retransmit_skb, raw_tp/tcp_retransmit_synack, "
+                              f"{tlp}", "result: yes: tcpretrans can run here"], lines
         return
     why = ("-l: tail loss probes cannot be traced on this kernel: there is no tracepoint for "
            "them, fentry on tcp_send_loss_probe is refused by this kernel, and kprobes are not "

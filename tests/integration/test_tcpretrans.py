@@ -140,7 +140,7 @@ def test_synack_retransmits_against_nstat():
     """The client's namespace drops the server's SYN-ACKs for a while: the client sends its
     SYN again (SYN_SENT) and the server its SYN-ACK (NEW_SYN_RECV, "synack": true). Each
     namespace's TcpRetransSegs equals what the tool reports for it, on every attach kind."""
-    for kind in ("tp_btf", "tracepoint"):
+    for kind in KINDS:
         with Pair() as pair:
             server = pair.agent("server")
             server.cmd("listen", pair.addr("server", 4), PORT)
