@@ -200,7 +200,8 @@ deps:
 # link, and qemu-user-static to run the results (make test-cross). Not part of `make deps`:
 # it adds arm64 as a foreign architecture to dpkg (no new apt sources).
 DEPS_CROSS := gcc-aarch64-linux-gnu libc6-dev:arm64 libbpf-dev:arm64 libelf-dev:arm64 \
-	zlib1g-dev:arm64 qemu-user-static
+	zlib1g-dev:arm64 libdw-dev:arm64 libiberty-dev:arm64 qemu-user-static \
+	liblzma-dev:arm64 libbz2-dev:arm64
 
 deps-cross:
 	$(Q)dpkg --print-foreign-architectures | grep -qx arm64 || \
@@ -399,24 +400,23 @@ $(DEB): $(TOOL_BINS) $(addprefix docs/,$(addsuffix .8,$(TOOLS))) docs/copyright 
 	} > $(DEB_ROOT)/DEBIAN/control
 	$(Q)dpkg-deb --root-owner-group -Zxz --build $(DEB_ROOT) $@ >/dev/null
 
-# Static binaries for download: $(OUT)/dist/$(NAME)-$(VERSION)-<arch>-static.tar.gz with the
+# Static binaries for download: $(OUT)/dist/$(NAME)-$(VERSION)-<machine>-static.tar.gz with the
 # binaries (stripped, plain names), their man pages, copyright and SHA256SUMS inside, and
-# $(OUT)/dist/SHA256SUMS beside it. Built with STATIC=1 in $(OUT)/static (non-host
-# architectures in $(OUT)/static-<arch>): `make dist-static ARCH=arm64` once cross builds work.
+# $(OUT)/dist/SHA256SUMS beside it. Built with STATIC=1 in $(OUT)/static; `make dist-static
+# ARCH=arm64` cross-builds the aarch64 one (into build-arm64/dist/, make deps-cross first).
 DIST_MACHINE := $(if $(filter x86,$(ARCH)),x86_64,$(if $(filter arm64,$(ARCH)),aarch64,$(ARCH)))
 DIST_NAME    := $(NAME)-$(VERSION)-$(DIST_MACHINE)-static
 # What readelf -h says a binary of that architecture is: a dist of another one is refused.
 DIST_ELF_MACHINE := $(if $(filter x86,$(ARCH)),Advanced Micro Devices X86-64,$(if \
 	$(filter arm64,$(ARCH)),AArch64,$(ARCH)))
 DIST_DIR     := $(OUT)/dist
-HOST_ARCH    := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
-STATIC_OUT   := $(if $(filter $(HOST_ARCH),$(ARCH)),$(OUT)/static,$(OUT)/static-$(ARCH))
+STATIC_OUT   := $(OUT)/static
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || date +%s)
 
 .PHONY: dist-static
 dist-static:
-	$(Q)$(MAKE) --no-print-directory STATIC=1 SANITIZE= OUT=$(STATIC_OUT) \
-		BPF_OUT=$(if $(filter $(HOST_ARCH),$(ARCH)),$(BPF_OUT),$(STATIC_OUT)) all
+	$(Q)$(MAKE) --no-print-directory ARCH=$(ARCH) STATIC=1 SANITIZE= OUT=$(STATIC_OUT) \
+		BPF_OUT=$(BPF_OUT) all
 	$(call msg,DIST,$(DIST_DIR)/$(DIST_NAME).tar.gz)
 	$(Q)rm -rf $(DIST_DIR)/$(DIST_NAME) && mkdir -p $(DIST_DIR)/$(DIST_NAME)/sbin \
 		$(DIST_DIR)/$(DIST_NAME)/man/man8

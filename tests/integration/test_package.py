@@ -78,13 +78,12 @@ def test_deb_installs_in_clean_debian_root():
             assert not os.path.exists(os.path.join(root, "usr", "sbin", t))
 
 
-def test_dist_static_tarball():
-    """make dist-static: a tarball of static binaries (no interpreter, no shared library),
-    their man pages and SHA256SUMS that checks out; each binary runs in an empty root."""
-    make("dist-static", timeout=1200)
+def check_dist(make_args, out, machine, runner):
+    """make dist-static: a tarball of static binaries (no interpreter, no shared library) of
+    that machine, their man pages and SHA256SUMS that checks out; each binary runs."""
+    make("dist-static", *make_args, timeout=1200)
     version = open(os.path.join(harness.ROOT, "VERSION")).read().strip()
-    machine = os.uname().machine
-    dist = os.path.join(harness.ROOT, "build", "dist")
+    dist = os.path.join(harness.ROOT, out, "dist")
     name = f"corescope-{version}-{machine}-static"
     tarball = os.path.join(dist, name + ".tar.gz")
     assert os.path.exists(tarball), os.listdir(dist)
@@ -101,17 +100,35 @@ def test_dist_static_tarball():
         assert listed.returncode == 0, listed.stdout + listed.stderr
         assert sorted(l.rsplit(":", 1)[0] for l in listed.stdout.splitlines()) == want, \
             listed.stdout
-        with tempfile.TemporaryDirectory() as root:
-            for t in tools():
-                binary = os.path.join(top, "sbin", t)
-                dyn = subprocess.run(["readelf", "-l", "-d", binary], capture_output=True,
-                                     text=True).stdout
-                assert "INTERP" not in dyn and "NEEDED" not in dyn, (t, dyn)
-                shutil.copy(binary, os.path.join(root, t))
-                p = subprocess.run(["chroot", root, "/" + t, "--help"], capture_output=True,
-                                   text=True, timeout=10)
-                assert p.returncode == 0 and p.stdout.startswith(f"Usage: {t} "), (t, p.stderr)
-            assert not os.path.exists(os.path.join(root, "lib"))
+        for t in tools():
+            binary = os.path.join(top, "sbin", t)
+            elf = subprocess.run(["readelf", "-h", "-l", "-d", binary], capture_output=True,
+                                 text=True).stdout
+            assert "INTERP" not in elf and "NEEDED" not in elf, (t, elf)
+            assert {"x86_64": "X86-64", "aarch64": "AArch64"}[machine] in elf, (t, elf)
+            runner(t, binary)
+
+
+def test_dist_static_tarball():
+    """The host's static tarball; each binary runs alone in an empty root. Where the arm64
+    cross toolchain is installed (make deps-cross), the aarch64 tarball too, its binaries run
+    under qemu-user."""
+    with tempfile.TemporaryDirectory() as root:
+        def in_empty_root(t, binary):
+            shutil.copy(binary, os.path.join(root, t))
+            p = subprocess.run(["chroot", root, "/" + t, "--help"], capture_output=True,
+                               text=True, timeout=10)
+            assert p.returncode == 0 and p.stdout.startswith(f"Usage: {t} "), (t, p.stderr)
+        check_dist([], "build", os.uname().machine, in_empty_root)
+        assert not os.path.exists(os.path.join(root, "lib"))
+    if os.uname().machine == "x86_64" and shutil.which("aarch64-linux-gnu-gcc") and \
+            shutil.which("qemu-aarch64-static") and \
+            os.path.exists("/usr/lib/aarch64-linux-gnu/libbpf.a"):
+        def under_qemu(t, binary):
+            p = subprocess.run(["qemu-aarch64-static", binary, "--help"], capture_output=True,
+                               text=True, timeout=60)
+            assert p.returncode == 0 and p.stdout.startswith(f"Usage: {t} "), (t, p.stderr)
+        check_dist(["ARCH=arm64"], "build-arm64", "aarch64", under_qemu)
 
 
 def test_make_install_destdir_prefix():
