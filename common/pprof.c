@@ -19,7 +19,7 @@ struct pb {
 
 static void pb_put(struct pb *b, const void *data, size_t n)
 {
-	if (b->err)
+	if (b->err || !n)
 		return;
 	if (b->len + n > b->cap) {
 		size_t cap = b->cap ? b->cap : 4096;
