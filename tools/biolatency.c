@@ -9,6 +9,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "attach.h"
 #include "blkdev.h"
 #include "cli.h"
 #include "escape.h"
@@ -39,15 +40,6 @@
 #define OM_SLOTS_MSECS 18
 #define OM_FAMILY "corescope_biolatency"
 
-enum attach_mode { ATTACH_AUTO, ATTACH_TP_BTF, ATTACH_RAW_TP, ATTACH_TRACEPOINT, ATTACH_NR };
-
-static const char *const attach_names[ATTACH_NR] = {
-	[ATTACH_AUTO] = "auto",
-	[ATTACH_TP_BTF] = "tp_btf",
-	[ATTACH_RAW_TP] = "raw_tp",
-	[ATTACH_TRACEPOINT] = "tracepoint",
-};
-
 struct env {
 	struct cli_common c;
 	bool timestamp;
@@ -58,7 +50,7 @@ struct env {
 	bool extended;
 	const char *disk;
 	const char *om_path;
-	enum attach_mode attach;
+	enum attach_kind attach;
 };
 
 /* One histogram of one interval: its key, its labels, the cumulative value (OpenMetrics) and
@@ -119,8 +111,6 @@ static const struct argp_option options[] = {
 static error_t parse_arg(int key, char *arg, struct argp_state *state)
 {
 	struct env *env = state->input;
-	char shown[128];
-	int i;
 
 	switch (key) {
 	case 'T':
@@ -150,15 +140,10 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		env->om_path = om__path_arg(arg);
 		break;
 	case OPT_ATTACH:
-		for (i = 0; i < ATTACH_NR; i++) {
-			if (!strcmp(arg, attach_names[i])) {
-				env->attach = i;
-				return 0;
-			}
-		}
-		escape_text(shown, sizeof(shown), arg, strlen(arg), 0);
-		cli__usage_error("invalid --attach '%s': must be auto, tp_btf, raw_tp or "
-				 "tracepoint", shown);
+		env->attach = attach__parse(arg, ATTACH_MASK(ATTACH_RAW_TP) |
+						 ATTACH_MASK(ATTACH_TP_BTF) |
+						 ATTACH_MASK(ATTACH_TRACEPOINT));
+		break;
 	default:
 		return ARGP_ERR_UNKNOWN;
 	}
@@ -195,25 +180,23 @@ static bool filtered(const struct env *env)
 	return env->c.pid || env->c.uid != CLI_UID_ANY || env->c.cgroup || env->c.mntns;
 }
 
-/* Can every program of this mode attach here? insert only matters with -Q or a filter. */
-static bool mode_possible(enum attach_mode mode, bool queued)
+/* Can every program of this kind attach here? insert only matters with -Q or a filter. */
+static bool mode_possible(enum attach_kind mode, bool queued, char *why, size_t why_size)
 {
 	static const char *const tps[] = { "block_rq_issue", "block_rq_complete",
 					   "block_rq_insert" };
 	size_t i, n = queued ? 3 : 2;
 
 	for (i = 0; i < n; i++) {
-		if (mode == ATTACH_TP_BTF && !probe__tp_btf(tps[i]))
-			return false;
-		if (mode == ATTACH_RAW_TP && !probe__raw_tp(tps[i]))
-			return false;
-		if (mode == ATTACH_TRACEPOINT && !probe__tracepoint("block", tps[i]))
+		const struct attach_point p = { .tp_category = "block", .tp_name = tps[i] };
+
+		if (!attach__possible(mode, &p, why, why_size))
 			return false;
 	}
 	return true;
 }
 
-static bool mode_has_merge(enum attach_mode mode)
+static bool mode_has_merge(enum attach_kind mode)
 {
 	switch (mode) {
 	case ATTACH_TP_BTF:
@@ -234,7 +217,7 @@ static bool mode_has_merge(enum attach_mode mode)
  * sector, so they key requests by those and decode fewer flags. */
 static int choose_programs(struct biolatency_bpf *skel, const struct env *env)
 {
-	struct bpf_program *progs[ATTACH_NR][4] = {
+	struct bpf_program *progs[ATTACH__NR][4] = {
 		[ATTACH_TP_BTF] = { skel->progs.issue_btf, skel->progs.complete_btf,
 				    skel->progs.insert_btf, skel->progs.merge_btf },
 		[ATTACH_RAW_TP] = { skel->progs.issue_raw, skel->progs.complete_raw,
@@ -242,25 +225,25 @@ static int choose_programs(struct biolatency_bpf *skel, const struct env *env)
 		[ATTACH_TRACEPOINT] = { skel->progs.issue_tp, skel->progs.complete_tp,
 					skel->progs.insert_tp, skel->progs.merge_tp },
 	};
-	enum attach_mode mode = env->attach;
+	enum attach_kind mode = env->attach;
+	char why[160];
 	bool merge = false;
 	int m, arg;
 
 	if (mode == ATTACH_AUTO) {
-		static const enum attach_mode order[] = { ATTACH_RAW_TP, ATTACH_TP_BTF,
+		static const enum attach_kind order[] = { ATTACH_RAW_TP, ATTACH_TP_BTF,
 							  ATTACH_TRACEPOINT };
 
 		for (m = 0; m < 3 && mode == ATTACH_AUTO; m++)
-			if (mode_possible(order[m], env->queued || filtered(env)))
+			if (mode_possible(order[m], env->queued || filtered(env), NULL, 0))
 				mode = order[m];
 		if (mode == ATTACH_AUTO) {
 			p_err("no block_rq tracepoints to attach to: this kernel has neither "
 			      "BTF-typed nor raw tracepoints for them, and tracefs is missing");
 			return -ENOENT;
 		}
-	} else if (!mode_possible(mode, env->queued || filtered(env))) {
-		p_err("--attach %s: not possible on this kernel%s", attach_names[mode],
-		      mode == ATTACH_TRACEPOINT && !probe__tracefs() ? " (no tracefs)" : "");
+	} else if (!mode_possible(mode, env->queued || filtered(env), why, sizeof(why))) {
+		p_err("--attach %s: not possible here: %s", attach__name(mode), why);
 		return -ENOENT;
 	}
 	if (env->queued || filtered(env))
@@ -269,7 +252,7 @@ static int choose_programs(struct biolatency_bpf *skel, const struct env *env)
 	 * they cannot fill the map for good (an eviction shows as an orphan completion). */
 	if (mode == ATTACH_TRACEPOINT)
 		bpf_map__set_type(skel->maps.start, BPF_MAP_TYPE_LRU_HASH);
-	for (m = ATTACH_TP_BTF; m < ATTACH_NR; m++) {
+	for (m = ATTACH_RAW_TP; m <= ATTACH_TRACEPOINT; m++) {
 		bpf_program__set_autoload(progs[m][0], m == (int)mode);
 		bpf_program__set_autoload(progs[m][1], m == (int)mode);
 		bpf_program__set_autoload(progs[m][2],
@@ -290,7 +273,7 @@ static int choose_programs(struct biolatency_bpf *skel, const struct env *env)
 		}
 		skel->rodata->rq_arg = arg;
 	}
-	p_info("attach: %s block_rq_{issue,complete%s%s}", attach_names[mode],
+	p_info("attach: %s block_rq_{issue,complete%s%s}", attach__name(mode),
 	       env->queued || filtered(env) ? ",insert" : "", merge ? ",merge" : "");
 	return 0;
 }

@@ -316,16 +316,17 @@ def test_openmetrics_file():
         assert p.returncode == 0, p.stdout + p.stderr
 
 
-def test_fallback_attach_kinds_count_exactly():
+@harness.each_attach_kind("biolatency", ("raw_tp", "tp_btf", "tracepoint"),
+                          refuse_args=("1", "1"), tp="block:block_rq_issue")
+def test_attach_kinds_count_exactly(kind):
     with LoopDisk(scheduler="mq-deadline") as disk:
-        for kind in ("tp_btf", "raw_tp", "tracepoint"):
-            for queued in ([], ["-Q"]):
-                t = measure(disk, "-j", "-v", "-F", "-d", disk.name, "--attach", kind, *queued)
-                assert f"attach: {kind} " in t.err, t.err
-                by_op = {}
-                for o in t.json():
-                    by_op[op_of(o["flags"])] = by_op.get(op_of(o["flags"]), 0) + check_hist(o)
-                assert by_op == {"Read": READS, "Write": WRITES}, (kind, queued, t.out)
+        for queued in ([], ["-Q"]):
+            t = measure(disk, "-j", "-v", "-F", "-d", disk.name, "--attach", kind, *queued)
+            assert f"attach: {kind} " in t.err, t.err
+            by_op = {}
+            for o in t.json():
+                by_op[op_of(o["flags"])] = by_op.get(op_of(o["flags"]), 0) + check_hist(o)
+            assert by_op == {"Read": READS, "Write": WRITES}, (kind, queued, t.out)
 
 
 def test_cgroup_filter():
