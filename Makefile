@@ -304,16 +304,23 @@ KERNEL     ?= 6.1
 GUEST_ARCH ?= $(if $(filter arm64 aarch64,$(ARCH)),arm64,x86_64)
 VM_TESTS   ?=
 .PHONY: test-vm test-matrix
+# An arm64 guest on an x86-64 host runs the cross build (ARCH=arm64) on an arm64 Debian root
+# (make arm64-root); an x86-64 guest runs on this machine's own root.
 test-vm: all
-	$(Q)python3 tests/vm/vm.py --kernel $(KERNEL) --arch $(GUEST_ARCH) --env CORESCOPE_BUILD=$(OUT) --env TEST_TIMEOUT=900 \
+	$(Q)root=/; if [ $(GUEST_ARCH) = arm64 ] && [ $(HOST_ARCH) != arm64 ]; then \
+		root=$$($(MAKE) --no-print-directory -s arm64-root) || exit 1; fi; \
+	python3 tests/vm/vm.py --kernel $(KERNEL) --arch $(GUEST_ARCH) --root "$$root" \
+		--env CORESCOPE_BUILD=$(OUT) --env TEST_TIMEOUT=900 \
 		$(if $(ATTACH_LOG),--attach-log $(ATTACH_LOG)) -- \
 		python3 tests/run.py --kernel-only $(VM_TESTS)
 
 # The host and every kernel of the matrix, one summary line each, and docs/portability.md
 # (kernel x tool x attach kind, from what the passing tests attached).
-MATRIX ?= host 5.10/x86_64 6.1/x86_64 6.12/x86_64
+MATRIX ?= host 5.10/x86_64 6.1/x86_64 6.12/x86_64 6.1/arm64
 test-matrix: all
-	$(Q)python3 tests/vm/matrix.py $(MATRIX)
+	$(Q)$(if $(filter %/arm64,$(MATRIX)),$(MAKE) --no-print-directory ARCH=arm64 all && \
+		ARM64_ROOT=$$($(MAKE) --no-print-directory -s arm64-root) && export ARM64_ROOT &&) \
+	python3 tests/vm/matrix.py $(MATRIX)
 
 # Per-event cost, lost events, start-up time and memory of every built tool against no tracer,
 # empty programs on the same hooks and bpftrace; a table, and $(OUT)/bench.json (root, ~10
