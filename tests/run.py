@@ -26,6 +26,22 @@ BUILD = os.path.join(ROOT, os.environ.get("CORESCOPE_BUILD", "build"))
 FUZZ_SECONDS = int(os.environ.get("FUZZ_SECONDS", "5"))
 
 
+# A slower machine than the tests were sized for (a qemu TCG guest, tests/vm): every
+# subprocess timeout is a safety net, and grows by this factor rather than failing there.
+TIMEOUT_SCALE = float(os.environ.get("CORESCOPE_TIMEOUT_SCALE", "1"))
+if TIMEOUT_SCALE != 1:
+    _wait, _communicate = subprocess.Popen.wait, subprocess.Popen.communicate
+
+    def _scaled_wait(self, timeout=None):
+        return _wait(self, timeout=timeout * TIMEOUT_SCALE if timeout else timeout)
+
+    def _scaled_communicate(self, input=None, timeout=None):
+        return _communicate(self, input, timeout * TIMEOUT_SCALE if timeout else timeout)
+
+    subprocess.Popen.wait = _scaled_wait
+    subprocess.Popen.communicate = _scaled_communicate
+
+
 class Timeout(Exception):
     pass
 

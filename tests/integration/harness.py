@@ -11,6 +11,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 BIN = os.path.join(ROOT, os.environ.get("CORESCOPE_BUILD", "build"), "bin")
 
 _running = []
+# tests/run.py: how much slower than a host this machine is (a qemu TCG guest): waits grow.
+TIMEOUT_SCALE = float(os.environ.get("CORESCOPE_TIMEOUT_SCALE", "1"))
 
 
 class Skip(Exception):
@@ -53,7 +55,7 @@ class Tool:
         _running.append(self)
         if not self.wait_ready:
             return self
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + timeout * TIMEOUT_SCALE
         while time.monotonic() < deadline:
             # pread, not seek+read: the child shares this file's offset, and a seek(0)
             # between its writes would make it overwrite what it wrote first.
@@ -405,7 +407,7 @@ def leftover_progs(before, tool):
 
 
 def wait_for(pred, timeout=5, interval=0.05):
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + timeout * TIMEOUT_SCALE
     while time.monotonic() < deadline:
         if pred():
             return True

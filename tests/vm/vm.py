@@ -116,7 +116,7 @@ fi
 hostname corescope-vm
 ip link set lo up 2>/dev/null
 # Loaded up front: their /dev nodes (loop-control) exist only once loaded, with no udev here.
-modprobe -a loop veth 2>/dev/null
+modprobe -a loop veth mq-deadline kyber-iosched 2>/dev/null
 echo 1 > /proc/sys/kernel/panic_on_oops
 dmesg -n 1
 cd {project}
@@ -155,7 +155,9 @@ def main():
     release = open(os.path.join(kdir, "release")).read().strip()
     initrd = initramfs(kdir)
     out = tempfile.mkdtemp(prefix="corescope-vm-")
-    guest_env = list(args.env)
+    # Timeouts in the tests are safety nets sized for a host: TCG runs the guest several
+    # times slower (tests/run.py scales every subprocess timeout by this).
+    guest_env = ["CORESCOPE_TIMEOUT_SCALE=10"] + list(args.env)
     if os.environ.get("CI"):
         guest_env.append("CI=" + os.environ["CI"])
     if args.attach_log:
