@@ -314,6 +314,18 @@ test-vm: all
 		$(if $(ATTACH_LOG),--attach-log $(ATTACH_LOG)) -- \
 		python3 tests/run.py --kernel-only $(VM_TESTS)
 
+# CI's run on the oldest kernel of the matrix (.ci/run: make test-vm-smoke KERNEL=5.10): the
+# exact, oracle-checked tests of every tool, a few minutes under TCG. The whole suite on
+# every kernel is make test-matrix.
+VM_SMOKE := execsnoop/argv_exact_json execsnoop/failed_exec_with_x opensnoop/open_fields_json \
+	opensnoop/full_path_cwd_and_dirfd filetop/every_syscall_counted_exactly_json \
+	biolatency/disk_filter_counts_exactly biolatency/cgroup_filter \
+	tcpconnlat/ipv4_ipv6_fields_json tcpretrans/retransmits_of_exactly_that_flow_and_counts \
+	profile/folded_chain_pie_and_shared_library profile/stripped_binary
+.PHONY: test-vm-smoke
+test-vm-smoke:
+	$(Q)$(MAKE) --no-print-directory test-vm VM_TESTS="$(VM_SMOKE)"
+
 # The host and every kernel of the matrix, one summary line each, and docs/portability.md
 # (kernel x tool x attach kind, from what the passing tests attached).
 MATRIX ?= host 5.10/x86_64 6.1/x86_64 6.12/x86_64 6.1/arm64
