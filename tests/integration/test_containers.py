@@ -2,6 +2,7 @@
 containers.py): the events of a process in a container name that container (id, runtime,
 pod UID, PID inside it), host events name none, and --container and --cgroup keep exactly
 that container's events."""
+import contextlib
 import datetime
 import os
 import socket
@@ -56,9 +57,11 @@ EVENTS = {
 def _names_containers(tool):
     args, make, match = EVENTS[tool]
     tag = f"cs-{tool}-{os.getpid()}"
-    with Container("nspawn") as ns, Container("docker") as dk, Container("k8s-containerd") as k8:
+    with contextlib.ExitStack() as stack:
+        ctrs = [stack.enter_context(Container(shape)) for shape in
+                ("nspawn", "docker", "podman", "k8s-containerd", "k8s-crio-cgroupfs")]
         with harness.Tool(tool, "-j", *args) as t:
-            pids = {c.shape: int(c.run(_pid_then(make(tag))).split()[-1]) for c in (ns, dk, k8)}
+            pids = {c.shape: int(c.run(_pid_then(make(tag))).split()[-1]) for c in ctrs}
             os.system(make(tag) + " 2>/dev/null")
         schema.validate(tool, harness.json_lines(t.out))
         schema.validate_shared(tool)
@@ -66,8 +69,9 @@ def _names_containers(tool):
         for e in t.json():
             if match(e, tag):
                 ev.setdefault(e.get("container_id"), []).append(e)
-        assert sorted(ev, key=str) == sorted([ns.id, dk.id, k8.id, None], key=str), ev
-        for c in (ns, dk, k8):
+        assert sorted(ev, key=str) == sorted([c.id for c in ctrs] + [None], key=str), ev
+        schema.validate(tool, sum(ev.values(), []))  # every value of these checked
+        for c in ctrs:
             assert len(ev[c.id]) == 1, ev[c.id]
             assert_identity(ev[c.id][0], c, ns_pid=pids[c.shape])
         assert_host(ev[None][0])
