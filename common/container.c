@@ -9,7 +9,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
-#include <time.h>
 #include <unistd.h>
 #include <linux/magic.h>
 
@@ -299,9 +298,6 @@ struct info_entry {
 /* Bounded: a host with more distinct cgroups than this restarts the cache (answers are
  * recomputed, nothing is lost). */
 #define CACHE_MAX 16384
-/* A tree walk for an unknown id at most this often: cgroups of exited containers stay
- * unknown rather than making every event walk the tree. */
-#define RESCAN_NS 500000000ULL
 /* Slots of the id → path table (half of them used at most). */
 #define PATHS_MAX (1u << 19)
 
@@ -312,7 +308,10 @@ struct container_resolver {
 	struct info_entry *infos;
 	size_t ninfos;
 	uint32_t *used; /* the slots of infos in use, ninfos of them */
-	uint64_t last_scan_ns;
+	/* The newest cgroup id the last tree walk saw. Ids only grow (kernfs allocates them
+	 * cyclically with a generation above), so an unknown id below it names a cgroup
+	 * removed before that walk, and only a bigger one calls for another walk. */
+	uint64_t max_scanned_id;
 	uint32_t self_mntns; /* the host's, as far as this tool can tell: never a container's */
 	struct container_info scratch; /* an answer not cached */
 	char *scratch_path;
@@ -324,14 +323,6 @@ static uint64_t hash64(uint64_t x)
 	x *= 0xff51afd7ed558ccdULL;
 	x ^= x >> 33;
 	return x;
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
 
 static void paths_clear(struct container_resolver *r)
@@ -539,12 +530,13 @@ static int scan_one(const char *fpath, const struct stat *sb, int type, struct F
 	if (!p)
 		return FTW_STOP;
 	paths_put(scan_r, id, p);
+	if (id > scan_r->max_scanned_id)
+		scan_r->max_scanned_id = id;
 	return FTW_CONTINUE;
 }
 
 static void scan_tree(struct container_resolver *r)
 {
-	r->last_scan_ns = now_ns();
 	if (!r->root)
 		return;
 	scan_r = r;
@@ -651,7 +643,7 @@ static const char *id_path(struct container_resolver *r, uint64_t id, uint32_t p
 		if (l.found)
 			return paths_slot(r, id)->path;
 	}
-	if (now_ns() - r->last_scan_ns >= RESCAN_NS || !r->last_scan_ns)
+	if (id > r->max_scanned_id)
 		scan_tree(r);
 	e = paths_slot(r, id);
 	if (e->id)
