@@ -49,7 +49,8 @@ QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
 SUMMARY_JSON = os.environ.get("BENCH_SUMMARY", os.path.join(
     BUILD if QUICK else os.path.join(ROOT, "docs"), "bench-summary.json"))
 
-ROUNDS = 2 if QUICK else 6
+# BENCH_ROUNDS overrides (a loaded machine makes a full run long: say how many in the doc).
+ROUNDS = int(os.environ.get("BENCH_ROUNDS") or (2 if QUICK else 6))
 STATS_RUNS = 1 if QUICK else 2
 START_RUNS = 3 if QUICK else 10
 BT_START_RUNS = 1 if QUICK else 3
@@ -1520,6 +1521,10 @@ def main():
         json.dump(compact_summary(res), f, indent=1, sort_keys=True, default=str)
         f.write("\n")
     os.replace(SUMMARY_JSON + ".tmp", SUMMARY_JSON)
+    if not QUICK and SUMMARY_JSON == os.path.join(ROOT, "docs", "bench-summary.json"):
+        # docs/performance.md's tables from this run (the prose around them is by hand).
+        subprocess.run([sys.executable, os.path.join(HERE, "perfdoc.py"), SUMMARY_JSON,
+                        os.path.join(ROOT, "docs", "performance.md")])
     print_report(res)
     print("")
     shown = os.path.relpath(OUT_JSON, ROOT) if OUT_JSON.startswith(ROOT + os.sep) else OUT_JSON
