@@ -180,7 +180,12 @@ DEPS_TEST  := python3 iproute2 nftables iptables util-linux mount procps kmod jq
 DEPS_TEST  += strace fio curl wget
 # make test-vm / test-matrix: Debian's kernels under qemu (TCG), an initramfs made with cpio.
 DEPS_TEST  += qemu-system-x86 qemu-system-arm cpio
-DEPS_PKGS  := $(DEPS_BUILD) $(DEPS_TEST)
+# make bench's third configuration beside bpftrace (its opensnoop, execsnoop, biolatency run
+# here). It installs /usr/sbin/opensnoop etc.: no Debian 12 package declares a conflict with
+# it (apt-get -s shows it alone), and the tools here install as TOOL-cs from the .deb or
+# under /usr/local/sbin, so nothing clashes; the bench uses it only when it is installed.
+DEPS_BENCH := libbpf-tools
+DEPS_PKGS  := $(DEPS_BUILD) $(DEPS_TEST) $(DEPS_BENCH)
 
 # $(call apt_install,PACKAGES): installs those not installed yet (as root).
 define apt_install
