@@ -17,7 +17,9 @@ command -v debootstrap >/dev/null || die "needs debootstrap (make deps)"
 	die "needs qemu-user-static (make deps-cross)"
 
 root=$cache/arm64-root
-packages=$(printf '%s\n' libbpf1 libelf1 zlib1g "$@" | sort -u | tr '\n' ' ')
+# debootstrap resolves no virtual packages: perl-openssl-defaults provides perl-openssl-abi-3,
+# which libnet-ssleay-perl (pulled in by the test packages) needs.
+packages=$(printf '%s\n' libbpf1 libelf1 zlib1g perl-openssl-defaults "$@" | sort -u | tr '\n' ' ')
 if [ -f "$root/.corescope-packages" ] && [ "$(cat "$root/.corescope-packages")" = "$packages" ]; then
 	echo "$root"
 	exit 0
