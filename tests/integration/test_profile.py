@@ -252,12 +252,18 @@ def test_kernel_stacks_of_syscall_loop():
     # -K: kernel frames only, each annotated.
     for frames, _ in lines:
         assert frames[0] == COMM and all(f.endswith("_[k]") for f in frames[1:]), frames
+    # The program only calls read(): its kernel samples are in the syscall path, though not
+    # always below ksys_read (a paravirtualized kernel spends much of it enabling interrupts
+    # in do_syscall_64 itself).
     reads = sum(n for f, n in lines if "ksys_read_[k]" in f or "vfs_read_[k]" in f)
-    assert reads >= 0.5 * sum(n for _, n in lines), k.out
+    syscalls = sum(n for f, n in lines if "do_syscall_64_[k]" in f or "el0_svc_[k]" in f)
+    assert reads > 0 and syscalls >= 0.5 * sum(n for _, n in lines), k.out
     # Both kinds, -d: user frames root first, then "-", then kernel frames.
-    delimited = [f for f, _ in folded(both.out) if "-" in f]
+    # The most frequent such stack: a sample whose user registers were not at hand has its
+    # kernel frames alone after "-" (counted in the summary), and may sort first.
+    delimited = sorted(((n, f) for f, n in folded(both.out) if "-" in f), reverse=True)
     assert delimited, both.out
-    f = delimited[0]
+    f = delimited[0][1]
     i = f.index("-")
     assert "main" in f[:i] and any(x in ("ksys_read", "vfs_read") for x in f[i + 1:]), f
     assert "\n    --\n" in text.out, text.out
