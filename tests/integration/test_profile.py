@@ -238,7 +238,10 @@ def test_exec_keeps_each_image_symbols():
     # exec mode runs main -> spin -> level_a...; after the exec, main -> spin -> post_exec_spin.
     assert ["main", "spin", "level_a", "level_b", "hot_spin"] in chains, t.out
     assert ["main", "spin", "post_exec_spin", "warm_spin"] in chains, t.out
-    assert "[unknown]" not in t.out, t.out
+    # Every frame resolves but in the new image's dynamic loader, whose stripped start-up
+    # code has no names to give (a sample there is rare, more so on a fast machine).
+    unnamed = [l for l in t.out.splitlines() if "[unknown]" in l and "/ld-linux" not in l]
+    assert not unnamed, t.out
 
 
 def test_kernel_stacks_of_syscall_loop():
