@@ -775,7 +775,7 @@ def pprof_traces(path):
                 continue
             m = re.match(r"^\s+(\d+)\s{3}(.*)$", line)
             if m and count is None:
-                count, frames = int(m.group(1)), [m.group(2)]
+                count, frames = int(m.group(1)), [m.group(2).strip()]
             elif count is not None and line.strip():
                 frames.append(line.strip())
         if count is None:
