@@ -41,6 +41,8 @@ struct elf_syms {
 struct elf_scan {
 	GElf_Ehdr ehdr;
 	Elf_Scn *symtab, *dynsym;
+	/* Lazy-binding stubs: .rela.plt (or .rel.plt) names the function of each slot. */
+	Elf_Scn *plt_relocs, *plt, *plt_sec;
 	const char *debuglink;
 	uint32_t debuglink_crc;
 	unsigned char build_id[BUILD_ID_MAX];
@@ -129,8 +131,20 @@ static int elf_scan(Elf *e, struct elf_scan *s)
 			break;
 		case SHT_PROGBITS:
 			name = shstrndx ? elf_strptr(e, shstrndx, sh.sh_name) : NULL;
-			if (name && strcmp(name, ".gnu_debuglink") == 0 && (d = elf_getdata(scn, NULL)))
+			if (!name)
+				break;
+			if (strcmp(name, ".gnu_debuglink") == 0 && (d = elf_getdata(scn, NULL)))
 				read_debuglink(d, s);
+			else if (strcmp(name, ".plt") == 0)
+				s->plt = scn;
+			else if (strcmp(name, ".plt.sec") == 0)
+				s->plt_sec = scn;
+			break;
+		case SHT_RELA:
+		case SHT_REL:
+			name = shstrndx ? elf_strptr(e, shstrndx, sh.sh_name) : NULL;
+			if (name && (strcmp(name, ".rela.plt") == 0 || strcmp(name, ".rel.plt") == 0))
+				s->plt_relocs = scn;
 			break;
 		}
 	}
@@ -267,6 +281,121 @@ static int add_symbols(Elf *e, const struct elf_scan *s, Elf_Scn *scn, struct sy
 	}
 	free(sec_end);
 	return err;
+}
+
+/* Where the stub of PLT slot 0 starts and how far apart the stubs are, from the psABI
+ * layouts: x86 has a 16-byte header stub before the slots, or with IBT (-z ibt, .plt.sec)
+ * one 16-byte stub per slot in .plt.sec; AArch64 a 32-byte header. 0: unknown layout. */
+static uint64_t plt_first_stub(const struct elf_scan *s, uint64_t *stride)
+{
+	GElf_Shdr sh;
+
+	*stride = 16;
+	switch (s->ehdr.e_machine) {
+	case EM_X86_64:
+	case EM_386:
+		if (s->plt_sec && gelf_getshdr(s->plt_sec, &sh))
+			return sh.sh_addr;
+		return s->plt && gelf_getshdr(s->plt, &sh) ? sh.sh_addr + 16 : 0;
+	case EM_AARCH64:
+		return s->plt && gelf_getshdr(s->plt, &sh) ? sh.sh_addr + 32 : 0;
+	}
+	return 0;
+}
+
+/* A sample in a lazy-binding stub is a real frame with no symbol of its own; like perf,
+ * name it after its target ("fixture_tick@plt"). The names are built in *names (freed by
+ * the caller after symtab_builder__finish, which copies them). */
+static int add_plt_symbols(Elf *e, const struct elf_scan *s, struct symtab_builder *b,
+			   char **names)
+{
+	uint64_t first, stride;
+	size_t n, i, strsz, cap = 0, used = 0;
+	Elf_Data *d, *symd, *strd;
+	Elf_Scn *symscn, *strscn;
+	GElf_Shdr sh, symsh;
+	char *buf = NULL;
+	struct {
+		size_t off, len;
+		uint64_t addr;
+	} *slots = NULL;
+	size_t nslots = 0;
+	int err = 0;
+
+	*names = NULL;
+	if (!s->plt_relocs || !gelf_getshdr(s->plt_relocs, &sh) || sh.sh_entsize == 0)
+		return 0;
+	first = plt_first_stub(s, &stride);
+	symscn = elf_getscn(e, sh.sh_link);
+	if (!first || !symscn || !gelf_getshdr(symscn, &symsh))
+		return 0;
+	strscn = elf_getscn(e, symsh.sh_link);
+	d = elf_getdata(s->plt_relocs, NULL);
+	symd = elf_getdata(symscn, NULL);
+	strd = strscn ? elf_getdata(strscn, NULL) : NULL;
+	if (!d || !symd || !strd || !strd->d_buf)
+		return 0;
+	strsz = strd->d_size;
+	n = sh.sh_size / sh.sh_entsize;
+	slots = calloc(n ? n : 1, sizeof(*slots));
+	if (!slots)
+		return -ENOMEM;
+	for (i = 0; i < n; i++) {
+		const char *name;
+		size_t symi, len;
+		GElf_Sym sym;
+
+		if (sh.sh_type == SHT_RELA) {
+			GElf_Rela r;
+
+			if (!gelf_getrela(d, (int)i, &r))
+				break;
+			symi = GELF_R_SYM(r.r_info);
+		} else {
+			GElf_Rel r;
+
+			if (!gelf_getrel(d, (int)i, &r))
+				break;
+			symi = GELF_R_SYM(r.r_info);
+		}
+		/* IRELATIVE slots have no symbol: their stub stays unnamed. */
+		if (symi == 0 || !gelf_getsym(symd, (int)symi, &sym) || sym.st_name >= strsz)
+			continue;
+		name = (const char *)strd->d_buf + sym.st_name;
+		len = strnlen(name, strsz - sym.st_name);
+		if (len == 0 || len == strsz - sym.st_name)
+			continue;
+		if (used + len + sizeof("@plt") > cap) {
+			size_t ncap = (cap ? cap * 2 : 1024) + len + sizeof("@plt");
+			char *nbuf = realloc(buf, ncap);
+
+			if (!nbuf) {
+				err = -ENOMEM;
+				goto out;
+			}
+			buf = nbuf;
+			cap = ncap;
+		}
+		memcpy(buf + used, name, len);
+		memcpy(buf + used + len, "@plt", sizeof("@plt"));
+		slots[nslots].off = used;
+		slots[nslots].len = len + sizeof("@plt") - 1;
+		slots[nslots].addr = first + i * stride;
+		nslots++;
+		used += len + sizeof("@plt");
+	}
+	/* Added once buf stops moving; rank 0: a real symbol at the same address wins. */
+	for (i = 0; i < nslots && !err; i++)
+		err = symtab_builder__add(b, buf + slots[i].off, slots[i].len, slots[i].addr,
+					  stride, 0, 0);
+out:
+	free(slots);
+	if (err) {
+		free(buf);
+		return err;
+	}
+	*names = buf;
+	return 0;
 }
 
 /* Read, not mapped: the file may be truncated while we read it. */
@@ -429,6 +558,7 @@ static struct elf_syms *load(Elf *e, const char *debug_dir, const char *path, co
 	/* The builder points at names in these files' data: both stay open until finish. */
 	struct debug_file df = {.fd = -1};
 	struct symtab_builder b = {0};
+	char *plt_names = NULL;
 	struct elf_syms *es;
 	struct elf_scan s;
 	int err;
@@ -471,13 +601,18 @@ static struct elf_syms *load(Elf *e, const char *debug_dir, const char *path, co
 		if (b.nr)
 			es->source = ELF_SYMS_DYNSYM;
 	}
+	err = add_plt_symbols(e, &s, &b, &plt_names);
+	if (err)
+		goto fail;
 	err = symtab_builder__finish(&b, &es->tab);
 	if (err)
 		goto fail;
+	free(plt_names);
 	debug_file_close(&df);
 	return es;
 fail:
 	symtab_builder__free(&b);
+	free(plt_names);
 	debug_file_close(&df);
 	elf_syms__free(es);
 	errno = -err;

@@ -722,6 +722,51 @@ static void test_elf_pie_nopie_so(void)
 	}
 }
 
+/* Lazy-binding stubs are named after their target as objdump names them ("read@plt"),
+ * checked against objdump's own labels for every stub of both executables. */
+static void test_elf_plt_stubs(void)
+{
+	static const char *exes[] = {"pie", "nopie"};
+	size_t i;
+
+	if (!build_fixtures()) {
+		TEST_FAIL_AT("could not build ELF fixtures (cc, objcopy, readelf needed)");
+		return;
+	}
+	for (i = 0; i < 2; i++) {
+		char cmd[PATH_MAX + 96], line[512], want[256];
+		struct elf_syms *es = open_fixture(exes[i], "");
+		unsigned long long addr;
+		int stubs = 0;
+		FILE *f;
+
+		if (!es)
+			continue;
+		snprintf(cmd, sizeof(cmd), "objdump -d -j .plt -j .plt.sec %s/%s 2>/dev/null",
+			 fx.dir, exes[i]);
+		f = popen(cmd, "r");
+		while (f && fgets(line, sizeof(line), f)) {
+			const struct sym *s;
+			uint64_t off = 99;
+
+			/* "printf@plt-0x10" is objdump's name for the resolver's header stub. */
+			if (sscanf(line, "%llx <%255[^>]>:", &addr, want) != 2 ||
+			    !strstr(want, "@plt") || strpbrk(want, "+-"))
+				continue;
+			stubs++;
+			s = elf_syms__map_vaddr(es, addr + 4, &off);
+			if (!s || strcmp(s->name, want) != 0 || off != 4)
+				TEST_FAIL_AT("%s: %#llx+4 is %s+%llu, want %s+4", exes[i], addr,
+					     s ? s->name : "(none)", (unsigned long long)off, want);
+		}
+		if (f)
+			pclose(f);
+		/* printf, fflush, read and the library's function at least. */
+		CHECK(stubs >= 4);
+		elf_syms__free(es);
+	}
+}
+
 static void test_elf_versioned_names(void)
 {
 	char path[PATH_MAX + 32];
@@ -1382,6 +1427,7 @@ int main(void)
 	TEST_RUN(test_perf_map_process);
 	TEST_RUN(test_elf_not_elf);
 	TEST_RUN(test_elf_pie_nopie_so);
+	TEST_RUN(test_elf_plt_stubs);
 	TEST_RUN(test_elf_versioned_names);
 	TEST_RUN(test_elf_debug_files);
 	TEST_RUN(test_process_pie_nopie);
