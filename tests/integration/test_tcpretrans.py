@@ -67,11 +67,14 @@ def test_retransmits_of_exactly_that_flow_and_counts(kind):
     with Pair() as pair:
         client, conns = setup(pair, [4])
         fd, lport = conns[4]
+        # A handshake slowed by load may have retransmitted its SYN before the tools start.
+        flow_before = pair.ss_retrans("client", lport)
+        ns_before = pair.snmp("client", "TcpRetransSegs")
         with Tool("tcpretrans", "-j", "-v", "--attach", kind) as events, \
              Tool("tcpretrans", "-c", "-j", "--attach", kind) as counts:
             retransmit_while_dropped(pair, client, [fd], [4])
-            kernel_flow = pair.ss_retrans("client", lport)
-            kernel_ns = pair.snmp("client", "TcpRetransSegs")
+            kernel_flow = pair.ss_retrans("client", lport) - flow_before
+            kernel_ns = pair.snmp("client", "TcpRetransSegs") - ns_before
         assert f"retransmits: {kind} tcp:tcp_retransmit_skb" in events.err, events.err
         ev = ours(events.json(), pair)
         assert ev, events.out
@@ -103,12 +106,14 @@ def test_retransmits_of_exactly_that_flow_and_counts(kind):
 def test_ipv6_text_family_filters_and_classic_tracepoint():
     with Pair() as pair:
         client, conns = setup(pair, [4, 6])
+        # A handshake slowed by load may have retransmitted its SYN before the tools start.
+        before6 = pair.ss_retrans("client", conns[6][1])
         # The text tool also takes the perf buffer fallback (kernels before 5.8).
         with Tool("tcpretrans", "-6", env=dict(os.environ, CORESCOPE_EVENTS="perf")) as v6_text, \
              Tool("tcpretrans", "-4", "-j", "-v", "--attach", "tracepoint") as v4_json, \
              Tool("tcpretrans", "-c", "-6") as v6_counts:
             retransmit_while_dropped(pair, client, [conns[4][0], conns[6][0]], [4, 6])
-            kernel6 = pair.ss_retrans("client", conns[6][1])
+            kernel6 = pair.ss_retrans("client", conns[6][1]) - before6
         assert "retransmits: tracepoint tcp:tcp_retransmit_skb" in v4_json.err, v4_json.err
         v4 = ours(v4_json.json(), pair)
         assert v4 and all(e["ip"] == 4 and e["lport"] == conns[4][1] for e in v4), v4
