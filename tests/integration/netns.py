@@ -165,6 +165,18 @@ class Pair:
                 self._ip("-n", ns, "addr", "add", self.addr6[side] + "/64", "dev", dev, "nodad")
                 self._ip("-n", ns, "link", "set", dev, "up")
                 self._ip("-n", ns, "link", "set", "lo", "up")
+            # The kernel activates a device's queue (and its operstate) from a work item
+            # after "up": until then, what is sent goes to the noop qdisc and is dropped,
+            # and a SYN lost so is retransmitted a second later, which the kernel's
+            # counters see. Under load that window is wide.
+            for side in ("client", "server"):
+                ns, dev = self.ns[side], self.veth[side]
+                deadline = time.monotonic() + 10
+                while " state UP " not in subprocess.run(
+                        ["ip", "-n", ns, "-o", "link", "show", "dev", dev],
+                        capture_output=True, text=True).stdout:
+                    assert time.monotonic() < deadline, f"{dev} in {ns} never came up"
+                    time.sleep(0.01)
         except BaseException:
             self.close()
             raise
