@@ -24,6 +24,9 @@ COMM = "profixture"
 # Frames of the C runtime above main: real frames, which profile shows as perf does.
 STARTUP = re.compile(r"^(__libc_start_call_main|__libc_start_main(_impl)?|_start|\[unknown\].*)$")
 CHAIN = ["main", "level_a", "level_b", "hot_spin"]
+# Code with no name to give: the dynamic loader's stripped start-up code, and the vdso's
+# static helpers (its image has only the exported functions in .dynsym; perf shows the same).
+NAMELESS_CODE = re.compile(r"^\[unknown\] \((\S*/ld-linux[^ ]*|\[vdso\])\+0x[0-9a-f]+\) ?$")
 
 
 def build(dest):
@@ -147,7 +150,8 @@ def test_folded_chain_pie_and_shared_library(event):
     exact = [f for f, _ in lines if below_startup(f) == CHAIN]
     assert len(exact) == 1, t.out
     # Nothing unresolved in the program's own frames.
-    assert all("[unknown]" not in fr for f, _ in lines for fr in below_startup(f)), t.out
+    assert all("[unknown]" not in fr or NAMELESS_CODE.match(fr)
+               for f, _ in lines for fr in below_startup(f)), t.out
 
 
 def test_stripped_binary_with_build_id_debug_file():
@@ -207,12 +211,15 @@ def test_many_short_processes_resolve_and_are_freed():
     what was kept for it is freed once its last samples were drained (memory follows the
     live processes, not all that ever ran)."""
     exe = fixture()
-    loop = f"for i in 1 2 3 4 5 6 7 8; do {exe} spin 0.35; done"
-    t = Tool("profile", "-v", "-U", "-f", "-F", 99, 4.5).start()
+    loop = f"for i in 1 2 3 4 5 6 7 8; do {exe} spin 0.3; done"
+    t = Tool("profile", "-v", "-U", "-f", "-F", 99).start()
     runner = subprocess.Popen(["/bin/sh", "-c", loop])
     try:
-        runner.wait(timeout=30)
-        t.wait(timeout=30)
+        runner.wait(timeout=60)
+        # profile frees a gone process's image two of its 1 s drains after noticing the
+        # exit: three more drains free every one of them, however slow the runs were.
+        time.sleep(3.5)
+        t.stop(timeout=30)
     finally:
         if runner.poll() is None:
             runner.kill()
@@ -222,8 +229,8 @@ def test_many_short_processes_resolve_and_are_freed():
     m = re.search(r"(\d+) process images announced, (\d+) gone before their maps were read, "
                   r"(\d+) freed before the end", t.err)
     assert m, t.err
-    # Eight runs of the program alone; all but the last ones were freed along the way.
-    assert int(m.group(1)) >= 8 and int(m.group(3)) >= 5, m.group(0)
+    # Eight runs of the program (and the shell running them): all gone, all freed.
+    assert int(m.group(1)) >= 8 and int(m.group(3)) >= 8, m.group(0)
 
 
 def test_exec_keeps_each_image_symbols():
@@ -238,9 +245,9 @@ def test_exec_keeps_each_image_symbols():
     # exec mode runs main -> spin -> level_a...; after the exec, main -> spin -> post_exec_spin.
     assert ["main", "spin", "level_a", "level_b", "hot_spin"] in chains, t.out
     assert ["main", "spin", "post_exec_spin", "warm_spin"] in chains, t.out
-    # Every frame resolves but in the new image's dynamic loader, whose stripped start-up
-    # code has no names to give (a sample there is rare, more so on a fast machine).
-    unnamed = [l for l in t.out.splitlines() if "[unknown]" in l and "/ld-linux" not in l]
+    # Every frame resolves but in code with no names to give (a sample there is rare).
+    unnamed = [fr for f, _ in folded(t.out) for fr in f
+               if "[unknown]" in fr and not NAMELESS_CODE.match(fr)]
     assert not unnamed, t.out
 
 
