@@ -251,6 +251,7 @@ static __always_inline void record(struct bpf_perf_event_data *ctx, __u32 tgid)
 	e->stack_len = 0;
 	e->pad = 0;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	ident_current(&e->id);
 	e->kern_n = want_kernel ? kernel_stack(ctx, e->kern) : PROFILE_NO_STACK;
 	e->user_n = PROFILE_NO_STACK;
 	if (want_user) {

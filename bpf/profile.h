@@ -6,6 +6,8 @@
 #include <linux/types.h>
 #endif
 
+#include "ident.h"
+
 #define PROFILE_COMM_LEN 16
 /* Frames kept per stack: the kernel's default kernel.perf_event_max_stack. */
 #define PROFILE_MAX_STACK_DEPTH 127
@@ -54,6 +56,7 @@ struct profile_sample {
 	__u32 stack_len;      /* bytes in stack[]: the user stack from regs[PROFILE_REG_SP] */
 	char comm[PROFILE_COMM_LEN]; /* the sampled thread's name */
 	__u32 pad;
+	struct ident id;      /* the sampled task's cgroup, namespaces and PID there */
 	__u64 regs[PROFILE_NR_REGS];
 	__u64 kern[PROFILE_MAX_STACK_DEPTH];
 	__u64 user[PROFILE_MAX_STACK_DEPTH];

@@ -1,7 +1,7 @@
 /* An interactive flame graph as one self-contained SVG file, since Debian packages no flame
- * graph tool: the stacks merged into a tree (root: all samples, then the command, the user
- * frames outermost first, the kernel frames), each frame a box as wide as its share of the
- * samples, children sorted by name (as flamegraph.pl does), kernel and user frames in
+ * graph tool: the stacks merged into a tree (root: all samples, then the container with
+ * --containers, the command, the user frames outermost first, the kernel frames), each
+ * frame a box as wide as its share of the samples, children sorted by name (as flamegraph.pl does), kernel and user frames in
  * different colours. Its script shows a frame and its share on hover, zooms into a frame
  * on click (the bottom frame resets), and highlights the frames a search matches with the
  * share they cover. Boxes narrower than a tenth of a pixel are left out (their samples stay
@@ -14,6 +14,7 @@
 
 #include "escape.h"
 #include "htab.h"
+#include "identity.h"
 #include "stackfmt.h"
 
 #define FG_WIDTH 1200
@@ -86,7 +87,16 @@ static void add(struct tree *t, const struct stackfmt_opts *o, const struct stac
 	size_t i;
 
 	t->root.count += rec->count;
-	n = child(t, n, NODE_COMM, k->comm, false);
+	/* The container: a frame of its own below the command's, coloured as a command. */
+	if (o->containers && k->idr) {
+		n = child(t, n, NODE_COMM, k->idr->label ? k->idr->label : "[host]", false);
+		if (n) {
+			n->count += rec->count;
+			depth++;
+		}
+	}
+	if (n)
+		n = child(t, n, NODE_COMM, k->comm, false);
 #define STEP(kind, name)                                              \
 	do {                                                          \
 		if (n && (n = child(t, n, kind, name, o->annotations))) { \

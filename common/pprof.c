@@ -9,6 +9,7 @@
 #include <zlib.h>
 
 #include "htab.h"
+#include "identity.h"
 #include "stackfmt.h"
 
 struct pb {
@@ -233,6 +234,40 @@ static int write_gzip(const char *path, const struct pb *parts, size_t nparts)
 	return err;
 }
 
+static void str_label(struct pb *m, struct pb *lab, struct strtab *st, const char *key,
+		      const char *v)
+{
+	if (!v)
+		return;
+	pb_u64(lab, 1, str_id(st, key));
+	pb_u64(lab, 2, str_id(st, v));
+	pb_msg(m, 3, lab);
+}
+
+static void num_label(struct pb *m, struct pb *lab, struct strtab *st, const char *key,
+		      uint64_t v)
+{
+	if (!v)
+		return;
+	pb_u64(lab, 1, str_id(st, key));
+	pb_u64(lab, 3, v);
+	pb_msg(m, 3, lab);
+}
+
+/* The record's container and ids, under the names of the JSON keys (a host process has no
+ * container labels; unknown ids none). */
+static void ident_labels(struct pb *m, struct pb *lab, struct strtab *st,
+			 const struct identity_rec *idr)
+{
+	str_label(m, lab, st, "container_id", idr->container);
+	str_label(m, lab, st, "container_runtime", idr->runtime);
+	str_label(m, lab, st, "pod_uid", idr->pod_uid);
+	str_label(m, lab, st, "cgroup", idr->cgroup);
+	num_label(m, lab, st, "cgroup_id", idr->id.cgroup_id);
+	num_label(m, lab, st, "mntns", idr->id.mntns);
+	num_label(m, lab, st, "ns_pid", idr->id.ns_pid);
+}
+
 int stackfmt__pprof(const char *path, const struct stackfmt_opts *o, const struct stack_rec *recs,
 		    size_t n, const struct stackfmt_pprof_info *info)
 {
@@ -278,6 +313,8 @@ int stackfmt__pprof(const char *path, const struct stackfmt_opts *o, const struc
 			pb_u64(&lab, 3, k->pid);
 			pb_msg(&m, 3, &lab);
 		}
+		if (k->idr)
+			ident_labels(&m, &lab, &st, k->idr);
 		if (!o->user_only && k->kstate == STACK_MISSED) {
 			pb_u64(&lab, 1, str_id(&st, "missed"));
 			pb_u64(&lab, 2, str_id(&st, "kernel stack"));

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "escape.h"
+#include "identity.h"
 #include "json.h"
 #include "stackfmt.h"
 
@@ -67,7 +68,14 @@ void stackfmt__text(FILE *f, const struct stackfmt_opts *o, const struct stack_r
 	}
 	fprintf(f, "    %-16s ", "-");
 	put_text(f, k->comm);
-	fprintf(f, " (%u)\n        %llu\n\n", k->pid, (unsigned long long)rec->count);
+	fprintf(f, " (%u)", k->pid);
+	if (o->containers && k->idr && k->idr->label) {
+		fputs(" container=", f);
+		put_text(f, k->idr->label);
+		if (k->idr->id.ns_pid && k->idr->id.ns_pid != k->pid)
+			fprintf(f, " ns_pid=%u", k->idr->id.ns_pid);
+	}
+	fprintf(f, "\n        %llu\n\n", (unsigned long long)rec->count);
 }
 
 /* comm;user frames;kernel frames count, root first, as flamegraph.pl reads it. */
@@ -76,6 +84,12 @@ void stackfmt__folded(FILE *f, const struct stackfmt_opts *o, const struct stack
 	const struct stack_key *k = rec->k;
 	size_t i;
 
+	if (o->containers && k->idr) {
+		const char *root = k->idr->label ? k->idr->label : "[host]";
+
+		put_folded(f, root, strlen(root));
+		fputc(';', f);
+	}
 	put_folded(f, k->comm, strlen(k->comm));
 	if (!o->kernel_only) {
 		if (k->ustate == STACK_MISSED) {
@@ -137,6 +151,8 @@ void stackfmt__json(FILE *f, const struct stackfmt_opts *o, const struct stack_r
 		json_stack(&w, "kernel_stack", k->kstate, k->ks);
 	if (!o->kernel_only)
 		json_stack(&w, "user_stack", k->ustate, k->us);
+	if (k->idr)
+		identity__json(&w, k->idr);
 	json_obj_end(&w);
 	json_writer__endl(&w);
 }

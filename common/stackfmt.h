@@ -15,17 +15,25 @@ struct stackfmt_opts {
 	bool kernel_only;  /* no user frames */
 	bool delimited;    /* "--" (text) or "-" (folded) between kernel and user frames */
 	bool annotations;  /* "_[k]" after kernel frame names */
+	/* --containers: the container of each record (stack_key.idr) as the root frame of
+	 * folded lines and flame graphs ("[host]" outside any), after the pid in text. */
+	bool containers;
 };
 
-/* Kernel frames, user frames (each leaf first), "-  comm (pid)", count; a blank line. */
+/* Kernel frames, user frames (each leaf first), "-  comm (pid)", count; a blank line. With
+ * containers, a process in one has " container=LABEL" after its pid (and " ns_pid=N" when
+ * its PID there differs). */
 void stackfmt__text(FILE *f, const struct stackfmt_opts *o, const struct stack_rec *rec);
 
-/* "comm;user frames;kernel frames count", root first, as flamegraph.pl reads it. A ';' in a
- * name becomes "\x3b" (with the usual escaping of the rest). */
+/* "comm;user frames;kernel frames count", root first, as flamegraph.pl reads it; with
+ * containers, "LABEL;comm;..." (the CONTAINER column's text: 12 digits of a 64-digit id, a
+ * name whole) or "[host];comm;...". A ';' in a name becomes "\x3b" (with the usual escaping
+ * of the rest). */
 void stackfmt__folded(FILE *f, const struct stackfmt_opts *o, const struct stack_rec *rec);
 
 /* One JSON object: pid, comm, count, kernel_stack / user_stack (leaf first) and
- * kernel_stack_missed / user_stack_missed. */
+ * kernel_stack_missed / user_stack_missed, and the identity keys (identity__json) when the
+ * record has its identity. */
 void stackfmt__json(FILE *f, const struct stackfmt_opts *o, const struct stack_rec *rec);
 
 /* Opens path for writing a file format: created 0644 or truncated, refused (-ELOOP,
@@ -42,8 +50,9 @@ struct stackfmt_pprof_info {
  * pprof profile (profile.proto): one sample per record with its counts (samples, and CPU
  * nanoseconds at period_ns each), its frames leaf first (kernel frames, then user frames)
  * as locations with a mapping (the file and build-id; "[kernel.kallsyms]" for the kernel)
- * and a function, and labels comm, pid (when known) and missed ("kernel stack", "user
- * stack"). Returns 0 or a negative errno. */
+ * and a function, and labels comm, pid (when known), missed ("kernel stack", "user
+ * stack"), and where the record has them container_id, container_runtime, pod_uid, cgroup
+ * (strings), cgroup_id, mntns and ns_pid (numbers). Returns 0 or a negative errno. */
 int stackfmt__pprof(const char *path, const struct stackfmt_opts *o, const struct stack_rec *recs,
 		    size_t n, const struct stackfmt_pprof_info *info);
 

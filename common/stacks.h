@@ -1,6 +1,6 @@
 /* Symbolized stacks merged into counts, for tools that sample stacks (profile): frames,
  * stacks and names are interned (one copy, compared by pointer), and samples with the same
- * process name, pid and stacks add up in one record. Memory follows the distinct stacks,
+ * process name, pid, identity and stacks add up in one record. Memory follows the distinct stacks,
  * not the samples. The output formats (stackfmt.h) read the records. */
 #ifndef COMMON_STACKS_H
 #define COMMON_STACKS_H
@@ -10,6 +10,8 @@
 #include <stdint.h>
 
 #include "htab.h"
+
+struct identity_rec;
 
 #define STACKS_COMM_LEN 16
 
@@ -45,6 +47,9 @@ enum stack_state {
 /* What merges: every field a value or an interned pointer, zero padded. */
 struct stack_key {
 	const struct stack *us, *ks;  /* user and kernel stacks; NULL unless STACK_FRAMES */
+	/* The process's container and ids (common/identity.h, interned), or only its container
+	 * (folded output); NULL when not kept. */
+	const struct identity_rec *idr;
 	uint32_t ustate, kstate;      /* enum stack_state */
 	uint32_t pid;
 	char comm[STACKS_COMM_LEN];

@@ -36,6 +36,7 @@
 #include "escape.h"
 #include "evbuf.h"
 #include "htab.h"
+#include "identity.h"
 #include "images.h"
 #include "json.h"
 #include "log.h"
@@ -97,7 +98,8 @@ static const char doc[] =
 	"  profile -L 190           # one thread\n"
 	"  profile -U -p 185        # user stacks only\n"
 	"  profile -K -I -C 0       # kernel stacks on CPU 0, idle included\n"
-	"  profile -af 30 > out.folded; flamegraph.pl out.folded > cpu.svg";
+	"  profile -af 30 > out.folded; flamegraph.pl out.folded > cpu.svg\n"
+	"  profile -f --containers 30 > out.folded  # each container's stacks apart";
 
 enum {
 	OPT_DEBUG_DIR = 0x100,
@@ -279,6 +281,7 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 struct report {
 	const struct env *env;
 	struct images *images;   /* NULL with -K */
+	struct identity *idn;    /* names each record's container while its process runs */
 	const struct ksyms *ksyms;
 	/* The merged records, with symbolized stacks: filled at the end from pend. */
 	struct stacks stacks;
@@ -313,6 +316,7 @@ struct queued {
 struct pend_key {
 	const void *kaddrs;       /* struct kaddrs in kcache, NULL unless STACK_FRAMES */
 	const struct stack *us;
+	const struct identity_rec *idr;
 	uint32_t ustate, kstate;  /* enum stack_state */
 	uint32_t pid;
 	char comm[STACKS_COMM_LEN];
@@ -391,6 +395,7 @@ static int resolve_records(struct report *r)
 				sk.kstate = STACK_MISSED;
 		}
 		sk.pid = pk->pid;
+		sk.idr = pk->idr;
 		memcpy(sk.comm, pk->comm, sizeof(sk.comm));
 		err = stacks__add(&r->stacks, &sk, e->val.u64);
 	}
@@ -544,8 +549,17 @@ static int count_sample(struct report *r, const struct profile_sample *e, size_t
 	pk.ustate = e->user_n == PROFILE_NO_STACK ? STACK_NONE
 		    : pk.us			      ? STACK_FRAMES
 						      : STACK_MISSED;
-	/* Folded lines carry no pid: one line per distinct text, as flamegraph.pl would sum. */
+	/* Folded lines carry no pid: one line per distinct text, as flamegraph.pl would sum;
+	 * with --containers, the container and not its cgroup or namespaces. The container is
+	 * named now, while the process runs (its cgroup may be gone at the end). */
 	pk.pid = r->env->folded ? 0 : e->pid;
+	if (!r->env->folded || r->env->c.containers) {
+		pk.idr = identity__keep(r->idn, &e->id, e->pid, r->env->folded);
+		if (!pk.idr) {
+			r->err = -ENOMEM;
+			return -ENOMEM;
+		}
+	}
 	memcpy(pk.comm, e->comm, sizeof(pk.comm));
 	pk.comm[sizeof(pk.comm) - 1] = '\0';
 	b = htab__get(&r->pend, &pk, sizeof(pk), true);
@@ -690,6 +704,7 @@ static int write_files(struct report *r, const struct sampling *sm)
 		.user_only = env->user_only,
 		.kernel_only = env->kernel_only,
 		.annotations = env->annotations,
+		.containers = env->c.containers,
 	};
 	struct stackfmt_pprof_info info = { 0 };
 	struct stack_rec *recs;
@@ -735,6 +750,7 @@ static int print_records(struct report *r)
 		.kernel_only = env->kernel_only,
 		.delimited = env->delimited,
 		.annotations = env->annotations,
+		.containers = env->c.containers,
 	};
 	struct stack_rec *recs;
 	size_t i, n;
@@ -977,7 +993,7 @@ static void set_filters(struct profile_bpf *skel, const struct env *env)
 int main(int argc, char **argv)
 {
 	struct env env = { .freq = DEFAULT_FREQ, .cpu = -1 };
-	struct argp_child children[] = { cli__child(CLI_UID | CLI_CGROUP_LONG, &env.c), {} };
+	struct argp_child children[] = { cli__child(CLI_UID | CLI_CGROUP_LONG | CLI_CONTAINERS, &env.c), {} };
 	const struct argp argp = { .options = options, .parser = parse_arg, .doc = doc,
 				   .args_doc = "[duration]", .children = children };
 	uint64_t start_ns = loop__now_mono_ns(), st[PROFILE_NR_STATS];
@@ -1002,6 +1018,12 @@ int main(int argc, char **argv)
 		return 1;
 	if (report_init(&r)) {
 		p_err("setting up the worker thread's queue failed");
+		return 1;
+	}
+	r.idn = identity__new(&env.c, NULL, 0);
+	if (!r.idn) {
+		p_err("out of memory");
+		report_free(&r);
 		return 1;
 	}
 
@@ -1141,6 +1163,7 @@ cleanup:
 	sampling__close(&sm);
 	evbuf__free(eb);
 	report_free(&r);
+	identity__free(r.idn);
 	images__free(r.images);
 	unwinder__free(unwinder);
 	ksyms__free(ksyms);

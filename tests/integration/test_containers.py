@@ -351,3 +351,113 @@ def test_profile_filters():
             assert rows, t.out
             assert {r["pid"] for r in rows} <= pids[want], (filt, rows, pids)
     schema.validate_shared("profile")
+
+
+# Spins until killed, after printing its PID in its PID namespace (it execs: the spinner has
+# that PID).
+SPIN = ("echo $$; exec python3 -c \"import time;e=time.time()+120;"
+        "[0 for _ in iter(lambda: time.time()<e, False)]\"")
+
+
+def _cgroup_pids(c):
+    pids = set()
+    for d, _, _ in os.walk(c.cgroup):
+        with contextlib.suppress(OSError), open(os.path.join(d, "cgroup.procs")) as f:
+            pids |= {int(p) for p in f.read().split()}
+    return pids
+
+
+def _pprof_labels(path):
+    """The labels of each sample, as go tool pprof -traces prints them: [{key: value}]."""
+    import re
+    from test_profile import pprof_trace_blocks
+    out = []
+    for block in pprof_trace_blocks(path):
+        labels = {}
+        for line in block.splitlines()[1:]:
+            m = re.match(r"^\s*(\w+):\s+(.*?)\s*$", line)
+            if not m:
+                break
+            labels[m.group(1)] = m.group(2)
+        out.append(labels)
+    return out
+
+
+def test_profile_names_containers():
+    """Stack rows name the sampled process's container: JSON rows carry the identity keys,
+    pprof samples the same as labels, and with --containers folded lines and the flame
+    graph have the container (or [host]) as their root frame."""
+    ctrs_shapes = ("nspawn", "docker", "k8s-containerd")
+    d = tempfile.mkdtemp(prefix="cs-profile-ctr-")
+    pb, svg = os.path.join(d, "cpu.pb.gz"), os.path.join(d, "cpu.svg")
+    with contextlib.ExitStack() as stack:
+        ctrs = [stack.enter_context(Container(s)) for s in ctrs_shapes]
+        procs, ns_pid, pids = [], {}, {}
+        try:
+            for c in ctrs:
+                p = c.popen(SPIN, stdout=subprocess.PIPE, text=True)
+                procs.append(p)
+                ns_pid[c.id] = int(p.stdout.readline())
+            host = subprocess.Popen([sys.executable, "-c", SPIN.split("exec python3 -c ")[1]
+                                     .strip('"')])
+            procs.append(host)
+            for c in ctrs:
+                pids[c.id] = _cgroup_pids(c)
+            j = harness.Tool("profile", "-j", "-F", 49, "--pprof", pb, 2).start()
+            f = harness.Tool("profile", "-f", "--containers", "--flamegraph", svg, 2).start()
+            j.wait(timeout=60)
+            f.wait(timeout=60)
+        finally:
+            for c in ctrs:
+                for pid in _cgroup_pids(c):
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, 9)
+            for p in procs:
+                p.kill()
+                p.wait(timeout=30)
+        assert j.rc == 0 and f.rc == 0, (j.err, f.err)
+        records = harness.json_lines(j.out)
+        schema.validate("profile", records)
+        schema.validate_shared("profile")
+        rows = [r for r in records if "count" in r]
+        for c in ctrs:
+            mine = [r for r in rows if r["pid"] in pids[c.id]]
+            assert mine and all(r["container_id"] == c.id for r in mine), (c.shape, mine)
+            spins = [r for r in mine if r["comm"] == "python3"]
+            assert spins, (c.shape, mine)
+            for r in spins:
+                assert_identity(r, c, ns_pid=ns_pid[c.id])
+                assert r["ns_tid"] is None and r["mntns"], r
+        spins = [r for r in rows if r["pid"] == host.pid]
+        assert spins, rows
+        for r in spins:
+            assert_host(r)
+            assert r["ns_pid"] == host.pid and r["mntns"] == os.stat("/proc/self/ns/mnt").st_ino
+        # pprof: the same keys as labels.
+        labels = _pprof_labels(pb)
+        for c in ctrs:
+            mine = [lab for lab in labels if lab.get("container_id") == c.id]
+            assert mine, (c.id, labels[:5])
+            for lab in mine:
+                assert lab.get("container_runtime") == c.runtime, lab
+                assert lab.get("pod_uid") == c.pod_uid, lab
+            assert any(lab.get("comm") == "python3" and lab.get("ns_pid") == str(ns_pid[c.id])
+                       for lab in mine), mine
+        assert any(lab.get("pid") == str(host.pid) and "container_id" not in lab
+                   for lab in labels), labels[:5]
+        # Folded: the container as the CONTAINER column shows it (12 digits of a 64-digit
+        # id, a machine name whole), or [host]; one line per distinct text.
+        lines = [line.rsplit(" ", 1)[0].split(";") for line in f.out.splitlines()]
+        assert len(lines) == len({tuple(x) for x in lines}), f.out
+        label = {c.id: c.id[:12] if len(c.id) == 64 else c.id for c in ctrs}
+        roots = {x[0] for x in lines}
+        assert roots <= set(label.values()) | {"[host]"}, roots
+        for c in ctrs:
+            assert any(x[:2] == [label[c.id], "python3"] for x in lines), (c.id, f.out)
+        assert any(x[:2] == ["[host]", "python3"] for x in lines), f.out
+        with open(svg) as s:
+            graph = s.read()
+        for c in ctrs:
+            assert f">{label[c.id]}<" in graph or f"{label[c.id]} (" in graph, c.id
+    import shutil
+    shutil.rmtree(d, True)

@@ -766,14 +766,20 @@ def folded_stacks(text):
     return out
 
 
-def pprof_traces(path):
-    """{(comm, frames root first): count} from `go tool pprof -traces`."""
+def pprof_trace_blocks(path):
+    """The samples as `go tool pprof -traces` prints them: one text block each (its labels,
+    then the count and the frames, leaf first)."""
     p = subprocess.run(["go", "tool", "pprof", "-traces", "-sample_index=samples", path],
                        capture_output=True, text=True, timeout=120,
                        env={**os.environ, "HOME": tempfile.gettempdir()})
     assert p.returncode == 0, p.stderr
+    return p.stdout.split("-----------+")[1:]
+
+
+def pprof_traces(path):
+    """{(comm, frames root first): count} from `go tool pprof -traces`."""
     out = {}
-    for block in p.stdout.split("-----------+")[1:]:
+    for block in pprof_trace_blocks(path):
         comm, count, frames = None, None, []
         for line in block.splitlines()[1:]:
             m = re.match(r"^\s+comm:\s+(.*)$", line)
