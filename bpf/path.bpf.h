@@ -22,7 +22,9 @@ struct path_walk {
 	__u16 flags;
 };
 
-/* One step up the tree. Returns 1 when the walk is done. */
+/* One step up the tree. Returns 1 when the walk is done: complete when it reached the task's
+ * root, and otherwise PATH_TRUNCATED set, whatever stopped it, so no path that stopped short
+ * is shown as if it were whole. */
 static __always_inline long path_walk_step(__u32 i, struct path_walk *w, char *buf)
 {
 	/* Locals, not w->field, inside BPF_CORE_READ: the macro would relocate w's own fields. */
@@ -34,32 +36,47 @@ static __always_inline long path_walk_step(__u32 i, struct path_walk *w, char *b
 
 	if (dentry == w->root_dentry && vfsmnt == w->root_mnt)
 		return 1;
+	/* The last step can only be the root: a component or a mount crossed here would need
+	 * one more. */
+	if (i == PATH_MAX_DEPTH - 1)
+		goto cut;
 	mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
 	parent = BPF_CORE_READ(dentry, d_parent);
-	if (dentry == mnt_root || dentry == parent) {
+	if (dentry == mnt_root) {
 		struct mount *mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
 
-		/* The root of the mount tree: nothing above it. */
+		/* The top of a mount tree that is not the task's root: a file outside its chroot,
+		 * on a detached mount or on an internal one (pipes, sockets). The kernel's getcwd
+		 * calls such a path "(unreachable)". */
 		if (mnt_parent == mnt)
-			return 1;
+			goto cut;
 		w->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
 		w->mnt = mnt_parent;
 		w->vfsmnt = &mnt_parent->mnt;
 		return 0;
 	}
-	if (w->off > PATH_BUF_SIZE - 1 || i == PATH_MAX_DEPTH - 1) {
-		w->flags |= PATH_TRUNCATED;
-		return 1;
-	}
+	/* A dentry that is its own parent below a mount's root: disconnected from the tree
+	 * (a pseudo file's dentry, or one an export handle found). */
+	if (dentry == parent)
+		goto cut;
+	if (w->off > PATH_BUF_SIZE - 1)
+		goto cut;
 	name = BPF_CORE_READ(dentry, d_name.name);
 	len = bpf_probe_read_kernel_str(buf + (w->off & (PATH_BUF_SIZE - 1)), PATH_NAME_MAX + 1,
 					name);
 	if (len <= 0)
-		return 1;
+		goto cut;
+	/* A name that filled the slot may have been longer than NAME_MAX (no file system
+	 * lookup makes one, but nothing in the dcache forbids it): not kept half. */
+	if (len == PATH_NAME_MAX + 1 && BPF_CORE_READ(dentry, d_name.len) > PATH_NAME_MAX)
+		goto cut;
 	w->off += len;
 	w->depth++;
 	w->dentry = parent;
 	return 0;
+cut:
+	w->flags |= PATH_TRUNCATED;
+	return 1;
 }
 
 /* The walk's state lives in a per-CPU map value, not on the stack. The verifier tracks

@@ -3,29 +3,39 @@
 #include <errno.h>
 #include <string.h>
 
-int pathbuf__join(char *dst, size_t size, const char *comps, size_t len, unsigned depth)
+int pathbuf__join(char *dst, size_t size, const char *comps, size_t len, unsigned depth,
+		  bool cut)
 {
+	size_t mark = cut ? strlen(PATHBUF_CUT) : 0;
 	const char *starts[64];
 	size_t off = 0, pos = 0;
 	unsigned n = 0;
 	int i;
 
-	if (size < 2)
+	if (size < mark + 2) {
+		if (size)
+			dst[0] = '\0';
 		return -ENAMETOOLONG;
+	}
 	while (off < len && n < depth && n < 64) {
 		size_t l = strnlen(comps + off, len - off);
 
 		starts[n++] = comps + off;
 		off += l + 1;
 	}
-	dst[0] = '/';
-	dst[1] = '\0';
-	pos = n ? 0 : 1;
+	if (cut) {
+		memcpy(dst, PATHBUF_CUT, mark + 1);
+		pos = mark;
+	} else {
+		dst[0] = '/';
+		dst[1] = '\0';
+		pos = n ? 0 : 1;
+	}
 	for (i = (int)n - 1; i >= 0; i--) {
 		size_t room = size - pos, l = strnlen(starts[i], comps + len - starts[i]);
 
 		if (room < l + 2) {
-			/* Keep what fits, and at least the root. */
+			/* Keep what fits, and at least the root or the marker. */
 			dst[pos ? pos : 1] = '\0';
 			return -ENAMETOOLONG;
 		}
@@ -56,7 +66,15 @@ int pathbuf__append(char *dst, size_t size, const char *rel)
 
 void pathbuf__canonicalize(char *path)
 {
-	char *src = path, *out = path;
+	char *src, *out;
+
+	if (!strncmp(path, PATHBUF_CUT, strlen(PATHBUF_CUT)) &&
+	    (path[strlen(PATHBUF_CUT)] == '/' || !path[strlen(PATHBUF_CUT)])) {
+		path += strlen(PATHBUF_CUT);
+		if (!*path)
+			return;
+	}
+	src = out = path;
 
 	/* out always ends just after a component (or at the root slash). */
 	while (*src) {

@@ -472,8 +472,9 @@ static char file_type(uint16_t mode)
 	return 'O';
 }
 
-/* The file's name as shown: its absolute path with -F (*truncated when the walk stopped
- * short), else its dentry name, else what /proc/PID/fd shows for pipes and sockets. */
+/* The file's name as shown: its absolute path with -F (*truncated, and PATHBUF_CUT in place
+ * of the rest, when the walk stopped short), else its dentry name, else what /proc/PID/fd
+ * shows for pipes and sockets. */
 static const char *file_name(struct ctx *ctx, int paths_fd, const struct filetop_key *k,
 			     const struct filetop_value *v, char *buf, size_t size,
 			     bool *truncated)
@@ -489,7 +490,7 @@ static const char *file_name(struct ctx *ctx, int paths_fd, const struct filetop
 
 		*truncated = p->flags & PATH_TRUNCATED;
 		len = p->len < sizeof(p->buf) ? p->len : sizeof(p->buf);
-		if (pathbuf__join(buf, size, p->buf, len, p->depth) < 0)
+		if (pathbuf__join(buf, size, p->buf, len, p->depth, *truncated) < 0)
 			*truncated = true;
 		return buf;
 	}
@@ -498,7 +499,7 @@ static const char *file_name(struct ctx *ctx, int paths_fd, const struct filetop
 		len = sizeof(v->name);
 	len = strnlen(v->name, len);
 	if (len) {
-		snprintf(buf, size, "%.*s", (int)len, v->name);
+		snprintf(buf, size, "%s%.*s", path_missing ? PATHBUF_CUT "/" : "", (int)len, v->name);
 		*truncated = path_missing;
 		return buf;
 	}
@@ -513,7 +514,7 @@ static void print_file(struct ctx *ctx, int paths_fd, const struct filetop_key *
 		       const struct filetop_value *v)
 {
 	struct out *o = ctx->out;
-	char buf[PATH_BUF_ALLOC + PATH_MAX_DEPTH + 2];
+	char buf[PATH_BUF_ALLOC + 4];
 	bool truncated;
 
 	out__cstr(o, COL_FILE, file_name(ctx, paths_fd, k, v, buf, sizeof(buf), &truncated));
@@ -593,7 +594,7 @@ static const char *const om_labels[] = { "file", "dev", "ino" };
 
 static int om_add_interval(struct ctx *ctx, size_t n, int paths_fd)
 {
-	char name[PATH_BUF_ALLOC + PATH_MAX_DEPTH + 2], dev[24], ino[24];
+	char name[PATH_BUF_ALLOC + 4], dev[24], ino[24];
 	const char *values[] = { name, dev, ino };
 	struct om_series *r;
 	bool truncated;

@@ -164,19 +164,24 @@ static void decode_flags(uint32_t flags, char *buf, size_t size)
 }
 
 /* The absolute path of an event: the opened file's, or for a failed relative open the
- * directory's path joined with the name as given, canonicalized. */
-static const char *event_full_path(const struct open_event *e, char *buf, size_t size)
+ * directory's path joined with the name as given, canonicalized. A walk that stopped before
+ * the root gives a cut path (".../b/c") and sets *cut. */
+static const char *event_full_path(const struct open_event *e, char *buf, size_t size, bool *cut)
 {
 	size_t len = e->path_len < sizeof(e->path) ? e->path_len : sizeof(e->path);
 
+	*cut = e->path_flags & PATH_TRUNCATED;
 	if (!(e->path_flags & PATH_FOUND)) {
 		if (e->fname[0] != '/')
 			return NULL;
 		snprintf(buf, size, "%s", e->fname);
 	} else {
-		pathbuf__join(buf, size, e->path, len, e->path_depth);
-		if (e->path_flags & PATH_OF_DIR)
-			pathbuf__append(buf, size, e->fname);
+		/* Sized for the longest walk and name: an error here would be a bug, and still
+		 * says cut rather than show a shortened path as whole. */
+		if (pathbuf__join(buf, size, e->path, len, e->path_depth, *cut) < 0)
+			*cut = true;
+		if ((e->path_flags & PATH_OF_DIR) && pathbuf__append(buf, size, e->fname) < 0)
+			*cut = true;
 	}
 	pathbuf__canonicalize(buf);
 	return buf;
@@ -188,8 +193,9 @@ static int handle_event(void *vctx, const void *data, size_t size)
 	struct ctx *ctx = vctx;
 	const struct env *env = ctx->env;
 	struct out *o = ctx->out;
-	char full[PATH_MAX + 16], flags[256];
+	char full[PATH_BUF_ALLOC + 4 + OPEN_FNAME_MAX + 1], flags[256];
 	const char *path = NULL;
+	bool cut = false;
 	size_t fname_len;
 
 	if (size < offsetof(struct open_event, fname))
@@ -198,7 +204,7 @@ static int handle_event(void *vctx, const void *data, size_t size)
 	if (fname_len > size - offsetof(struct open_event, fname))
 		fname_len = size - offsetof(struct open_event, fname);
 	if (env->full_path)
-		path = event_full_path(e, full, sizeof(full));
+		path = event_full_path(e, full, sizeof(full), &cut);
 
 	out__begin(o);
 	if (ctx->env->time_hms) {
@@ -225,7 +231,7 @@ static int handle_event(void *vctx, const void *data, size_t size)
 		out__cstr(o, COL_PATH, path);
 	else
 		out__str(o, COL_PATH, e->fname, fname_len);
-	if (out__json(o) && (e->path_flags & PATH_TRUNCATED)) {
+	if (out__json(o) && cut) {
 		json_key(out__json(o), "path_truncated");
 		json_bool(out__json(o), true);
 	}

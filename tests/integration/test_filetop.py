@@ -138,6 +138,17 @@ class Worker:
 ONE = ("3600", "1")
 
 
+def watched_by(spec, *arg_lists):
+    """One worker's I/O seen by one filetop per argument list (each -p the worker, ONE);
+    returns the finished worker and the stopped tools."""
+    with Worker(spec) as w:
+        tools = [Tool("filetop", *args, "-p", w.pid, *ONE).start() for args in arg_lists]
+        w.go()
+        for t in tools:
+            t.stop()
+    return w, tools
+
+
 def unique(d, tag):
     return os.path.join(d, f"ft-{tag}-{uuid.uuid4().hex[:12]}")
 
@@ -319,12 +330,7 @@ def test_all_files_shows_pipes_and_sockets():
         spec = [{"kind": "pipe", "op": "stream", "count": 3, "size": 4096},
                 {"kind": "socket", "op": "stream", "count": 2, "size": 3000},
                 {"kind": "file", "path": reg, "op": "write", "count": 1, "size": 10}]
-        with Worker(spec) as w:
-            all_t = Tool("filetop", "-j", "-a", "-p", w.pid, *ONE).start()
-            reg_t = Tool("filetop", "-j", "-p", w.pid, *ONE).start()
-            w.go()
-            all_t.stop()
-            reg_t.stop()
+        w, (all_t, reg_t) = watched_by(spec, ("-j", "-a"), ("-j",))
         rows = all_t.json()
         pipe_ino = w.inos[0]
         # Both ends of a pipe are one inode and one dentry: one row, reads and writes.
@@ -455,3 +461,22 @@ def test_bad_options():
     harness.assert_usage_error("filetop", "1", "2", "3")
     harness.assert_usage_error("filetop", "--bogus")
     harness.assert_usage_error("filetop", "--attach", "tp_btf", contains="attach")
+
+
+def test_cut_path_marked():
+    """-F on a file deeper than the walk goes (40 steps, the last for the root): the
+    components found under "..." in text and JSON, and path_truncated in JSON."""
+    with tempfile.TemporaryDirectory() as d:
+        deep = [f"d{i:02}" for i in range(45)]
+        os.makedirs(os.path.join(d, *deep))
+        path = os.path.join(d, *deep, "f")
+        spec = [{"kind": "file", "path": path, "op": "pwrite", "count": 3, "size": 10}]
+        w, (tj, tt) = watched_by(spec, ("-j", "-F"), ("-F",))
+        assert tj.rc == 0 and tt.rc == 0, tj.err + tt.err
+        want = ".../" + "/".join(deep[-38:]) + "/f"
+        rows = tj.json()
+        assert [(r["file"], r["writes"], r.get("path_truncated")) for r in rows] == \
+            [(want, 3, True)], rows
+        body = [l for l in tt.lines() if l.split()[:1] == [str(w.pid)]]
+        assert [l.split() for l in body] == [[str(w.pid), "python3", "0", "3", "0", "0", "R",
+                                              want]], tt.out

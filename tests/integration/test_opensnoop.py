@@ -276,3 +276,82 @@ def entry_or_exit_path(env, how, attach):
         assert target in ev, (ev, t.err[-3000:], t.out[-3000:])
         assert ev[target]["fd"] >= 3 and ev[target]["err"] == 0, ev
         assert ev[os.path.join(real, "missing-" + leaf)]["err"] == 2, ev
+
+
+# bpf/path.h: the walk takes at most 40 steps (one per component, one per mount point
+# crossed, the last one for the root) and keeps components (each with its NUL) while the
+# bytes gathered before one are under 4096.
+WALK_STEPS, WALK_BYTES = 40, 4096
+
+
+def kept_by_bytes(leaf_first):
+    kept, off = [], 0
+    for c in leaf_first:
+        if off > WALK_BYTES - 1:
+            break
+        kept.append(c)
+        off += len(c) + 1
+    return kept
+
+
+def make_chain(base, names):
+    """Directories base/names[0]/names[1]/..., made through directory fds (the whole may be
+    longer than PATH_MAX)."""
+    fd = os.open(base, os.O_RDONLY | os.O_DIRECTORY)
+    for n in names:
+        os.mkdir(n, dir_fd=fd)
+        nfd = os.open(n, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+        os.close(fd)
+        fd = nfd
+    os.close(os.open("f", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd))
+    os.close(fd)
+
+
+def test_cut_paths_marked_text_and_json():
+    """A walk that stops before the root (too deep, too long) gives ".../rest" with
+    path_truncated in JSON, in text the same path: never a shortened path shown as whole."""
+    with tempfile.TemporaryDirectory() as d:
+        deep = [f"d{i:02}" for i in range(WALK_STEPS + 5)]
+        long = [f"{i:02}" + "l" * 248 for i in range(20)]
+        make_chain(d, deep)
+        make_chain(d, long)
+        # Each chain walked by directory fds, then: the file opened, and in the deep one a
+        # failed open relative to the cwd (its directory's walk is cut too).
+        code = (
+            "import os, sys\n"
+            "def walk(names):\n"
+            "    fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECTORY)\n"
+            "    for n in names:\n"
+            "        nfd = os.open(n, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)\n"
+            "        os.close(fd)\n"
+            "        fd = nfd\n"
+            "    return fd\n"
+            f"fd = walk({deep!r})\n"
+            "os.close(os.open('f', os.O_RDONLY, dir_fd=fd))\n"
+            "os.fchdir(fd)\n"
+            "for n in ('missing', '../../gone'):\n"
+            "    try: os.open(n, os.O_RDONLY)\n"
+            "    except OSError: pass\n"
+            f"fd = walk({long!r})\n"
+            "os.close(os.open('f', os.O_RDONLY, dir_fd=fd))\n")
+        with Tool("opensnoop", "-j", "-F") as tj, Tool("opensnoop", "-F") as tt:
+            p = subprocess.Popen(["/usr/bin/python3", "-c", code, d])
+            assert p.wait() == 0
+        # The deep chain is one file system below d: every step but the last is a component
+        # (the file's, or for the failed opens the cwd's own).
+        kept_deep, cwd_deep = deep[-(WALK_STEPS - 2):], deep[-(WALK_STEPS - 1):]
+        want = [("f", ".../" + "/".join(kept_deep) + "/f", 0),
+                ("missing", ".../" + "/".join(cwd_deep) + "/missing", 2),
+                ("../../gone", ".../" + "/".join(cwd_deep[:-2]) + "/gone", 2),
+                ("f", ".../" + "/".join(kept_by_bytes(["f"] + long[::-1])[:0:-1]) + "/f", 0)]
+        # The directories opened on the way are cut too from some depth on.
+        ends = ("/f", "/missing", "/gone")
+        ev = [e for e in tj.json() if e.get("pid") == p.pid]
+        mine = [e for e in ev if e["path"].endswith(ends)]
+        assert [(e["path"], e["err"]) for e in mine] == [(w[1], w[2]) for w in want], mine
+        assert all(e["path_truncated"] is True for e in mine), mine
+        # The marker is exactly where the walk stopped: the key only on cut paths.
+        assert all(e["path"].startswith(".../") == ("path_truncated" in e) for e in ev)
+        text = [l.split(None, 4) for l in tt.lines()[1:]]
+        got = [(c[4], c[3]) for c in text if c[0] == str(p.pid) and c[4].endswith(ends)]
+        assert got == [(w[1], str(w[2])) for w in want], got

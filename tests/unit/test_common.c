@@ -231,11 +231,25 @@ static void test_pathbuf(void)
 	/* leaf first: c, b, a */
 	static const char comps[] = "c\0b\0a";
 
-	CHECK_INT(pathbuf__join(buf, sizeof(buf), comps, sizeof(comps), 3), 6);
+	CHECK_INT(pathbuf__join(buf, sizeof(buf), comps, sizeof(comps), 3, false), 6);
 	CHECK_STR(buf, "/a/b/c");
-	CHECK_INT(pathbuf__join(buf, sizeof(buf), "", 0, 0), 1);
+	CHECK_INT(pathbuf__join(buf, sizeof(buf), "", 0, 0, false), 1);
 	CHECK_STR(buf, "/");
-	CHECK_INT(pathbuf__join(buf, 4, comps, sizeof(comps), 3), -ENAMETOOLONG);
+	CHECK_INT(pathbuf__join(buf, 4, comps, sizeof(comps), 3, false), -ENAMETOOLONG);
+	/* A walk that stopped before the root: the marker stands for what is above. */
+	CHECK_INT(pathbuf__join(buf, sizeof(buf), comps, 4, 2, true), 7);
+	CHECK_STR(buf, ".../b/c");
+	CHECK_INT(pathbuf__join(buf, sizeof(buf), "", 0, 0, true), 3);
+	CHECK_STR(buf, "...");
+	CHECK_INT(pathbuf__join(buf, 6, comps, sizeof(comps), 3, true), -ENAMETOOLONG);
+	CHECK_STR(buf, ".../a");
+	strcpy(buf, ".../a/b");
+	pathbuf__append(buf, sizeof(buf), "../../../c/./d");
+	pathbuf__canonicalize(buf);
+	CHECK_STR(buf, ".../c/d");
+	strcpy(buf, "...");
+	pathbuf__canonicalize(buf);
+	CHECK_STR(buf, "...");
 
 	strcpy(buf, "/a/b");
 	pathbuf__append(buf, sizeof(buf), "../c/./d/");
