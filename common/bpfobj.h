@@ -3,6 +3,7 @@
 #define COMMON_BPFOBJ_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct bpf_object;
 struct cli_common;
@@ -25,6 +26,13 @@ int bpfobj__autoload(struct bpf_object *obj, const char *prog, int cond);
  * BPF_F_NO_PREALLOC from the object's hash maps, which would taint those kernels when
  * used from tracing programs. Returns how many maps it changed, or a negative errno. */
 int bpfobj__prealloc_where_needed(struct bpf_object *obj);
+
+/* Runs of the object's loaded programs that the kernel skipped because another BPF program
+ * was already running on that CPU (a softirq interrupting one, say): events lost before any
+ * code of ours ran. The kernel counts them in bpf_prog_info.recursion_misses: for fentry and
+ * fexit since 5.12, raw tracepoints since 6.1 or 6.2, classic tracepoints and kprobes since
+ * 6.7; where it does not, this is 0. */
+uint64_t bpfobj__missed_runs(const struct bpf_object *obj);
 
 /* Checks that the process may use BPF at all and that kernel BTF is there; prints a
  * one-line error naming what is missing and returns negative errno. Call before opening. */

@@ -272,6 +272,7 @@ int tool__run_events(const struct tool_events *te)
 	bpf_object__detach_skeleton(te->skeleton);
 	tool__report_unread(evbuf__count_unread(eb), o);
 	tool__report_lost(eb, o);
+	report_count(bpfobj__missed_runs(*te->skeleton->obj), TOOL_MISSED_WHAT, "missed_events", o);
 	loop__flush();
 out:
 	evbuf__free(eb);

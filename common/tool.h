@@ -96,6 +96,13 @@ struct tool_drop {
  * sum. */
 uint64_t tool__report_drops(bool json, const struct tool_drop *drops, int n);
 
+/* What bpfobj__missed_runs() counts, as said at exit: by the event tools after "N " on stderr
+ * (and as {"missed_events":N} in JSON), by the aggregating tools as one of their
+ * not-counted causes. */
+#define TOOL_MISSED_WHAT                                                               \
+	"events missed: the kernel skipped the tool's program while another BPF program " \
+	"ran on the same CPU"
+
 /* At exit: lost events on stderr, and as {"lost_events":N} in JSON. Returns the count. */
 uint64_t tool__report_lost(struct evbuf *eb, struct out *o);
 

@@ -20,6 +20,7 @@
 #include "openmetrics.h"
 #include "out.h"
 #include "probe.h"
+#include "bpfobj.h"
 #include "tool.h"
 
 #include "biolatency.h"
@@ -568,6 +569,7 @@ static void report_drops(struct biolatency_bpf *skel, const struct env *env)
 		  d[BIOLAT_RESTARTED] },
 		{ "start_map_full", full, d[BIOLAT_START_FULL] },
 		{ "histograms_full", hists, d[BIOLAT_HISTS_FULL] },
+		{ "missed_events", TOOL_MISSED_WHAT, bpfobj__missed_runs(skel->obj) },
 	};
 
 	snprintf(full, sizeof(full), "I/Os not counted: more than %u requests in flight",

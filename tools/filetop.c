@@ -21,6 +21,7 @@
 #include "pathbuf.h"
 #include "probe.h"
 #include "progsync.h"
+#include "bpfobj.h"
 #include "tool.h"
 
 #include "filetop.h"
@@ -797,9 +798,10 @@ int main(int argc, char **argv)
 		struct tool_drop drops[] = {
 			{ "inflight_full", "reads/writes not counted: more than 10240 threads in "
 			  "a read or write at once", skel->bss->inflight_full },
+			{ "missed_events", TOOL_MISSED_WHAT, bpfobj__missed_runs(skel->obj) },
 		};
 
-		tool__report_drops(env.c.json, drops, 1);
+		tool__report_drops(env.c.json, drops, sizeof(drops) / sizeof(drops[0]));
 	}
 
 cleanup:
