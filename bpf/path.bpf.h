@@ -116,6 +116,9 @@ static __always_inline __u32 path_walk(struct dentry *dentry, struct vfsmount *v
 	w->off = 0;
 	w->depth = 0;
 	w->flags = *flags | PATH_FOUND;
+	/* Unrolled: Debian 11's 5.10 rejects this loop's back-edge ("back-edge from insn"), and
+	 * clang stops unrolling it by itself once the step grows. */
+#pragma unroll
 	for (int i = 0; i < PATH_MAX_DEPTH; i++)
 		if (path_walk_step(i, w, buf))
 			break;
