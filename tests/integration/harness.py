@@ -7,6 +7,8 @@ import subprocess
 import tempfile
 import time
 
+import kfentry
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.path.join(ROOT, os.environ.get("CORESCOPE_BUILD", "build"), "bin")
 
@@ -246,14 +248,14 @@ def _btf_has(name):
     return b"\0" + name.encode() + b"\0" in _offers["btf"]
 
 
-def kernel_fentry():
-    """(offered, what bpftrace said): bpftrace attaching a kfunc probe is the oracle (some
-    kernels load fentry programs they cannot attach: bpftrace fails on those too)."""
-    if "fentry" not in _offers:
-        p = subprocess.run(["bpftrace", "-e", "kfunc:vfs_read { exit(); }"],
-                           capture_output=True, text=True, timeout=120)
-        _offers["fentry"] = (p.returncode == 0, p.stderr)
-    return _offers["fentry"]
+def kernel_fentry(func="vfs_read"):
+    """(offered, why not): whether an fentry program on func attaches, asked of the kernel
+    with bpf(2) directly (kfentry.py); some kernels load fentry programs they cannot
+    attach."""
+    key = "fentry:" + func
+    if key not in _offers:
+        _offers[key] = kfentry.fentry_attaches(func)
+    return _offers[key]
 
 
 def kernel_kprobes():
@@ -283,7 +285,7 @@ def kernel_offers(kind, tp=None, funcs=()):
     if missing:
         return False, f"no kernel function {missing[0]}"
     if kind == "fentry":
-        return kernel_fentry()[0], f"fentry on {funcs[0]} is refused by this kernel"
+        return kernel_fentry(funcs[0])[0], f"fentry on {funcs[0]} is refused by this kernel"
     if kind == "kprobe":
         return kernel_kprobes(), "kprobes are not available (CONFIG_KPROBES)"
     raise ValueError(kind)
