@@ -134,7 +134,9 @@ sleep 10
 """
 
 # Kernel log lines that mean a program or the kernel misbehaved.
-BAD_DMESG = re.compile(r"WARNING:|BUG:|Oops|Call Trace|kernel BUG|verifier|general protection|"
+# ("verifier" alone would match arm64's boot line "trace event string verifier disabled".)
+BAD_DMESG = re.compile(r"WARNING:|BUG:|Oops|Call Trace|kernel BUG|bpf.*verifier|verifier bug|"
+                       r"verifier misbehavior|general protection|"
                        r"RIP: |Unable to handle kernel|Internal error|refcount_t:|UBSAN|KASAN")
 
 
