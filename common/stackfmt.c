@@ -1,11 +1,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "escape.h"
+#include "htab.h"
 #include "identity.h"
 #include "json.h"
 #include "stackfmt.h"
@@ -116,6 +118,79 @@ void stackfmt__folded(FILE *f, const struct stackfmt_opts *o, const struct stack
 		}
 	}
 	fprintf(f, " %llu\n", (unsigned long long)rec->count);
+}
+
+struct folded_line {
+	char *text;  /* the line without its count */
+	size_t len;
+	uint64_t count;
+	size_t first;  /* order of first sight: ties keep the records' order */
+};
+
+static int folded_cmp(const void *a, const void *b)
+{
+	const struct folded_line *x = a, *y = b;
+
+	if (x->count != y->count)
+		return x->count > y->count ? -1 : 1;
+	return x->first < y->first ? -1 : x->first > y->first;
+}
+
+int stackfmt__folded_all(FILE *f, const struct stackfmt_opts *o, const struct stack_rec *recs,
+			 size_t n)
+{
+	struct folded_line *lines = calloc(n ? n : 1, sizeof(*lines));
+	struct htab seen = { 0 };
+	size_t i, nlines = 0;
+	int err = 0;
+
+	if (!lines)
+		return -ENOMEM;
+	for (i = 0; i < n && !err; i++) {
+		struct stack_rec one = { .k = recs[i].k, .count = 0 };
+		struct htab_ent *e;
+		char *text = NULL;
+		size_t len = 0;
+		FILE *m = open_memstream(&text, &len);
+
+		if (!m) {
+			err = -ENOMEM;
+			break;
+		}
+		stackfmt__folded(m, o, &one);
+		if (fclose(m) != 0 || len < 3) {
+			free(text);
+			err = -ENOMEM;
+			break;
+		}
+		len -= 3; /* " 0\n" */
+		e = htab__get(&seen, text, len, true);
+		if (!e) {
+			free(text);
+			err = -ENOMEM;
+			break;
+		}
+		if (e->val.u64) {
+			lines[e->val.u64 - 1].count += recs[i].count;
+			free(text);
+			continue;
+		}
+		lines[nlines] = (struct folded_line){ text, len, recs[i].count, nlines };
+		e->val.u64 = ++nlines;
+	}
+	htab__free(&seen);
+	qsort(lines, nlines, sizeof(*lines), folded_cmp);
+	for (i = 0; i < nlines; i++) {
+		if (!err) {
+			fwrite(lines[i].text, 1, lines[i].len, f);
+			fprintf(f, " %llu\n", (unsigned long long)lines[i].count);
+		}
+		free(lines[i].text);
+	}
+	free(lines);
+	if (!err && ferror(f))
+		err = -EIO;
+	return err;
 }
 
 static void json_stack(struct json_writer *w, const char *name, uint32_t state,

@@ -31,6 +31,13 @@ void stackfmt__text(FILE *f, const struct stackfmt_opts *o, const struct stack_r
  * of the rest). */
 void stackfmt__folded(FILE *f, const struct stackfmt_opts *o, const struct stack_rec *rec);
 
+/* All of recs as folded lines, one per distinct text: records that differ only in what a
+ * line does not show (the identities behind one container label, frames named alike) are
+ * summed, most samples first, as flamegraph.pl would sum them. -ENOMEM or -errno of the
+ * write. */
+int stackfmt__folded_all(FILE *f, const struct stackfmt_opts *o, const struct stack_rec *recs,
+			 size_t n);
+
 /* One JSON object: pid, comm, count, kernel_stack / user_stack (leaf first) and
  * kernel_stack_missed / user_stack_missed, and the identity keys (identity__json) when the
  * record has its identity. */

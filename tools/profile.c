@@ -760,11 +760,15 @@ static int print_records(struct report *r)
 	recs = stacks__sorted(&r->stacks, env->folded || env->c.json, &n);
 	if (!recs)
 		return -ENOMEM;
+	if (env->folded && !env->c.json) {
+		int err = stackfmt__folded_all(stdout, &o, recs, n);
+
+		free(recs);
+		return err == -EIO ? 0 : err; /* a write error is the output's to report */
+	}
 	for (i = 0; i < n; i++) {
 		if (env->c.json)
 			stackfmt__json(stdout, &o, &recs[i]);
-		else if (env->folded)
-			stackfmt__folded(stdout, &o, &recs[i]);
 		else
 			stackfmt__text(stdout, &o, &recs[i]);
 	}
