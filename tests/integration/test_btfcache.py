@@ -17,9 +17,9 @@ def args(tool):
 class Run:
     """A tool started until attached, then stopped: its stderr and its peak memory."""
 
-    def __init__(self, tool, cache):
+    def __init__(self, tool, cache, *extra):
         env = dict(os.environ, CORESCOPE_CACHE_DIR=cache)
-        with harness.Tool(tool, *args(tool), env=env) as t:
+        with harness.Tool(tool, *extra, *args(tool), env=env) as t:
             with open(f"/proc/{t.proc.pid}/status") as f:
                 self.hwm_kb = int([ln for ln in f if ln.startswith("VmHWM:")][0].split()[1])
         self.stderr = t.err
@@ -92,5 +92,9 @@ def test_peak_memory_without_the_full_btf():
         cache = os.path.join(d, "cache")
         for tool in TOOLS:
             run(tool, cache)
-            kb = run(tool, cache).hwm_kb
-            assert kb < limit, (tool, kb)
+            r = run(tool, cache)
+            # An fexit program needs its target's id in the kernel's own BTF: libbpf 1.1
+            # reads all of it (docs/performance.md); the same tool without fexit must not.
+            if "attach: fentry" in r.stderr:
+                r = Run(tool, cache, "--attach", "raw_tp")
+            assert r.hwm_kb < limit, (tool, r.hwm_kb)

@@ -108,9 +108,10 @@ def test_empty_arguments_and_cut_failed_arguments():
     assert [e["args"] for e in events_for(t, ok)] == [["/bin/true", tag, ""]], t.out[-2000:]
     failed = [e for e in events_for(t, pid) if e["ret"] == -2]
     assert len(failed) == 4, failed
-    assert failed[0]["args"] == ["p", "a", ""] and not failed[0]["args_truncated"]
-    assert failed[1]["args"] == ["p", "x" * 1023] and not failed[1]["args_truncated"]
-    assert failed[2]["args"] == ["p", "y" * 1023] and failed[2]["args_truncated"]
+    assert failed[0]["args"] == ["p", "a", ""] and not failed[0]["args_truncated"], failed[0]
+    assert failed[1]["args"] == ["p", "x" * 1023] and not failed[1]["args_truncated"], \
+        failed[1]
+    assert failed[2]["args"] == ["p", "y" * 1023] and failed[2]["args_truncated"], failed[2]
     assert failed[3]["args_truncated"] and len(failed[3]["args"]) < 201, failed[3]
     assert failed[3]["args"] == ["p"] + [str(i) for i in range(len(failed[3]["args"]) - 1)]
     with Tool("execsnoop", "-q") as t:
