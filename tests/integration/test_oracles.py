@@ -151,9 +151,11 @@ def test_tcpconnlat_vs_strace_curl():
     with tempfile.TemporaryDirectory() as d:
         with open(os.path.join(d, "index.html"), "w") as f:
             f.write("hello\n")
-        server = subprocess.Popen([PYTHON, "-m", "http.server", "--bind", "127.0.0.1", "0"],
-                                  cwd=d, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                  text=True)
+        # -u: its "Serving HTTP ... port N" line is the ready signal, and a pipe would keep
+        # it in Python's buffer (unless the environment says PYTHONUNBUFFERED).
+        server = subprocess.Popen([PYTHON, "-u", "-m", "http.server", "--bind", "127.0.0.1",
+                                   "0"], cwd=d, stdout=subprocess.PIPE,
+                                  stderr=subprocess.DEVNULL, text=True)
         try:
             m = re.search(r"port (\d+)", server.stdout.readline())
             assert m, "http.server did not say its port"
