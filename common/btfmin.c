@@ -18,9 +18,11 @@
  * CO-RE match on them compares only kind and name. */
 #include "btfmin.h"
 
+#include <dirent.h>
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -29,6 +31,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <bpf/btf.h>
@@ -622,6 +625,107 @@ static int generate(const void *elf, size_t size, int fd)
 	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EIO;
 }
 
+/* A cache file's name: 16 hex digits (the object), '-', the kernel's build id in hex,
+ * ".btf". Its temporary name while written: '.', that name, '.', the writer's pid. */
+static bool cache_name(const char *name, bool *tmp)
+{
+	const char *p = name;
+	size_t n;
+
+	*tmp = *p == '.';
+	p += *tmp;
+	n = strspn(p, "0123456789abcdef");
+	if (n != 16 || p[16] != '-')
+		return false;
+	p += 17;
+	n = strspn(p, "0123456789abcdef");
+	if (!n || strncmp(p + n, ".btf", 4) != 0)
+		return false;
+	p += n + 4;
+	if (!*tmp)
+		return !*p;
+	return *p == '.' && p[1] && strspn(p + 1, "0123456789") == strlen(p + 1);
+}
+
+struct cache_entry {
+	char name[NAME_MAX + 1];
+	struct timespec mtime;
+};
+
+static int newest_first(const void *a, const void *b)
+{
+	const struct timespec *x = &((const struct cache_entry *)a)->mtime;
+	const struct timespec *y = &((const struct cache_entry *)b)->mtime;
+
+	if (x->tv_sec != y->tv_sec)
+		return x->tv_sec < y->tv_sec ? 1 : -1;
+	return x->tv_nsec < y->tv_nsec ? 1 : x->tv_nsec > y->tv_nsec ? -1 : 0;
+}
+
+/* Temporary files older than this were left by a writer that died. */
+#define BTFMIN_TMP_STALE_S 3600
+
+/* Removes all but the `keep` most recently used cache files of dirfd (and stale temporary
+ * ones). Only names of the cache's own shape are touched, each by unlinkat, which never
+ * follows a link; directories and anything else stay. Returns the number removed. */
+static int prune(int dirfd, unsigned keep)
+{
+	struct cache_entry *e = NULL, *p;
+	size_t n = 0, cap = 0, i;
+	struct dirent *d;
+	struct stat st;
+	int removed = 0, fd = dup(dirfd);
+	time_t now = time(NULL);
+	DIR *dir;
+	bool tmp;
+
+	dir = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!dir) {
+		if (fd >= 0)
+			close(fd);
+		return 0;
+	}
+	while ((d = readdir(dir))) {
+		if (!cache_name(d->d_name, &tmp) ||
+		    fstatat(dirfd, d->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || S_ISDIR(st.st_mode))
+			continue;
+		if (tmp) {
+			if (st.st_mtime + BTFMIN_TMP_STALE_S < now &&
+			    unlinkat(dirfd, d->d_name, 0) == 0)
+				removed++;
+			continue;
+		}
+		if (n == cap) {
+			cap = cap ? 2 * cap : 64;
+			p = realloc(e, cap * sizeof(*e));
+			if (!p)
+				break;
+			e = p;
+		}
+		snprintf(e[n].name, sizeof(e[n].name), "%s", d->d_name);
+		e[n++].mtime = st.st_mtim;
+	}
+	closedir(dir);
+	if (n > keep) {
+		qsort(e, n, sizeof(*e), newest_first);
+		for (i = keep; i < n; i++)
+			removed += unlinkat(dirfd, e[i].name, 0) == 0;
+	}
+	free(e);
+	return removed;
+}
+
+int btfmin__prune_cache(unsigned keep)
+{
+	int dirfd = open_cache_dir(), n;
+
+	if (dirfd < 0)
+		return -EPERM;
+	n = prune(dirfd, keep);
+	close(dirfd);
+	return n;
+}
+
 static int held_fd = -1;
 static char held_path[64];
 
@@ -644,6 +748,7 @@ const char *btfmin__path(const void *elf, size_t size)
 			if (fd >= 0 && generate(elf, size, fd) == 0 &&
 			    renameat(dirfd, tmp, dirfd, name) == 0) {
 				p_info("minimal BTF written to %s/%s", cache_dir(), name);
+				prune(dirfd, BTFMIN_CACHE_KEEP);
 			} else {
 				if (fd >= 0)
 					unlinkat(dirfd, tmp, 0);
@@ -652,6 +757,8 @@ const char *btfmin__path(const void *elf, size_t size)
 				fd = -1;
 			}
 		} else {
+			/* Used now: the pruning keeps the most recently used files. */
+			futimens(fd, NULL);
 			p_info("minimal BTF from %s/%s", cache_dir(), name);
 		}
 		close(dirfd);

@@ -19,4 +19,15 @@ int btfmin__build(const void *elf, size_t size, const struct btf *kern, struct b
 const char *btfmin__path(const void *elf, size_t size);
 void btfmin__release(void);
 
+/* Files the cache keeps: one per object and kernel, so a few builds of the seven tools on a
+ * few kernels. Each use marks a file used (its mtime); each file written prunes the cache to
+ * the BTFMIN_CACHE_KEEP most recently used. */
+#define BTFMIN_CACHE_KEEP 64
+
+/* Prunes the cache directory (if it is one only this user may write) to the keep most
+ * recently used cache files, and removes temporary files a writer left an hour ago or more.
+ * Only file names of the cache's own shape are removed, never followed. Returns how many
+ * were removed, or -EPERM when the directory is not safe to use. */
+int btfmin__prune_cache(unsigned keep);
+
 #endif

@@ -1,11 +1,16 @@
 /* Unit tests for the command line, escaping, JSON, column output and path helpers. */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "btfmin.h"
 #include "cli.h"
 #include "escape.h"
 #include "htab.h"
@@ -306,6 +311,98 @@ static void test_htab(void)
 	CHECK_INT(t.n, 0);
 }
 
+/* A file in dir, its mtime `age` seconds ago. */
+static void make_aged(const char *dir, const char *name, time_t age)
+{
+	char path[512];
+	struct timespec ts[2];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	CHECK(fd >= 0);
+	if (fd < 0)
+		return;
+	CHECK(write(fd, "x", 1) == 1);
+	clock_gettime(CLOCK_REALTIME, &ts[0]);
+	ts[0].tv_sec -= age;
+	ts[1] = ts[0];
+	CHECK_INT(futimens(fd, ts), 0);
+	close(fd);
+}
+
+static bool exists_in(const char *dir, const char *name)
+{
+	char path[512];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return lstat(path, &st) == 0;
+}
+
+/* The BTF cache keeps the most recently used files, removes stale temporary ones, and
+ * touches nothing that is not named like its own files (a link is removed, never followed). */
+static void test_btfmin_prune(void)
+{
+	char dir[] = "/tmp/corescope-btfcache-XXXXXX", other[] = "/tmp/corescope-target-XXXXXX";
+	char name[128], path[512];
+	const char *id = "0123456789abcdef0123456789abcdef01234567";
+	int i, fd;
+
+	if (!mkdtemp(dir)) {
+		TEST_SKIP("mkdtemp: %s", strerror(errno));
+		return;
+	}
+	fd = mkstemp(other);
+	CHECK(fd >= 0);
+	if (fd >= 0)
+		close(fd);
+	setenv("CORESCOPE_CACHE_DIR", dir, 1);
+	/* Files used i seconds ago, i = 1..10: the 4 newest stay. */
+	for (i = 1; i <= 10; i++) {
+		snprintf(name, sizeof(name), "%016x-%s.btf", i, id);
+		make_aged(dir, name, i * 10);
+	}
+	make_aged(dir, "notes.txt", 1000);                       /* not the cache's */
+	make_aged(dir, "00000000000000aa-xyz.btf", 1000);         /* not hex */
+	make_aged(dir, ".000000000000000b-abcd.btf.123", 7200);  /* stale temporary */
+	make_aged(dir, ".000000000000000c-abcd.btf.124", 5);     /* being written */
+	snprintf(path, sizeof(path), "%s/00000000000000dd-%s.btf", dir, id);
+	CHECK_INT(mkdir(path, 0700), 0);                          /* a directory: stays */
+	snprintf(path, sizeof(path), "%s/00000000000000ee-%s.btf", dir, id);
+	CHECK_INT(symlink(other, path), 0);                       /* a link: oldest, removed */
+	{
+		struct timespec ts[2] = { { .tv_sec = 1 }, { .tv_sec = 1 } };
+
+		utimensat(AT_FDCWD, path, ts, AT_SYMLINK_NOFOLLOW);
+	}
+	CHECK_INT(btfmin__prune_cache(4), 8);
+	for (i = 1; i <= 10; i++) {
+		snprintf(name, sizeof(name), "%016x-%s.btf", i, id);
+		CHECK(exists_in(dir, name) == (i <= 4));
+	}
+	CHECK(exists_in(dir, "notes.txt"));
+	CHECK(exists_in(dir, "00000000000000aa-xyz.btf"));
+	CHECK(!exists_in(dir, ".000000000000000b-abcd.btf.123"));
+	CHECK(exists_in(dir, ".000000000000000c-abcd.btf.124"));
+	snprintf(name, sizeof(name), "00000000000000dd-%s.btf", id);
+	CHECK(exists_in(dir, name));
+	snprintf(name, sizeof(name), "00000000000000ee-%s.btf", id);
+	CHECK(!exists_in(dir, name));
+	CHECK(access(other, F_OK) == 0); /* the link's target is untouched */
+	CHECK_INT(btfmin__prune_cache(4), 0);
+
+	/* A directory others may write is not used, so not pruned either. */
+	CHECK_INT(chmod(dir, 0777), 0);
+	CHECK_INT(btfmin__prune_cache(0), -EPERM);
+	snprintf(name, sizeof(name), "%016x-%s.btf", 1, id);
+	CHECK(exists_in(dir, name));
+
+	unsetenv("CORESCOPE_CACHE_DIR");
+	snprintf(path, sizeof(path), "rm -rf '%s' '%s'", dir, other);
+	CHECK_INT(system(path), 0);
+}
+
 int main(void)
 {
 	TEST_RUN(test_htab);
@@ -316,5 +413,6 @@ int main(void)
 	TEST_RUN(test_json_writer);
 	TEST_RUN(test_out_text_and_json);
 	TEST_RUN(test_pathbuf);
+	TEST_RUN(test_btfmin_prune);
 	return TEST_REPORT();
 }
