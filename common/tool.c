@@ -77,6 +77,19 @@ static void report_stop_time(void)
 		p_info("stop: %.2f ms from the signal to exit", (loop__now_mono_ns() - sig) / 1e6);
 }
 
+/* With -v, after a stop signal: the time each step of the stop took ("stop phase drain:
+ * X ms", from the signal for the first). */
+static void stop_phase(const char *what)
+{
+	static uint64_t last;
+	uint64_t now = loop__now_mono_ns(), sig = loop__stop_requested_ns();
+
+	if (!sig || !log__verbose())
+		return;
+	p_info("stop phase %s: %.2f ms", what, (now - (last ? last : sig)) / 1e6);
+	last = now;
+}
+
 int tool__init(const char *name, const struct cli_common *c)
 {
 	int err;
@@ -268,12 +281,15 @@ int tool__run_events(const struct tool_events *te)
 	}
 	tool__ready(te->what);
 	err = loop__events_tick(eb, te->duration_ms, &te->tick);
+	stop_phase("drain");
 	/* Detached first, so what is left in the ring is a fixed number to count. */
 	bpf_object__detach_skeleton(te->skeleton);
+	stop_phase("detach");
 	tool__report_unread(evbuf__count_unread(eb), o);
 	tool__report_lost(eb, o);
 	report_count(bpfobj__missed_runs(*te->skeleton->obj), TOOL_MISSED_WHAT, "missed_events", o);
 	loop__flush();
+	stop_phase("count the rest and flush");
 out:
 	evbuf__free(eb);
 	out__free(o);
