@@ -50,11 +50,12 @@ struct {
 	__type(value, __u64);
 } start SEC(".maps");
 
-/* Only ever added to (hist_track in common/hist.h reads deltas without resetting). Sized by
- * user space for the keys -D and -F can create; preallocated, as tracing programs should not
- * allocate. */
+/* Only ever added to (hist_track in common/hist.h reads deltas without resetting and sums
+ * the CPUs). Per CPU: completions on several CPUs do not bounce one histogram's cache lines
+ * between them. Sized by user space for the keys -D and -F can create; preallocated, as
+ * tracing programs should not allocate. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, 1);
 	__type(key, struct biolat_key);
 	__type(value, struct hist);

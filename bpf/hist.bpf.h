@@ -18,8 +18,11 @@ static __always_inline void *map_lookup_or_try_init(void *map, const void *key, 
 	return bpf_map_lookup_elem(map, key);
 }
 
-/* Records one value in slot. The map value is shared by every CPU, hence atomic adds; user
- * space never resets it (see hist_track in common/hist.h), so the counters only grow. */
+/* Records one value in slot. Atomic adds: a value shared by every CPU needs them, and even a
+ * per-CPU value can be updated by a program that interrupted another on the same CPU (a
+ * completion in an interrupt during one in process context), where a plain add could lose a
+ * count; uncontended, on a CPU's own cache line, they cost little. User space never resets it
+ * (see hist_track in common/hist.h), so the counters only grow. */
 static __always_inline void hist_add(struct hist *h, __u32 slot, __u64 value)
 {
 	__u64 idx = slot;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 
 #include "json.h"
 
@@ -218,6 +219,8 @@ struct hist_track {
 	struct hist_shadow *shadows;
 	unsigned long gen;
 	unsigned char *walk_keys; /* two keys: the previous and the next of a map walk */
+	struct hist *percpu;      /* one value per possible CPU, for a per-CPU map */
+	int ncpus;
 };
 
 struct hist_track *hist_track__new(size_t key_size)
@@ -248,6 +251,7 @@ void hist_track__free(struct hist_track *t)
 	free(t->keys);
 	free(t->shadows);
 	free(t->walk_keys);
+	free(t->percpu);
 	free(t);
 }
 
@@ -332,6 +336,20 @@ static void track_sweep(struct hist_track *t)
 	t->n = n;
 }
 
+/* The sum of n per-CPU values: each only grows, so their sum only grows too. */
+static void hist_sum(struct hist *sum, const struct hist *v, int n)
+{
+	int c, i;
+
+	memset(sum, 0, sizeof(*sum));
+	for (c = 0; c < n; c++) {
+		for (i = 0; i < HIST_MAX_SLOTS; i++)
+			sum->slots[i] += v[c].slots[i];
+		sum->sum += v[c].sum;
+		sum->count += v[c].count;
+	}
+}
+
 static bool map_type_is_percpu(__u32 type)
 {
 	return type == BPF_MAP_TYPE_PERCPU_HASH || type == BPF_MAP_TYPE_PERCPU_ARRAY ||
@@ -345,16 +363,27 @@ int hist_track__read_map(struct hist_track *t, int map_fd, hist_track_fn fn, voi
 	__u32 info_len = sizeof(info);
 	struct hist_shadow *s;
 	struct hist now, delta;
+	bool map_percpu;
 	int err;
 
 	memset(&info, 0, sizeof(info));
 	err = bpf_obj_get_info_by_fd(map_fd, &info, &info_len);
 	if (err)
 		return err < 0 ? err : -EINVAL;
-	if (info.key_size != t->key_size || info.value_size != sizeof(struct hist) ||
-	    map_type_is_percpu(info.type))
+	if (info.key_size != t->key_size || info.value_size != sizeof(struct hist))
 		return -EINVAL;
+	if (map_type_is_percpu(info.type) && !t->percpu) {
+		/* A per-CPU lookup fills one value per possible CPU (struct hist is a multiple of
+		 * 8 bytes, the kernel's per-CPU value stride). */
+		t->ncpus = libbpf_num_possible_cpus();
+		if (t->ncpus < 1)
+			return t->ncpus < 0 ? t->ncpus : -EINVAL;
+		t->percpu = calloc(t->ncpus, sizeof(struct hist));
+		if (!t->percpu)
+			return -ENOMEM;
+	}
 
+	map_percpu = map_type_is_percpu(info.type);
 	t->gen++;
 	for (;;) {
 		err = bpf_map_get_next_key(map_fd, prev, next);
@@ -366,11 +395,14 @@ int hist_track__read_map(struct hist_track *t, int map_fd, hist_track_fn fn, voi
 		prev = next;
 		next = tmp;
 
-		err = bpf_map_lookup_elem(map_fd, prev, &now);
+		err = map_percpu ? bpf_map_lookup_elem(map_fd, prev, t->percpu)
+				 : bpf_map_lookup_elem(map_fd, prev, &now);
 		if (err == -ENOENT)
 			continue; /* deleted since get_next_key: it has left the map */
 		if (err)
 			return err;
+		if (map_percpu)
+			hist_sum(&now, t->percpu, t->ncpus);
 		s = track_get(t, prev);
 		if (!s)
 			return -ENOMEM;

@@ -82,7 +82,8 @@ int hist__diff(const struct hist *now, struct hist *prev, struct hist *delta);
  * event that arrives after the read is simply part of the next difference. The tracker also
  * hands out the cumulative value, which is what OpenMetrics wants.
  *
- * The map must not be per-CPU. Keys the BPF side deletes are forgotten; a deleted-and-re-
+ * A per-CPU map's values are summed over the CPUs (each CPU's only grows, so the sum does).
+ * Keys the BPF side deletes are forgotten; a deleted-and-re-
  * created key is detected by hist__diff and reported from zero. Since keys are never deleted,
  * size max_entries for every key a run can see. */
 struct hist_track;
@@ -105,8 +106,8 @@ typedef int (*hist_track_fn)(const void *key, const struct hist *now, const stru
 /* Walks every key of the map (bpf_map_get_next_key + bpf_map_lookup_elem), calls fn once for
  * each, even when its delta is empty, and forgets shadows of keys no longer in the map. Keys inserted during the
  * walk may be reported only next time, with everything they gathered meanwhile. Returns 0,
- * fn's non-zero value, -EINVAL when the map's key or value size does not match or the map is
- * per-CPU, or another negative errno from the bpf syscall. */
+ * fn's non-zero value, -EINVAL when the map's key or value size does not match, or another
+ * negative errno from the bpf syscall. */
 int hist_track__read_map(struct hist_track *t, int map_fd, hist_track_fn fn, void *ctx);
 
 #endif

@@ -30,7 +30,8 @@
 #define FOREVER_MS (366ULL * 86400 * 1000)
 
 /* Keys the hists map can hold: one without -D and -F; disks, kinds, or both. Preallocated
- * (~600 bytes each), so no bigger than a busy machine needs. */
+ * (~600 bytes each, per CPU up to HISTS_PERCPU_MAX_BYTES), so no bigger than a busy machine
+ * needs. */
 #define KEYS_PER_DISK 512
 #define KEYS_PER_KIND 256
 #define KEYS_PER_DISK_KIND 2048
@@ -537,6 +538,18 @@ static __u32 hists_keys(const struct env *env)
 	return 1;
 }
 
+/* Kernel memory of the histograms kept per CPU (preallocated: every key on every possible
+ * CPU). Above HISTS_PERCPU_MAX_BYTES (-D or -F on a machine with many CPUs) they are one
+ * shared value per key instead, updated with the same atomic adds. */
+#define HISTS_PERCPU_MAX_BYTES (1u << 20)
+
+static size_t hists_percpu_bytes(__u32 keys)
+{
+	int ncpus = libbpf_num_possible_cpus();
+
+	return (size_t)keys * sizeof(struct hist) * (size_t)(ncpus > 0 ? ncpus : 1024);
+}
+
 /* Requests still in the start map: in flight at exit, or started and never seen completing
  * (only a later request on the same struct would have found it). */
 static uint64_t count_in_flight(struct biolatency_bpf *skel)
@@ -630,6 +643,11 @@ int main(int argc, char **argv)
 	if (err)
 		goto cleanup;
 	err = bpf_map__set_max_entries(skel->maps.hists, hists_keys(&env));
+	if (!err && hists_percpu_bytes(hists_keys(&env)) > HISTS_PERCPU_MAX_BYTES) {
+		err = bpf_map__set_type(skel->maps.hists, BPF_MAP_TYPE_HASH);
+		p_info("histograms shared by the CPUs: per CPU they would take %zu bytes",
+		       hists_percpu_bytes(hists_keys(&env)));
+	}
 	if (err) {
 		p_bpf_err("sizing the histogram map", err);
 		goto cleanup;

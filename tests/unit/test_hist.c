@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 
 #include "hist.h"
 #include "json.h"
@@ -638,7 +639,8 @@ static void test_track_map(void)
 	struct hist v = {0};
 	struct seen s = {0};
 	__u32 k1 = 1, k2 = 2;
-	int fd, pfd;
+	struct hist *pv;
+	int fd, pfd, ncpus, c;
 
 	fd = bpf_map_create(BPF_MAP_TYPE_HASH, "test_hist", sizeof(__u32), sizeof(struct hist), 8,
 			    NULL);
@@ -686,19 +688,43 @@ static void test_track_map(void)
 	CHECK_INT(hist_track__read_map(t, fd, on_key, &s), 99);
 	hist_track__free(t);
 
-	/* Wrong key size or a per-CPU map is refused. */
+	/* A wrong key size is refused. */
 	t = hist_track__new(sizeof(__u64));
 	CHECK_INT(hist_track__read_map(t, fd, on_key, &s), -EINVAL);
 	hist_track__free(t);
+	close(fd);
+
+	/* A per-CPU map: each key's values summed over the CPUs, deltas as for a shared one. */
 	pfd = bpf_map_create(BPF_MAP_TYPE_PERCPU_HASH, "test_hist_pc", sizeof(__u32),
 			     sizeof(struct hist), 8, NULL);
-	if (pfd >= 0) {
-		t = hist_track__new(sizeof(__u32));
-		CHECK_INT(hist_track__read_map(t, pfd, on_key, &s), -EINVAL);
-		hist_track__free(t);
-		close(pfd);
+	ncpus = libbpf_num_possible_cpus();
+	if (pfd < 0 || ncpus < 1) {
+		TEST_SKIP("per-CPU map: %s", strerror(pfd < 0 ? -pfd : -ncpus));
+		if (pfd >= 0)
+			close(pfd);
+		return;
 	}
-	close(fd);
+	pv = calloc(ncpus, sizeof(*pv));
+	t = hist_track__new(sizeof(__u32));
+	CHECK(pv && t);
+	if (pv && t) {
+		memset(&s, 0, sizeof(s));
+		for (c = 0; c < ncpus; c++) {
+			pv[c].slots[3] = c + 1;
+			pv[c].count = c + 1;
+		}
+		CHECK_INT(bpf_map_update_elem(pfd, &k1, pv, BPF_ANY), 0);
+		CHECK_INT(hist_track__read_map(t, pfd, on_key, &s), 0);
+		CHECK(s.calls == 1 && s.got[1] == (__u64)ncpus * (ncpus + 1) / 2);
+		pv[ncpus - 1].slots[3] += 2;
+		CHECK_INT(bpf_map_update_elem(pfd, &k1, pv, BPF_ANY), 0);
+		CHECK_INT(hist_track__read_map(t, pfd, on_key, &s), 0);
+		CHECK(s.calls == 2 && s.got[1] == (__u64)ncpus * (ncpus + 1) / 2 + 2);
+		CHECK(s.cum[1] == s.got[1]);
+	}
+	hist_track__free(t);
+	free(pv);
+	close(pfd);
 }
 
 int main(void)
