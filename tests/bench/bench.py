@@ -44,15 +44,24 @@ BIN = os.path.join(BUILD, "bin")
 BENCH_BIN = os.path.join(BUILD, "bench")
 OUT_JSON = os.environ.get("BENCH_JSON", os.path.join(BUILD, "bench.json"))
 QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
+# A focused run: BENCH_ONLY=dio,open,startup runs only those scenarios (and the start-up or
+# profile phase only when named), to measure one change before and after without the whole
+# run; BENCH_BASE=DIR adds the same tools from another build (DIR holds their binaries, e.g.
+# the build/bin of a worktree at the commit before the change) as configuration "base",
+# interleaved with everything else.
+ONLY = [x for x in os.environ.get("BENCH_ONLY", "").split(",") if x]
+BASE_BIN = os.environ.get("BENCH_BASE") or None
 # The compact summary that docs/performance.md's tables are generated from (committed with
-# the run it describes); a quick run's goes to the build directory.
+# the run it describes); a quick run's goes to the build directory, a focused run's to
+# bench-focused.json (docs/performance.md's before/after section, by perfdoc.py).
 SUMMARY_JSON = os.environ.get("BENCH_SUMMARY", os.path.join(
-    BUILD if QUICK else os.path.join(ROOT, "docs"), "bench-summary.json"))
+    BUILD if QUICK else os.path.join(ROOT, "docs"),
+    "bench-focused.json" if ONLY else "bench-summary.json"))
 
 # BENCH_ROUNDS overrides (a loaded machine makes a full run long: say how many in the doc).
 ROUNDS = int(os.environ.get("BENCH_ROUNDS") or (2 if QUICK else 6))
 STATS_RUNS = 1 if QUICK else 2
-START_RUNS = 3 if QUICK else 10
+START_RUNS = int(os.environ.get("BENCH_START_RUNS") or (3 if QUICK else 10))
 BT_START_RUNS = 1 if QUICK else 3
 # Timed iterations per workload run; the workload adds N/10 untimed warm-up iterations.
 # Chosen so one bare run takes ~0.2-0.5 s here (quick: a fifth of that).
@@ -598,8 +607,8 @@ def lbt_lost(*texts):
     return sum(int(x) for t in texts for x in re.findall(rb"[Ll]ost (\d+) events", t or b""))
 
 
-def tool_path(name):
-    p = os.path.join(BIN, name)
+def tool_path(name, bindir=None):
+    p = os.path.join(bindir or BIN, name)
     return p if os.access(p, os.X_OK) else None
 
 
@@ -630,6 +639,9 @@ def make_tracer(scn, config, env):
     if config == "tool":
         return Tracer(scn["tool"], [tool_path(scn["tool"])] + scn["tool_args"],
                       "Hit Ctrl-C to end", "err", env.work)
+    if config == "base":
+        return Tracer("base " + scn["tool"], [tool_path(scn["tool"], BASE_BIN)]
+                      + scn["tool_args"], "Hit Ctrl-C to end", "err", env.work)
     if config == "ring":
         return Tracer("ring", [os.path.join(BENCH_BIN, "floor"),
                                os.path.join(BENCH_BIN, "floor.bpf.o")] + RING_FLOOR[scn["name"]]
@@ -655,6 +667,11 @@ def wait_quiet(own):
 def config_applies(scn, cfg, built):
     if cfg == "tool":
         return scn["tool"] in built
+    if cfg == "base":
+        return bool(BASE_BIN and tool_path(scn["tool"], BASE_BIN))
+    # A focused run compares before and after: the other tracers only when it names them.
+    if cfg in ("bpftrace", "libbpf-tools") and ONLY and cfg not in ONLY:
+        return False
     if cfg == "bpftrace":
         return bool(scn.get("bt"))
     if cfg == "libbpf-tools":
@@ -717,7 +734,7 @@ def one_run(scn, config, rnd, env, seq, stats=False):
                    else None)
         if tracer.rc != 0:
             rec["error"] = tracer.err.decode(errors="replace").strip()[-300:]
-        if config == "tool":
+        if config in ("tool", "base"):
             rec["maps"] = s.get("maps")   # [map id, type, memlock bytes, max_entries]
             delivered, lost_json = scn["tool_count"](tracer.out, w)
             rec.update(delivered=delivered,
@@ -731,7 +748,7 @@ def one_run(scn, config, rnd, env, seq, stats=False):
         elif config == "ring":
             m = re.search(rb"floor: (\d+) records", tracer.err)
             rec["records"] = int(m.group(1)) if m else None
-        if scn.get("complete") and config in ("tool", "bpftrace"):
+        if scn.get("complete") and config in ("tool", "base", "bpftrace"):
             rec["complete"] = scn["complete"](tracer.out, w)
     return rec
 
@@ -811,8 +828,12 @@ def measure_startup(built, env):
     tools rotated per round; bpftrace's opensnoop.bt for comparison."""
     starters = [(name, [tool_path(name)] + tool_default_args(name, env), "Hit Ctrl-C to end",
                  "err") for name in built]
+    # The same tools from the baseline build, interleaved: before and after in one run.
+    starters += [("base " + name, [tool_path(name, BASE_BIN)] + tool_default_args(name, env),
+                  "Hit Ctrl-C to end", "err") for name in built
+                 if BASE_BIN and tool_path(name, BASE_BIN)]
     # Debian's libbpf-tools, interleaved with the tools: the bar for start-up.
-    for name in LBT_LINKS:
+    for name in [n for n in LBT_LINKS if not ONLY or (n in built and "libbpf-tools" in ONLY)]:
         args = ["-d", os.path.basename(env.loop_dev)] if name == "biolatency" and \
             env.loop_dev else []
         x = lbt(name, args)
@@ -856,7 +877,7 @@ def measure_startup(built, env):
                                 "vmrss_kb": s["vmrss_kb"], "map_bytes": s["map_bytes"],
                                 "stack_map_bytes": s["stack_map_bytes"],
                                 "stop_ms": t.stop_ms, "rc": t.rc})
-    bt = shutil.which("bpftrace")
+    bt = shutil.which("bpftrace") if not ONLY or "bpftrace" in ONLY else None
     if bt:
         runs["bpftrace opensnoop.bt"] = []
         for _ in range(BT_START_RUNS):
@@ -1202,7 +1223,8 @@ def print_report(res):
     for name, s in res["scenarios"].items():
         fl = s["configs"].get("floor", {}).get("added_ns")
         bt = s["configs"].get("bpftrace", {}).get("added_ns")
-        for cfg in ("none", "none2", "floor", "ring", "tool", "libbpf-tools", "bpftrace"):
+        for cfg in ("none", "none2", "floor", "ring", "tool", "base", "libbpf-tools",
+                    "bpftrace"):
             c = s["configs"].get(cfg)
             label = {"tool": s["tool"], "bpftrace": "bpftrace"}.get(cfg, cfg)
             if c is None:
@@ -1240,7 +1262,7 @@ def print_report(res):
         p("")
     p("Inside the BPF programs (run-time statistics): ns per run x runs per generated event")
     for name, s in res["scenarios"].items():
-        for cfg in ("floor", "ring", "tool", "libbpf-tools", "bpftrace"):
+        for cfg in ("floor", "ring", "base", "tool", "libbpf-tools", "bpftrace"):
             c = s["configs"].get(cfg, {})
             progs = c.get("kernel_progs")
             if not progs:
@@ -1260,19 +1282,21 @@ def print_report(res):
     p("-" * len(hdr))
     peak = {}
     for s in res["scenarios"].values():
-        c = s["configs"].get("tool", {})
-        if c.get("peak_vmhwm_kb"):
-            peak[s["tool"]] = (c["peak_vmhwm_kb"], c["peak_map_bytes"])
+        for cfg, key in (("tool", s["tool"]), ("base", "base " + s["tool"])):
+            c = s["configs"].get(cfg, {})
+            if c.get("peak_vmhwm_kb"):
+                peak[key] = (c["peak_vmhwm_kb"], c["peak_map_bytes"])
         b = s["configs"].get("bpftrace", {})
         if b.get("peak_vmhwm_kb"):
             key = "bpftrace " + (s["bpftrace_program"] or "").split("/")[-1]
             peak[key] = (b["peak_vmhwm_kb"], b["peak_map_bytes"])
-    rows = TOOLS + [k for k in res["startup"] if k.startswith("floor")] + \
-        sorted(k for k in res["startup"] if k.startswith("bpftrace"))
+    rows = [t for n in TOOLS for t in (n, "base " + n)] + \
+        [k for k in res["startup"] if k.startswith("floor")] + \
+        sorted(k for k in res["startup"] if k.startswith(("bpftrace", "libbpf-tools")))
     for tool in rows:
         st = res["startup"].get(tool)
         if st is None:
-            if tool in TOOLS:
+            if tool in TOOLS and not res.get("focused"):
                 p("%-22s %s" % (tool, "not built"))
             continue
         if "error" in st:
@@ -1381,6 +1405,7 @@ def compact_summary(res):
              for name, st in res["startup"].items()}
     return rnd({
         "date": res["date"], "git": res.get("git"), "quick": res["quick"],
+        "focused": res.get("focused"), "base": res.get("base_commit"),
         "rounds": res["rounds"], "duration_s": res.get("duration_s"),
         "machine": res["machine"], "load": res.get("load"),
         "attach": {k: v.get("lines", [])[-6:] for k, v in res.get("attach", {}).items()},
@@ -1414,11 +1439,21 @@ def main():
     build_helpers()
     built = [t for t in TOOLS if tool_path(t)]
     missing = [t for t in TOOLS if t not in built]
+    if BASE_BIN:
+        p = subprocess.run(["git", "-C", BASE_BIN, "rev-parse", "HEAD"], capture_output=True,
+                           text=True)
+        res_base_commit = p.stdout.strip() or None
+    else:
+        res_base_commit = None
+    if ONLY:
+        log("bench: focused run: %s%s" % (",".join(ONLY),
+                                           "; baseline from " + BASE_BIN if BASE_BIN else ""))
     log("bench: %s mode; built: %s; not built: %s" % (
         "quick" if QUICK else "full", " ".join(built), " ".join(missing) or "-"))
     env = Env()
     warnings = []
-    res = {"quick": QUICK, "rounds": ROUNDS, "iters": ITERS, "machine": machine_info(),
+    res = {"quick": QUICK, "focused": ONLY or None, "base": BASE_BIN,
+           "base_commit": res_base_commit, "rounds": ROUNDS, "iters": ITERS, "machine": machine_info(),
            "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "built": built, "missing": missing,
            "git": git_state(), "load": {"loadavg_start": list(os.getloadavg())}}
     interrupted = False
@@ -1433,16 +1468,24 @@ def main():
         except (RuntimeError, OSError) as e:
             warnings.append("no loop device, dio scenario skipped: %s" % e)
         scns = [s for s in scenario_defs(env) if env.loop_dev or not s.get("needs_loop")]
+        if ONLY:
+            scns = [s for s in scns if s["name"] in ONLY]
+            # The start-up phase measures the tools of the scenarios chosen (or all with
+            # "startup" alone).
+            only_tools = [s["tool"] for s in scns] or [t for t in built if t in ONLY] or built
+            built = [t for t in built if t in only_tools]
         log("bench: attach points")
         res["attach"] = check_attach_points([t for t in built if t != "profile"], env)
         for name, a in res["attach"].items():
             if a.get("floor_matches") is False:
                 warnings.append("%s did not choose the hooks the floor uses (%s): %s" % (
                     name, a["expected"], "; ".join(a["lines"])))
-        log("bench: start-up and idle memory (%d starts per tool)" % START_RUNS)
-        res["startup_runs"] = measure_startup(built, env)
-        res["startup"] = summarize_startup(res["startup_runs"])
-        configs = ["none", "none2", "floor", "ring", "tool", "libbpf-tools", "bpftrace"]
+        if not ONLY or "startup" in ONLY:
+            log("bench: start-up and idle memory (%d starts per tool)" % START_RUNS)
+            res["startup_runs"] = measure_startup(built, env)
+            res["startup"] = summarize_startup(res["startup_runs"])
+        configs = ["none", "none2", "floor", "ring", "tool", "base", "libbpf-tools",
+                   "bpftrace"]
         seq = 0
         for rnd in range(ROUNDS):
             t_round = time.monotonic()
@@ -1471,7 +1514,7 @@ def main():
             log("bench: in-kernel time per event (BPF run-time statistics)")
             try:
                 for scn in scns:
-                    for cfg in ("floor", "ring", "tool", "libbpf-tools", "bpftrace"):
+                    for cfg in ("floor", "ring", "tool", "base", "libbpf-tools", "bpftrace"):
                         if not config_applies(scn, cfg, built):
                             continue
                         for _ in range(STATS_RUNS):
@@ -1482,7 +1525,7 @@ def main():
                                 log("bench: %s/%s (stats): %s" % (scn["name"], cfg, e))
             finally:
                 os.close(stats_fd)
-        if "profile" in built:
+        if "profile" in built and (not ONLY or "profile" in ONLY):
             log("bench: profile")
             res["profile"] = measure_profile(env)
         else:
@@ -1521,7 +1564,8 @@ def main():
         json.dump(compact_summary(res), f, indent=1, sort_keys=True, default=str)
         f.write("\n")
     os.replace(SUMMARY_JSON + ".tmp", SUMMARY_JSON)
-    if not QUICK and SUMMARY_JSON == os.path.join(ROOT, "docs", "bench-summary.json"):
+    if not QUICK and SUMMARY_JSON in (os.path.join(ROOT, "docs", "bench-summary.json"),
+                                      os.path.join(ROOT, "docs", "bench-focused.json")):
         # docs/performance.md's tables from this run (the prose around them is by hand).
         subprocess.run([sys.executable, os.path.join(HERE, "perfdoc.py"), SUMMARY_JSON,
                         os.path.join(ROOT, "docs", "performance.md")])

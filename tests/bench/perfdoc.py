@@ -13,8 +13,9 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONFIG_LABEL = {"none": "none", "none2": "none2 (A/A)", "floor": "floor (empty program)",
-                "ring": "floor + one ring record", "libbpf-tools": "libbpf-tools 0.26 (Debian)"}
-ORDER = ["none", "none2", "floor", "ring", "tool", "libbpf-tools", "bpftrace"]
+                "ring": "floor + one ring record", "libbpf-tools": "libbpf-tools 0.26 (Debian)",
+                "base": "*before* (the base commit's build)"}
+ORDER = ["none", "none2", "floor", "ring", "base", "tool", "libbpf-tools", "bpftrace"]
 
 
 def n(v, spec="{:,.0f}", none="–"):
@@ -25,10 +26,13 @@ def run_section(s):
     m, g, ld = s["machine"], s.get("git") or {}, s.get("load") or {}
     per_round = ld.get("loadavg_1min_per_round") or []
     lines = [
-        "Run of %s%s, %s mode, %d rounds, %.0f s; commit `%s`%s." % (
-            s["date"], "", "quick" if s["quick"] else "full", s["rounds"],
-            s.get("duration_s") or 0, (g.get("commit") or "?")[:12],
-            " (with uncommitted changes)" if g.get("dirty") else ""),
+        "Run of %s%s, %s mode, %d rounds, %.0f s; commit `%s`%s%s." % (
+            s["date"], "", "quick" if s["quick"] else
+            "focused (%s)" % ", ".join(s["focused"]) if s.get("focused") else "full",
+            s["rounds"], s.get("duration_s") or 0, (g.get("commit") or "?")[:12],
+            " (with uncommitted changes)" if g.get("dirty") else "",
+            "; *before*: the build of commit `%s`, interleaved" % s["base"][:12]
+            if s.get("base") else ""),
         "Machine: %s, %d CPUs, kernel %s, %s, %s." % (
             m["cpu"], m["cpus"], m["kernel"], m["os"], m.get("bpftrace") or "no bpftrace"),
         "Load: 1-minute load average %s at the start, %s at the end (per round: %s); "
@@ -73,24 +77,25 @@ def cost_section(s):
 
 
 def start_section(s):
-    st = s["startup"]
+    st = s.get("startup") or {}
     out = ["| tool | start to attached, median (min–max) | stop, idle | stop under load, worst "
            "| peak RSS (VmHWM) | kernel map memory |",
            "|---|---:|---:|---:|---:|---:|"]
     worst = {}
     peak = {}
     for sc in s["scenarios"].values():
-        c = sc["configs"].get("tool", {})
-        if c.get("stop_ms_max") is not None:
-            worst[sc["tool"]] = c["stop_ms_max"]
-        if c.get("peak_vmhwm_kb"):
-            peak[sc["tool"]] = c["peak_vmhwm_kb"]
+        for cfg, name in (("tool", sc["tool"]), ("base", "base " + sc["tool"])):
+            c = sc["configs"].get(cfg, {})
+            if c.get("stop_ms_max") is not None:
+                worst[name] = c["stop_ms_max"]
+            if c.get("peak_vmhwm_kb"):
+                peak[name] = c["peak_vmhwm_kb"]
     for name, r in st.items():
         if "ready_ms_median" not in r:
             out.append("| %s | %s | | | | |" % (name, r.get("error", "–")))
             continue
-        label = name if not name.startswith(("floor", "bpftrace", "libbpf-tools")) \
-            else "*%s*" % name
+        label = name if not name.startswith(("floor", "bpftrace", "libbpf-tools", "base ")) \
+            else "*before* %s" % name[5:] if name.startswith("base ") else "*%s*" % name
         hwm = max(r.get("idle_vmhwm_kb") or 0, peak.get(name, 0))
         maps = r.get("idle_map_bytes") or 0
         stack = r.get("stack_map_bytes") or 0
@@ -132,6 +137,9 @@ def targets_section(s):
 
 SECTIONS = {"run": run_section, "cost": cost_section, "start": start_section,
             "profile": profile_section, "targets": targets_section}
+# A focused run (BENCH_ONLY, docs/bench-focused.json): its own sections, before and after.
+FOCUSED = {"focused-run": run_section, "focused-cost": cost_section,
+           "focused-start": start_section}
 
 
 def main():
@@ -142,7 +150,7 @@ def main():
         s = json.load(f)
     with open(doc) as f:
         text = f.read()
-    for name, fn in SECTIONS.items():
+    for name, fn in (FOCUSED if s.get("focused") else SECTIONS).items():
         pat = re.compile(r"(<!-- bench:%s -->\n).*?(<!-- /bench:%s -->)" % (name, name),
                          re.S)
         if not pat.search(text):
