@@ -19,15 +19,27 @@ enum tcpretrans_flags {
 	TCPRETRANS_F_SYNACK = 1 << 0, /* a SYN-ACK of a connection not yet accepted */
 };
 
+/* A socket's owner: the task that connected it or made it listen (a child of a listener:
+ * the listener's), recorded in that task's context when the socket entered the
+ * connection. */
+struct tcpretrans_owner {
+	__u32 pid;     /* thread group ID on the host; 0: not known */
+	__u32 mntns;   /* its mount namespace */
+	__u32 ns_pid;  /* its PID in its own PID namespace */
+	__u32 pad;
+};
+
 struct tcpretrans_event {
 	__u64 ts_ns;   /* bpf_ktime_get_ns() at the retransmit */
-	struct ident id; /* the socket's cgroup_id; the rest 0 (the owner is not known) */
+	struct ident id; /* the socket's cgroup_id; mntns and ns_pid its owner's (0: unknown) */
 	__u32 pid;     /* the task on the CPU, usually not the socket's owner (see the man page) */
+	__u32 owner_pid; /* the socket's owner (0: not known) */
 	__u32 state;   /* TCP state of the socket (1 = ESTABLISHED, ..., 12 = NEW_SYN_RECV) */
 	__u32 type;    /* enum tcpretrans_type */
 	__u32 segs;    /* TCP segments in the retransmitted packet (1 for a loss probe) */
 	__s32 err;     /* 0, or the -errno of a retransmit the kernel counted but failed to send */
 	__u32 flags;   /* enum tcpretrans_flags */
+	__u32 pad;
 	struct inet_tuple tuple;
 };
 
@@ -38,6 +50,7 @@ struct tcpretrans_count {
 	__u64 loss_probes;
 	__u64 cgroup_id;   /* the socket's, when the flow was first seen */
 	__u64 failed;      /* of the retransmits, those counted by the kernel but not sent */
+	struct tcpretrans_owner owner; /* the socket's, when the flow was first seen */
 };
 
 /* -c: totals by address family (index 0 IPv4, 1 IPv6) and TCP state (the socket's

@@ -26,7 +26,7 @@
 
 /* Questions for the BTF child (see oracle_start). */
 enum oracle_op { OP_BTF_TYPE, OP_TP_BTF, OP_FENTRY, OP_SYSCALL_FUNC, OP_TP_ARG_INDEX,
-		 OP_MEM_ALLOC };
+		 OP_MEM_ALLOC, OP_SK_STORAGE };
 static int ask(int op, const char *a, const char *b);
 
 #ifndef TRACEFS_MAGIC
@@ -257,6 +257,75 @@ static bool do_bpf_mem_alloc(void)
 	return strs && memmem(strs, len, needle, sizeof(needle)) != NULL;
 }
 
+/* An SK_STORAGE map as a tool declares one (BPF_F_CLONE: children of a listener get a copy),
+ * with the BTF such maps need (an int key, an 8-byte value). Returns its fd or -errno. */
+static int sk_storage_map(void)
+{
+	struct btf *btf = btf__new_empty();
+	int key, val, fd = -ENOMEM;
+
+	if (!btf)
+		return -ENOMEM;
+	key = btf__add_int(btf, "int", 4, BTF_INT_SIGNED);
+	val = btf__add_int(btf, "long long", 8, BTF_INT_SIGNED);
+	if (key > 0 && val > 0 && btf__load_into_kernel(btf) == 0) {
+		LIBBPF_OPTS(bpf_map_create_opts, mo, .map_flags = BPF_F_NO_PREALLOC | BPF_F_CLONE,
+			    .btf_fd = btf__fd(btf), .btf_key_type_id = key,
+			    .btf_value_type_id = val);
+
+		fd = bpf_map_create(BPF_MAP_TYPE_SK_STORAGE, NULL, 4, 8, 0, &mo);
+		fd = fd < 0 ? -errno : fd;
+	}
+	btf__free(btf); /* the map holds its own reference to the kernel's copy */
+	return fd;
+}
+
+/* bpf_sk_storage_get() on the struct sock * first argument of tp_name, in a tp_btf program:
+ * what the tools' programs do where the kernel allows it (tracing programs, Linux 5.11). */
+static bool do_sk_storage_tracing(const char *tp_name)
+{
+	char type[160];
+	int map, id, fd;
+
+	snprintf(type, sizeof(type), "btf_trace_%s", tp_name);
+	id = running_kernel_btf_id(type, BTF_KIND_TYPEDEF);
+	if (id <= 0)
+		return false;
+	map = sk_storage_map();
+	if (map < 0)
+		return false;
+	{
+		const struct bpf_insn insns[] = {
+			/* r6 = sk (the first argument); if (!sk) goto out */
+			{ .code = BPF_LDX | BPF_MEM | BPF_DW, .dst_reg = BPF_REG_6,
+			  .src_reg = BPF_REG_1 },
+			{ .code = BPF_JMP | BPF_JEQ | BPF_K, .dst_reg = BPF_REG_6, .off = 6 },
+			/* bpf_sk_storage_get(map, sk, NULL, 0) */
+			{ .code = BPF_LD | BPF_IMM | BPF_DW, .dst_reg = BPF_REG_1,
+			  .src_reg = BPF_PSEUDO_MAP_FD, .imm = map },
+			{ 0 },
+			{ .code = BPF_ALU64 | BPF_MOV | BPF_X, .dst_reg = BPF_REG_2,
+			  .src_reg = BPF_REG_6 },
+			{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_3 },
+			{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_4 },
+			{ .code = BPF_JMP | BPF_CALL, .imm = BPF_FUNC_sk_storage_get },
+			/* out: return 0 */
+			{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0 },
+			{ .code = BPF_JMP | BPF_EXIT },
+		};
+		LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = BPF_TRACE_RAW_TP,
+			    .attach_btf_id = id);
+
+		fd = bpf_prog_load(BPF_PROG_TYPE_TRACING, NULL, "GPL", insns,
+				   sizeof(insns) / sizeof(insns[0]), &opts);
+	}
+	close(map);
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
 /* Whether this kernel attaches fentry programs at all: 1 until the first program that loads
  * is attached, then 0 or the negative errno of that attach. */
 static int fentry_attach_err = 1;
@@ -427,6 +496,8 @@ static int oracle_answer(const struct oracle_req *q)
 		return do_tp_arg_index(q->a, q->b);
 	case OP_MEM_ALLOC:
 		return do_bpf_mem_alloc();
+	case OP_SK_STORAGE:
+		return do_sk_storage_tracing(q->a);
 	default:
 		return -EINVAL;
 	}
@@ -573,6 +644,15 @@ bool probe__bpf_mem_alloc(void)
 {
 	uint64_t t = timer_start();
 	bool r = ask(OP_MEM_ALLOC, NULL, NULL) > 0;
+
+	timer_stop(t);
+	return r;
+}
+
+bool probe__sk_storage_tracing(const char *tp_name)
+{
+	uint64_t t = timer_start();
+	bool r = ask(OP_SK_STORAGE, tp_name, NULL) > 0;
 
 	timer_stop(t);
 	return r;

@@ -34,6 +34,11 @@ bool probe__tp_btf(const char *tp_name);
 bool probe__fentry(const char *func);
 int probe__fentry_error(const char *func);
 
+/* Can a tp_btf program on tp_name keep data on the socket of its struct sock * first argument
+ * in a BPF_MAP_TYPE_SK_STORAGE map with BPF_F_CLONE (bpf_sk_storage_get in tracing programs:
+ * Linux 5.11)? Loads such a program. */
+bool probe__sk_storage_tracing(const char *tp_name);
+
 /* Can kprobes be created on this kernel at all (CONFIG_KPROBES and a kprobe PMU)? */
 bool probe__kprobes(void);
 

@@ -19,6 +19,7 @@
 #include "loop.h"
 #include "openmetrics.h"
 #include "out.h"
+#include "probe.h"
 #include "tool.h"
 
 #include "tcpretrans.h"
@@ -41,13 +42,15 @@ struct env {
 
 /* Text shows "addr:port" endpoints; JSON has the address and the port as separate keys (the
  * *PORT columns are JSON only, and the endpoint columns then carry just the address). */
-enum col { COL_TIME, COL_TS, COL_PID, COL_NSPID, COL_CONTAINER, COL_IP, COL_LOCAL, COL_LPORT, COL_TYPE, COL_REMOTE,
-	   COL_RPORT, COL_STATE, COL_SEGS, COL_SYNACK, COL_ERR, NCOLS };
+enum col { COL_TIME, COL_TS, COL_PID, COL_OWNER, COL_NSPID, COL_CONTAINER, COL_IP, COL_LOCAL,
+	   COL_LPORT, COL_TYPE, COL_REMOTE, COL_RPORT, COL_STATE, COL_SEGS, COL_SYNACK, COL_ERR,
+	   NCOLS };
 
 static struct out_col columns[NCOLS] = {
 	[COL_TIME] = { "TIME", "time", 8, OUT_LEFT },
 	[COL_TS] = { "TS", "ts_ns", 0, OUT_HIDE_TEXT },
 	[COL_PID] = { "PID", "pid", 7, 0 },
+	[COL_OWNER] = { "OWNER", "owner_pid", 7, 0 },
 	[COL_NSPID] = IDENTITY_COL_NSPID,
 	[COL_CONTAINER] = IDENTITY_COL_CONTAINER,
 	[COL_IP] = { "IP", "ip", 2, 0 },
@@ -62,10 +65,11 @@ static struct out_col columns[NCOLS] = {
 	[COL_ERR] = { "ERR", "err", 0, OUT_HIDE_TEXT },
 };
 
-enum count_col { CCOL_NSPID, CCOL_CONTAINER, CCOL_IP, CCOL_LOCAL, CCOL_LPORT, CCOL_REMOTE, CCOL_RPORT, CCOL_RETRANS,
+enum count_col { CCOL_OWNER, CCOL_NSPID, CCOL_CONTAINER, CCOL_IP, CCOL_LOCAL, CCOL_LPORT, CCOL_REMOTE, CCOL_RPORT, CCOL_RETRANS,
 		 CCOL_SEGS, CCOL_TLP, CCOL_FAILED, NCCOLS };
 
 static struct out_col count_columns[NCCOLS] = {
+	[CCOL_OWNER] = { "OWNER", "owner_pid", 7, OUT_HIDE_TEXT },
 	[CCOL_NSPID] = IDENTITY_COL_NSPID,
 	[CCOL_CONTAINER] = IDENTITY_COL_CONTAINER,
 	[CCOL_IP] = { "IP", "ip", 2, 0 },
@@ -90,12 +94,16 @@ static const char doc[] =
 	"\n"
 	"PID is the task that was on the CPU: a retransmit runs from a timer or on an\n"
 	"incoming ACK, so it is usually 0 or an unrelated process, rarely the socket's owner.\n"
+	"OWNER is the socket's owner: the process that connected it or made it listen (for\n"
+	"an accepted socket, the listener's); \"-\" for sockets older than tcpretrans. -p and\n"
+	"--mntns apply to the owner, and never match a socket whose owner is not known.\n"
 	"\n"
 	"EXAMPLES:\n"
 	"  tcpretrans             # every retransmit\n"
 	"  tcpretrans -l          # also tail loss probes (needs fentry or kprobes)\n"
 	"  tcpretrans -c -d 10    # retransmits per flow over 10 seconds\n"
 	"  tcpretrans -6 -j       # IPv6 only, as JSON lines\n"
+	"  tcpretrans -p 1234     # retransmits of the sockets process 1234 opened\n"
 	"  tcpretrans -c --openmetrics /var/lib/node_exporter/tcpretrans.prom >/dev/null";
 
 enum { OPT_COUNT = 'c', OPT_LOSS = 'l', OPT_ATTACH = 0x100, OPT_OPENMETRICS };
@@ -179,8 +187,13 @@ static int handle_event(void *vctx, const void *data, size_t size)
 	out__fmt(o, COL_TIME, "%s", hms);
 	out__u64(o, COL_TS, wall_ns);
 	out__u64(o, COL_PID, e->pid);
-	/* The socket's container; no process of its own to ask (see the man page). */
-	identity__print(ctx->idn, o, &e->id, 0, e->ts_ns);
+	if (e->owner_pid)
+		out__u64(o, COL_OWNER, e->owner_pid);
+	else
+		out__none(o, COL_OWNER);
+	/* The socket's container, and its owner's ids (the owner, if it still runs, is asked
+	 * where only cgroup v1 names the container). */
+	identity__print(ctx->idn, o, &e->id, e->owner_pid, e->ts_ns);
 	out__u64(o, COL_IP, inet__version(e->tuple.family));
 	put_endpoint(o, COL_LOCAL, COL_LPORT, &e->tuple, e->tuple.laddr, e->tuple.lport);
 	if (e->type == TCPRETRANS_LOSS_PROBE)
@@ -250,9 +263,17 @@ static int print_counts(struct tcpretrans_bpf *skel, struct out *o, struct ident
 	for (i = 0; i < n; i++) {
 		const struct inet_tuple *t = &flows[i].key;
 
+		const struct tcpretrans_owner *ow = &flows[i].count.owner;
+
 		out__begin(o);
-		identity__print(idn, o, &(struct ident){ .cgroup_id = flows[i].count.cgroup_id }, 0,
-				0);
+		if (ow->pid)
+			out__u64(o, CCOL_OWNER, ow->pid);
+		else
+			out__none(o, CCOL_OWNER);
+		identity__print(idn, o,
+				&(struct ident){ .cgroup_id = flows[i].count.cgroup_id,
+						 .mntns = ow->mntns, .ns_pid = ow->ns_pid },
+				ow->pid, 0);
 		out__u64(o, CCOL_IP, inet__version(t->family));
 		put_endpoint(o, CCOL_LOCAL, CCOL_LPORT, t, t->laddr, t->lport);
 		put_endpoint(o, CCOL_REMOTE, CCOL_RPORT, t, t->raddr, t->rport);
@@ -341,10 +362,29 @@ static int count_tick(void *vctx)
 	return ctx->env->om_path ? om__update_file(ctx->env->om_path, om_write, ctx) : 0;
 }
 
+/* At exit: retransmits -p or --mntns left out because their socket's owner is not known,
+ * and sockets whose owner could not be recorded (their events were all shown, with OWNER
+ * unknown: a warning, not events lost). See the man page, The PID and OWNER columns. */
+static void report_owner_drops(struct tcpretrans_bpf *skel, const struct env *env)
+{
+	struct tool_drop drops[] = {
+		{ "owner_unknown",
+		  "retransmits not matched by -p/--mntns: their socket's owner is not known (the "
+		  "socket is older than tcpretrans, or its listening port had several owners)",
+		  skel->bss->owner_unknown },
+	};
+
+	tool__report_drops(env->c.json, drops, 1);
+	if (skel->bss->owners_full)
+		p_warn("%llu sockets have no known owner: there was no room to record it (the "
+		       "table holds %u sockets)", (unsigned long long)skel->bss->owners_full,
+		       bpf_map__max_entries(skel->maps.owner_hash));
+}
+
 int main(int argc, char **argv)
 {
 	struct env env = { 0 };
-	struct argp_child children[] = { cli__child(CLI_CGROUP_LONG | CLI_CONTAINERS | CLI_DURATION,
+	struct argp_child children[] = { cli__child(CLI_PID | CLI_CGROUP_LONG | CLI_CONTAINERS | CLI_DURATION,
 						    &env.c),
 					 inet__family_child(&env.family), {} };
 	const struct argp argp = { .options = options, .parser = parse_arg, .doc = doc,
@@ -355,7 +395,9 @@ int main(int argc, char **argv)
 	const struct attach_point tlp_point = { .funcs = tlp_funcs };
 	const struct attach_point synack_point = { .tp_category = "tcp",
 						   .tp_name = "tcp_retransmit_synack" };
-	bool synack;
+	const struct attach_point state_point = { .tp_category = "sock",
+						  .tp_name = "inet_sock_set_state" };
+	bool synack, owners, sk_store = false, owner_filter;
 	static const enum attach_kind retrans_order[] = { ATTACH_RAW_TP, ATTACH_TP_BTF,
 							  ATTACH_TRACEPOINT, ATTACH_AUTO };
 	enum attach_kind kind, tlp_kind = ATTACH_AUTO;
@@ -371,13 +413,9 @@ int main(int argc, char **argv)
 	err = tool__init("tcpretrans", &env.c);
 	if (err)
 		return 1;
-	if (env.c.mntns) {
-		/* Also where --container found the container by its mount namespace only. */
-		p_err("%s: a retransmit's socket keeps its cgroup but no mount namespace; filter "
-		      "by --cgroup or --container (with a cgroup v2 path) instead",
-		      env.c.container ? "--container" : "--mntns");
-		return 1;
-	}
+	/* -p and --mntns (also --container where only a mount namespace names it) select
+	 * sockets by their owner. */
+	owner_filter = env.c.pid || env.c.mntns;
 
 	/* --attach fentry/kprobe picks how -l's loss probes are traced: retransmits have
 	 * tracepoints only. */
@@ -385,23 +423,6 @@ int main(int argc, char **argv)
 	if (tlp_forced && !env.loss_probes)
 		cli__usage_error("--attach %s is for tail loss probes: it needs -l",
 				 attach__name(env.attach));
-	kind = attach__pick(tlp_forced ? ATTACH_AUTO : env.attach, retrans_order, &retrans_point);
-	if (kind == ATTACH_AUTO && env.attach != ATTACH_AUTO && !tlp_forced)
-		return 1;
-	if (kind == ATTACH_AUTO) {
-		attach__possible(ATTACH_TRACEPOINT, &retrans_point, why, sizeof(why));
-		p_err("cannot trace retransmits on this kernel: %s (tcp:tcp_retransmit_skb needs "
-		      "Linux 4.16+)",
-		      why);
-		return 1;
-	}
-	p_info("retransmits: %s tcp:tcp_retransmit_skb", attach__name(kind));
-	/* Added with tcp_retransmit_skb (4.16): missing only where BTF or tracefs lacks it. */
-	synack = attach__possible(kind, &synack_point, why, sizeof(why));
-	if (synack)
-		p_info("SYN-ACK retransmits: %s tcp:tcp_retransmit_synack", attach__name(kind));
-	else
-		p_warn("SYN-ACK retransmits are not traced: %s", why);
 	if (env.loss_probes && tlp_forced) {
 		tlp_kind = attach__pick(env.attach, NULL, &tlp_point);
 		if (tlp_kind == ATTACH_AUTO)
@@ -421,6 +442,47 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
+	/* Owners on the socket itself (SK_STORAGE) need BTF-typed programs everywhere a socket
+	 * is looked up: tp_btf, and fentry for -l. Where the kernel allows it, tp_btf is then
+	 * the first choice; else owners go into a table by socket address. */
+	if ((env.attach == ATTACH_AUTO || env.attach == ATTACH_TP_BTF || tlp_forced) &&
+	    (!env.loss_probes || tlp_kind == ATTACH_FENTRY) &&
+	    attach__possible(ATTACH_TP_BTF, &retrans_point, why, sizeof(why)) &&
+	    attach__possible(ATTACH_TP_BTF, &state_point, why, sizeof(why)) &&
+	    probe__sk_storage_tracing("inet_sock_set_state"))
+		sk_store = true;
+	kind = sk_store ? ATTACH_TP_BTF
+			: attach__pick(tlp_forced ? ATTACH_AUTO : env.attach, retrans_order,
+				       &retrans_point);
+	if (kind == ATTACH_AUTO && env.attach != ATTACH_AUTO && !tlp_forced)
+		return 1;
+	if (kind == ATTACH_AUTO) {
+		attach__possible(ATTACH_TRACEPOINT, &retrans_point, why, sizeof(why));
+		p_err("cannot trace retransmits on this kernel: %s (tcp:tcp_retransmit_skb needs "
+		      "Linux 4.16+)",
+		      why);
+		return 1;
+	}
+	p_info("retransmits: %s tcp:tcp_retransmit_skb", attach__name(kind));
+	/* Added with tcp_retransmit_skb (4.16): missing only where BTF or tracefs lacks it. */
+	synack = attach__possible(kind, &synack_point, why, sizeof(why));
+	if (synack)
+		p_info("SYN-ACK retransmits: %s tcp:tcp_retransmit_synack", attach__name(kind));
+	else
+		p_warn("SYN-ACK retransmits are not traced: %s", why);
+	owners = sk_store || attach__possible(kind, &state_point, why, sizeof(why));
+	if (!owners && owner_filter) {
+		p_err("%s: socket owners cannot be followed on this kernel (sock:inet_sock_set_state: "
+		      "%s); filter by --cgroup instead",
+		      env.c.pid ? "-p" : env.c.container ? "--container" : "--mntns", why);
+		return 1;
+	}
+	if (owners)
+		p_info("socket owners: %s sock:inet_sock_set_state, kept %s", attach__name(kind),
+		       sk_store ? "on the socket (sk_storage)" : "in a table by socket address");
+	else
+		p_warn("socket owners are not followed (sock:inet_sock_set_state: %s): OWNER is "
+		       "unknown", why);
 	if (env.loss_probes)
 		p_info("tail loss probes: %s tcp_send_loss_probe", attach__name(tlp_kind));
 
@@ -435,13 +497,27 @@ int main(int argc, char **argv)
 	skel->rodata->count_mode = env.count;
 	skel->rodata->filter_family = env.family;
 	bpf_program__set_autoload(skel->progs.retrans_raw, kind == ATTACH_RAW_TP);
-	bpf_program__set_autoload(skel->progs.retrans_btf, kind == ATTACH_TP_BTF);
+	bpf_program__set_autoload(skel->progs.retrans_btf_sk, sk_store);
+	bpf_program__set_autoload(skel->progs.retrans_btf, !sk_store && kind == ATTACH_TP_BTF);
 	bpf_program__set_autoload(skel->progs.retrans_tp, kind == ATTACH_TRACEPOINT);
 	bpf_program__set_autoload(skel->progs.synack_raw, synack && kind == ATTACH_RAW_TP);
-	bpf_program__set_autoload(skel->progs.synack_btf, synack && kind == ATTACH_TP_BTF);
+	bpf_program__set_autoload(skel->progs.synack_btf_sk, synack && sk_store);
+	bpf_program__set_autoload(skel->progs.synack_btf,
+				  synack && !sk_store && kind == ATTACH_TP_BTF);
 	bpf_program__set_autoload(skel->progs.synack_tp, synack && kind == ATTACH_TRACEPOINT);
-	bpf_program__set_autoload(skel->progs.tlp_fentry, tlp_kind == ATTACH_FENTRY);
+	bpf_program__set_autoload(skel->progs.tlp_fentry_sk, sk_store && tlp_kind == ATTACH_FENTRY);
+	bpf_program__set_autoload(skel->progs.tlp_fentry, !sk_store && tlp_kind == ATTACH_FENTRY);
 	bpf_program__set_autoload(skel->progs.tlp_kprobe, tlp_kind == ATTACH_KPROBE);
+	bpf_program__set_autoload(skel->progs.state_btf_sk, owners && sk_store);
+	bpf_program__set_autoload(skel->progs.state_btf,
+				  owners && !sk_store && kind == ATTACH_TP_BTF);
+	bpf_program__set_autoload(skel->progs.state_raw, owners && kind == ATTACH_RAW_TP);
+	bpf_program__set_autoload(skel->progs.state_tp, owners && kind == ATTACH_TRACEPOINT);
+	/* Only one way of keeping owners is used: the other's tables stay minimal. */
+	if (sk_store || !owners) {
+		bpf_map__set_max_entries(skel->maps.owner_hash, 1);
+		bpf_map__set_max_entries(skel->maps.listeners, 1);
+	}
 	err = tool__load(skel->skeleton, &env.c,
 			 env.count ? TCPRETRANS_COUNT_RING_BYTES : TCPRETRANS_RING_BYTES);
 	if (err)
@@ -468,6 +544,8 @@ int main(int argc, char **argv)
 			.what = env.loss_probes ? "TCP retransmits and tail loss probes"
 						: "TCP retransmits",
 			.duration_ms = env.c.duration_ms });
+		if (!err)
+			report_owner_drops(skel, &env);
 		goto cleanup;
 	}
 
@@ -497,6 +575,8 @@ int main(int argc, char **argv)
 			     env.om_path ? 0 : 1, env.c.duration_ms, true, count_tick, &om);
 	if (!err)
 		err = print_counts(skel, o, ctx.idn);
+	if (!err)
+		report_owner_drops(skel, &env);
 	loop__flush();
 
 cleanup:

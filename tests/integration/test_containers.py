@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 
 import containers
 import harness
@@ -289,9 +290,132 @@ def test_tcpretrans_names_the_sockets_container():
     assert_identity(rows[0], srv)
 
 
-def test_tcpretrans_refuses_mntns():
-    harness.assert_usage_error("tcpretrans", "--mntns", "4026531840", expect_rc=1,
-                               contains="no mount namespace")
+# A server in a container that listens only when told to (after the tools started, so that
+# they see its socket enter the connection), then as SERVER.
+LATE_SERVER = "import os, sys\nprint(os.getpid(), flush=True)\nsys.stdin.readline()\n" + SERVER
+
+
+def _tcpretrans_owner_filters(attach):
+    """-p and --mntns keep exactly the retransmits of the sockets that process (or a process
+    of that mount namespace) owns: the connected socket of a client, and an accepted socket
+    of a containerized server (the listener's owner), whose retransmits fire in softirq or a
+    timer. A socket older than the tools has no owner: in every event, never in a filter's,
+    and counted as such at exit. attach: --attach KIND, or None for the default (owners on
+    the socket where the kernel allows, else in a table)."""
+    from netns import PYTHON, Pair
+    opts = ["--attach", attach] if attach else []
+    port, agent_port = 5557, 5558
+    with Pair() as pair, Container("docker") as srv:
+        addr = pair.addr("server", 4)
+        server = subprocess.Popen(
+            ["ip", "netns", "exec", pair.ns["server"], "unshare", "--pid", "--mount", "--fork",
+             "--mount-proc", PYTHON, "-u", "-c", LATE_SERVER, addr, str(port)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            preexec_fn=srv._enter_cgroup)
+        try:
+            ns_pid = int(server.stdout.readline())
+            host_ns = os.stat("/proc/self/ns/mnt").st_ino
+
+            def python_pid():  # unshare's child, once it has its own mount namespace
+                with contextlib.suppress(OSError):
+                    for pid in open(f"/proc/{server.pid}/task/{server.pid}/children").read().split():
+                        if os.stat(f"/proc/{pid}/ns/mnt").st_ino != host_ns:
+                            return int(pid)
+                return None
+            assert harness.wait_for(python_pid, timeout=10)
+            spid = python_pid()
+            mntns = os.stat(f"/proc/{spid}/ns/mnt").st_ino
+            agent = pair.agent("server")
+            agent.cmd("listen", addr, agent_port)
+            client = pair.agent("client")
+            old_fd, old_lport = client.cmd("connect", addr, agent_port)
+            client_ns = os.stat(f"/proc/{client.pid}/ns/mnt").st_ino  # ip netns exec's
+            with harness.Tool("tcpretrans", "-j", "-v", *opts) as all_, \
+                    harness.Tool("tcpretrans", "-j", "-p", spid, *opts) as by_pid, \
+                    harness.Tool("tcpretrans", "-j", "--mntns", mntns, *opts) as by_ns, \
+                    harness.Tool("tcpretrans", "-j", "-p", client.pid, *opts) as by_client, \
+                    harness.Tool("tcpretrans", "-c", "-j", "-p", spid, *opts) as counts:
+                server.stdin.write("listen\n")
+                server.stdin.flush()
+                assert server.stdout.readline().strip() == "listening"
+                client.cmd("connect", addr, port)
+                new_fd, new_lport = client.cmd("connect", addr, agent_port)
+                # The client's packets do not reach the server side for a second: the
+                # server's data and the client's own are retransmitted.
+                pair.nft("server", "table inet cstest {\n chain in {\n"
+                         "  type filter hook input priority 0;\n"
+                         f"  ip saddr {pair.addr('client', 4)} counter drop\n"
+                         " }\n}\n")
+                server.stdin.write("go\n")
+                server.stdin.flush()
+                for fd in (old_fd, new_fd):
+                    client.send("send", fd, 5, 1000, 40)
+                for _ in range(2):
+                    client.reply()
+                assert server.stdout.readline().strip() == "sent"
+                time.sleep(1.0)
+                assert pair.nft_counter("server", "cstest", "in") > 0, "nothing was dropped"
+                pair.nft_delete("server", "cstest")
+                for side in ("server", "client"):
+                    assert harness.wait_for(
+                        lambda: "unacked" not in pair.run(side, "ss", "-tin").stdout, timeout=8)
+            server.communicate("done\n", timeout=15)
+        finally:
+            if server.poll() is None:
+                server.kill()
+                server.wait()
+
+    def flow(events, lport):
+        return [e for e in events if (e.get("laddr"), e.get("lport")) in
+                ((addr, lport), (pair.addr("client", 4), lport))]
+    for t in (all_, by_pid, by_ns, by_client, counts):
+        assert t.rc == 0, t.err
+    if attach:
+        assert f"socket owners: {attach} sock:inet_sock_set_state, kept in a table by socket " \
+            "address" in all_.err, all_.err
+    else:  # on the socket on 5.11 and later, else in the table
+        assert "socket owners: tp_btf sock:inet_sock_set_state, kept on the socket" in all_.err \
+            or "kept in a table" in all_.err, all_.err
+    for t in (all_, by_pid, by_ns, by_client, counts):
+        schema.validate("tcpretrans", harness.json_lines(t.out))
+    schema.validate_shared("tcpretrans")
+    ev = all_.json()
+    srv_ev, new_ev, old_ev = flow(ev, port), flow(ev, int(new_lport)), flow(ev, int(old_lport))
+    assert srv_ev and new_ev and old_ev, all_.out
+    for e in srv_ev:  # the accepted socket: its listener's owner, in the container
+        assert (e["owner_pid"], e["ns_pid"], e["mntns"]) == (spid, ns_pid, mntns), e
+        assert_identity(e, srv, ns_pid=ns_pid)
+    for e in new_ev:  # the client's connected socket
+        assert (e["owner_pid"], e["ns_pid"]) == (client.pid, client.pid), e
+        assert e["mntns"] == client_ns and e["container_id"] is None, e
+    for e in old_ev:  # connected before the tools started
+        assert e["owner_pid"] is None and e["ns_pid"] is None and e["mntns"] is None, e
+    # Exactly: every retransmit of the owner's sockets, and nothing else.
+    for t, want in ((by_pid, srv_ev), (by_ns, srv_ev), (by_client, new_ev)):
+        got = [e for e in t.json() if "ts_ns" in e]
+
+        def key(e):
+            return (e["laddr"], e["lport"], e["raddr"], e["rport"], e["owner_pid"])
+        assert sorted(map(key, got)) == sorted(map(key, want)), (t.argv, got, want)
+        # The old socket's retransmits are owner_unknown (and the host's, if any).
+        unknown = [r["not_counted"] for r in t.json() if "not_counted" in r]
+        assert unknown and unknown[0]["owner_unknown"] >= len(old_ev), (t.argv, t.out)
+    rows = [r for r in counts.json() if "retransmits" in r]
+    assert len(rows) == 1 and rows[0]["retransmits"] == len(srv_ev), (rows, srv_ev)
+    assert (rows[0]["owner_pid"], rows[0]["ns_pid"], rows[0]["mntns"]) == (spid, ns_pid, mntns)
+    assert_identity(rows[0], srv)
+
+
+def test_tcpretrans_filters_by_socket_owner():
+    _tcpretrans_owner_filters(None)
+
+
+def test_tcpretrans_filters_by_socket_owner_raw_tp_table():
+    _tcpretrans_owner_filters("raw_tp")
+
+
+def test_tcpretrans_filters_by_socket_owner_tracepoint_table():
+    _tcpretrans_owner_filters("tracepoint")
 
 
 DIRECT_READS = r"""
