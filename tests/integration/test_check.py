@@ -112,8 +112,18 @@ def expected_attach(tool):
         "opensnoop": "raw_tp/sys_exit",
         "biolatency": "raw_tp/block_rq_issue, raw_tp/block_rq_complete",
         "tcpconnlat": "raw_tp/inet_sock_set_state",
-        "tcpretrans": "raw_tp/tcp_retransmit_skb, raw_tp/tcp_retransmit_synack",
+        "tcpretrans": retrans_attach(),
     }[tool]
+
+
+def retrans_attach(*args, tlp=None):
+    """tcpretrans follows socket owners with tp_btf programs where it can keep them on the
+    socket (tracing programs with sk storage), else with raw_tp ones; its -v says which."""
+    err = harness.run("tcpretrans", *args, "--check", "-v").stderr
+    k = "tp_btf" if "kept on the socket" in err else "raw_tp"
+    assert f"socket owners: {k} sock:inet_sock_set_state" in err, err
+    return ", ".join([f"{k}/tcp_retransmit_skb", f"{k}/tcp_retransmit_synack"] +
+                     ([tlp] if tlp else []) + [f"{k}/inet_sock_set_state"])
 
 
 def assert_lines(tool, got, want):
@@ -162,8 +172,8 @@ def test_loss_probes_need_fentry_or_kprobes():
     if works or kprobes():
         tlp = "fentry/tcp_send_loss_probe" if works else "kprobe/tcp_send_loss_probe"
         assert p.returncode == 0, (p.stdout, p.stderr)
-        assert lines[-2:] == ["attach: raw_tp/tcp_retransmit_skb, raw_tp/tcp_retransmit_synack, "
-                              f"{tlp}", "result: yes: tcpretrans can run here"], lines
+        assert lines[-2:] == [f"attach: {retrans_attach('-l', tlp=tlp)}",
+                              "result: yes: tcpretrans can run here"], lines
         return
     why = ("-l: tail loss probes cannot be traced on this kernel: there is no tracepoint for "
            "them, fentry on tcp_send_loss_probe is refused by this kernel, and kprobes are not "

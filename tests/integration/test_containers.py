@@ -231,18 +231,23 @@ sys.stdin.readline()
 """
 
 
+def _server_in(pair, ctr, script, addr, port):
+    """script as a container's PID 1 in the pair's server namespace, in ctr's cgroup."""
+    from netns import PYTHON
+    return subprocess.Popen(
+        ["ip", "netns", "exec", pair.ns["server"], "unshare", "--pid", "--mount", "--fork",
+         "--mount-proc", PYTHON, "-u", "-c", script, addr, str(port)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, preexec_fn=ctr._enter_cgroup)
+
+
 def test_tcpretrans_names_the_sockets_container():
     """The server's retransmits fire from its RTO timer (softirq), where the task on the
     CPU is not the server: the container still comes from the socket."""
-    from netns import PYTHON, Pair
+    from netns import Pair
     port = 5556
     with Pair() as pair, Container("docker") as srv, Container("podman") as other:
         addr = pair.addr("server", 4)
-        server = subprocess.Popen(
-            ["ip", "netns", "exec", pair.ns["server"], "unshare", "--pid", "--mount", "--fork",
-             "--mount-proc", PYTHON, "-u", "-c", SERVER, addr, str(port)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-            preexec_fn=srv._enter_cgroup)
+        server = _server_in(pair, srv, SERVER, addr, port)
         try:
             assert server.stdout.readline().strip() == "listening"
             client = pair.agent("client")
@@ -302,16 +307,12 @@ def _tcpretrans_owner_filters(attach):
     timer. A socket older than the tools has no owner: in every event, never in a filter's,
     and counted as such at exit. attach: --attach KIND, or None for the default (owners on
     the socket where the kernel allows, else in a table)."""
-    from netns import PYTHON, Pair
+    from netns import Pair
     opts = ["--attach", attach] if attach else []
     port, agent_port = 5557, 5558
     with Pair() as pair, Container("docker") as srv:
         addr = pair.addr("server", 4)
-        server = subprocess.Popen(
-            ["ip", "netns", "exec", pair.ns["server"], "unshare", "--pid", "--mount", "--fork",
-             "--mount-proc", PYTHON, "-u", "-c", LATE_SERVER, addr, str(port)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-            preexec_fn=srv._enter_cgroup)
+        server = _server_in(pair, srv, LATE_SERVER, addr, port)
         try:
             ns_pid = int(server.stdout.readline())
             host_ns = os.stat("/proc/self/ns/mnt").st_ino
