@@ -260,7 +260,7 @@ def test_bad_options():
     line = harness.assert_usage_error("tcpretrans", "--attach", "kprobe")
     assert line == ("tcpretrans: --attach kprobe is for tail loss probes: it needs -l "
                     "(see --help)"), line
-    harness.assert_usage_error("tcpretrans", "-p", "1")
+    harness.assert_usage_error("tcpretrans", "-p", "abc", contains="PID")
     harness.assert_usage_error("tcpretrans", "extra", contains="unexpected argument")
     line = harness.assert_usage_error("tcpretrans", "-d", "abc")
     assert line.startswith("tcpretrans: "), line
