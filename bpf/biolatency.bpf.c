@@ -97,7 +97,7 @@ static const struct hist zero_hist;
 /* Start values that are not times (only with targ_filter_at_insert): the request passed the
  * filters at insertion and is timed from its issue, or it did not pass and is not timed. */
 #define START_PASSED 0
-#define START_EXCLUDED (~0ull)
+#define START_EXCLUDED BIOLAT_START_EXCLUDED
 
 /* At insertion, with targ_filter_at_insert: whether the submitter passed the filters. */
 static __always_inline void start_mark(const struct start_key *key)
@@ -132,9 +132,11 @@ static __always_inline void record(__u64 start_ns, __u32 dev, __u32 kind)
 	struct biolat_key key = {};
 	struct hist *h;
 
-	if (now < start_ns)
-		return;
-	v = targ_ms ? (now - start_ns) / 1000000 : (now - start_ns) / 1000;
+	/* bpf_ktime_get_ns() is the NMI-safe clock, which may read a little behind around a
+	 * timekeeping update or on another CPU: a completion "before" its start took about no
+	 * time, and is counted as such rather than left out without a word. */
+	v = now > start_ns ? now - start_ns : 0;
+	v = targ_ms ? v / 1000000 : v / 1000;
 	if (targ_per_disk)
 		key.dev = dev;
 	if (targ_per_kind)

@@ -26,6 +26,10 @@ enum biolat_drop {
 	BIOLAT_DROP_NR,
 };
 
+/* A start map value that is no time (with a task filter): the request's submitter did not
+ * pass the filters at insertion, so it is not timed and not missed either. */
+#define BIOLAT_START_EXCLUDED (~0ull)
+
 /* Requests in flight the start map can hold; real queues stay far below (queue depth times
  * hardware queues per disk). */
 #define BIOLAT_MAX_INFLIGHT 10240

@@ -551,18 +551,21 @@ static size_t hists_percpu_bytes(__u32 keys)
 }
 
 /* Requests still in the start map: in flight at exit, or started and never seen completing
- * (only a later request on the same struct would have found it). */
+ * (only a later request on the same struct would have found it). Not those a task filter
+ * excluded at insertion, nor one that completed while the map was read. */
 static uint64_t count_in_flight(struct biolatency_bpf *skel)
 {
 	struct start_key { __u64 id, sector; } key, next;
 	int fd = bpf_map__fd(skel->maps.start);
-	uint64_t n = 0;
+	uint64_t n = 0, steps = 0;
 	void *prev = NULL;
+	__u64 start;
 
-	while (n < BIOLAT_MAX_INFLIGHT * 2 && !bpf_map_get_next_key(fd, prev, &next)) {
+	while (steps++ < BIOLAT_MAX_INFLIGHT * 2 && !bpf_map_get_next_key(fd, prev, &next)) {
 		key = next;
 		prev = &key;
-		n++;
+		if (!bpf_map_lookup_elem(fd, &key, &start) && start != BIOLAT_START_EXCLUDED)
+			n++;
 	}
 	return n;
 }
