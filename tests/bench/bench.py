@@ -312,19 +312,21 @@ class Tracer:
         self.stop_ms = None
 
     def start(self, timeout=TRACER_START_TIMEOUT, poll_s=0.0005):
+        # The files mkstemp made, not reopened with O_TRUNC: on ext4 a truncated file's last
+        # close starts the writeback of all it holds (auto_da_alloc), tens of ms after a
+        # benchmark run that the stop time would count (a shell's `> existing-file` does the
+        # same to a user's tracer).
         fd, self.out_path = tempfile.mkstemp(prefix="out-", dir=self.workdir)
-        os.close(fd)
+        out = os.fdopen(fd, "wb")
         fd, self.err_path = tempfile.mkstemp(prefix="err-", dir=self.workdir)
-        os.close(fd)
-        out = open(self.out_path, "wb")
-        err = open(self.err_path, "wb")
-        watch = err if self.marker_in == "err" else out
+        err = os.fdopen(fd, "wb")
+        watch = self.err_path if self.marker_in == "err" else self.out_path
         t0 = time.monotonic_ns()
         self.proc = subprocess.Popen(self.argv, stdout=out, stderr=err,
                                      stdin=subprocess.DEVNULL)
         out.close()
         err.close()
-        path = watch.name
+        path = watch
         deadline = time.monotonic() + timeout
         with open(path, "rb") as f:
             while True:
