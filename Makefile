@@ -327,7 +327,8 @@ test-vm: all
 # KERNEL=5.10, and KERNEL=6.1 ARCH=arm64): the exact, oracle-checked tests of every tool, in
 # every attach variant, and --check; a few minutes under TCG. The whole suite on every kernel
 # is make test-matrix.
-VM_SMOKE := execsnoop/argv_exact_json execsnoop/failed_exec_with_x opensnoop/open_fields_json \
+VM_SMOKE := execsnoop/argv_exact_json execsnoop/failed_exec_with_x execsnoop/empty_arguments \
+	opensnoop/open_fields_json \
 	opensnoop/full_path_cwd_and_dirfd filetop/every_syscall_counted_exactly_json \
 	biolatency/disk_filter_counts_exactly biolatency/cgroup_filter \
 	tcpconnlat/ipv4_ipv6_fields_json tcpretrans/retransmits_of_exactly_that_flow_and_counts \

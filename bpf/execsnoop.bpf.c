@@ -168,9 +168,15 @@ static __always_inline long argv_read_one(__u32 i, struct argv_read *r, struct e
 		return 1;
 	}
 	n = bpf_probe_read_user_str(&e->args[r->off & (EXEC_ARGS_MAX - 1)], EXEC_ARG_MAX, arg);
-	if (n <= 0) {
+	if (n < 0) {
 		e->flags |= EXEC_ARGS_UNREADABLE;
 		return 1;
+	}
+	/* An empty string: older kernels (5.10 and 6.1 among them) return 0 for it, not 1 for
+	 * its NUL, and do not write the NUL. */
+	if (n == 0) {
+		e->args[r->off & (EXEC_ARGS_MAX - 1)] = '\0';
+		n = 1;
 	}
 	r->off += n;
 	/* A full buffer: the argument was cut unless its NUL was the last byte read. */
