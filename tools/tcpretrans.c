@@ -443,9 +443,12 @@ int main(int argc, char **argv)
 		}
 	}
 	/* Owners on the socket itself (SK_STORAGE) need BTF-typed programs everywhere a socket
-	 * is looked up: tp_btf, and fentry for -l. Where the kernel allows it, tp_btf is then
-	 * the first choice; else owners go into a table by socket address. */
-	if ((env.attach == ATTACH_AUTO || env.attach == ATTACH_TP_BTF || tlp_forced) &&
+	 * is looked up: tp_btf, and fentry for -l. Those make libbpf 1.1 read the whole kernel
+	 * BTF (~10 MB more peak memory), so by default owners go into a table by socket
+	 * address with raw tracepoints; on the socket with --attach tp_btf, or when -l traces
+	 * with fentry (which reads that BTF anyway). */
+	if ((env.attach == ATTACH_TP_BTF || tlp_forced ||
+	     (env.attach == ATTACH_AUTO && env.loss_probes)) &&
 	    (!env.loss_probes || tlp_kind == ATTACH_FENTRY) &&
 	    attach__possible(ATTACH_TP_BTF, &retrans_point, why, sizeof(why)) &&
 	    attach__possible(ATTACH_TP_BTF, &state_point, why, sizeof(why)) &&
