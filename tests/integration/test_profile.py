@@ -213,12 +213,15 @@ def test_many_short_processes_resolve_and_are_freed():
     exe = fixture()
     loop = f"for i in 1 2 3 4 5 6 7 8; do {exe} spin 0.3; done"
     t = Tool("profile", "-v", "-U", "-f", "-F", 99).start()
+    start = time.monotonic()
     runner = subprocess.Popen(["/bin/sh", "-c", loop])
     try:
-        runner.wait(timeout=60)
+        runner.wait(timeout=60 * harness.TIMEOUT_SCALE)
         # profile frees a gone process's image two of its 1 s drains after noticing the
-        # exit: three more drains free every one of them, however slow the runs were.
-        time.sleep(3.5)
+        # exit: three more drains free every one of them, given as much more time as this
+        # machine took over the runs' own 2.4 s (a TCG guest is several times slower).
+        slowness = max(1.0, (time.monotonic() - start) / 2.4)
+        time.sleep(3.5 * slowness)
         t.stop(timeout=30)
     finally:
         if runner.poll() is None:
@@ -245,10 +248,13 @@ def test_exec_keeps_each_image_symbols():
     # exec mode runs main -> spin -> level_a...; after the exec, main -> spin -> post_exec_spin.
     assert ["main", "spin", "level_a", "level_b", "hot_spin"] in chains, t.out
     assert ["main", "spin", "post_exec_spin", "warm_spin"] in chains, t.out
-    # Every frame resolves but in code with no names to give (a sample there is rare).
-    unnamed = [fr for f, _ in folded(t.out) for fr in f
+    # Every frame resolves but in code with no names to give (a sample there is rare), and
+    # a sample taken at the exec itself, before the new image has a mapping to name (seen
+    # once on a TCG guest: "exe;[unknown] 1").
+    at_exec = sum(n for f, n in folded(t.out) if f[1:] == ["[unknown]"])
+    unnamed = [fr for f, _ in folded(t.out) if f[1:] != ["[unknown]"] for fr in f
                if "[unknown]" in fr and not NAMELESS_CODE.match(fr)]
-    assert not unnamed, t.out
+    assert not unnamed and at_exec <= 2, t.out
 
 
 def test_kernel_stacks_of_syscall_loop():
