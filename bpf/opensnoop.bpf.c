@@ -113,8 +113,16 @@ static __always_inline void emit_open(void *ctx, long ret, const struct open_arg
 	e->path_depth = 0;
 	e->path_flags = 0;
 	size = offsetof(struct open_event, fname) + (len & (OPEN_FNAME_MAX - 1));
-	if (len == OPEN_FNAME_MAX)
+	if (len == OPEN_FNAME_MAX) {
+		char more = 0;
+
+		/* A name that filled the buffer may go on (the kernel refuses it, ENAMETOOLONG):
+		 * one byte more tells, and the name shown is marked cut. */
+		bpf_probe_read_user(&more, 1, args->fname + OPEN_FNAME_MAX - 1);
+		if (more)
+			e->path_flags |= OPEN_FNAME_CUT;
 		size = offsetof(struct open_event, path);
+	}
 	if (full_path) {
 		__u32 n = 0;
 

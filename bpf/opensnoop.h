@@ -10,6 +10,8 @@
 #include "path.h"
 
 #define OPEN_FNAME_MAX 4096
+/* In path_flags, beside enum path_walk_flags: the name as passed was longer than fname. */
+#define OPEN_FNAME_CUT (1 << 15)
 #define OPEN_COMM_LEN 16
 
 struct open_event {

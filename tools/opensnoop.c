@@ -171,6 +171,8 @@ static const char *event_full_path(const struct open_event *e, char *buf, size_t
 	size_t len = e->path_len < sizeof(e->path) ? e->path_len : sizeof(e->path);
 
 	*cut = e->path_flags & PATH_TRUNCATED;
+	if (e->path_flags & OPEN_FNAME_CUT)
+		return NULL; /* a part of a name is not to be joined or normalized */
 	if (!(e->path_flags & PATH_FOUND)) {
 		if (e->fname[0] != '/')
 			return NULL;
@@ -227,10 +229,18 @@ static int handle_event(void *vctx, const void *data, size_t size)
 		out__fmt(o, COL_MODE, "%04o", e->mode);
 	else
 		out__fmt(o, COL_MODE, "-");
-	if (path)
+	if (path) {
 		out__cstr(o, COL_PATH, path);
-	else
+	} else if (e->path_flags & OPEN_FNAME_CUT) {
+		/* The name as passed, cut: marked at its end, where the rest is missing. */
+		char name[OPEN_FNAME_MAX + sizeof(PATHBUF_CUT)];
+
+		snprintf(name, sizeof(name), "%.*s%s", (int)fname_len, e->fname, PATHBUF_CUT);
+		out__cstr(o, COL_PATH, name);
+		cut = true;
+	} else {
 		out__str(o, COL_PATH, e->fname, fname_len);
+	}
 	if (out__json(o) && cut) {
 		json_key(out__json(o), "path_truncated");
 		json_bool(out__json(o), true);

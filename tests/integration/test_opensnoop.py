@@ -355,3 +355,19 @@ def test_cut_paths_marked_text_and_json():
         text = [l.split(None, 4) for l in tt.lines()[1:]]
         got = [(c[4], c[3]) for c in text if c[0] == str(p.pid) and c[4].endswith(ends)]
         assert got == [(w[1], str(w[2])) for w in want], got
+
+
+def test_name_longer_than_read_marked_cut():
+    """A name longer than the 4096 bytes read (the kernel refuses it): the part read and
+    "..." in text and JSON, path_truncated in JSON, with and without -F."""
+    name = "n" * 5000
+    with Tool("opensnoop", "-j") as tj, Tool("opensnoop", "-F") as tt:
+        pid = opener(name, "short-" + uuid.uuid4().hex)
+    want = "n" * 4095 + "..."
+    mine = [e for e in tj.json() if e.get("pid") == pid and e["path"].startswith("nnn")]
+    assert [(e["path"], e["err"], e.get("path_truncated")) for e in mine] == \
+        [(want, 36, True)], [(e["path"][-10:], e["err"]) for e in mine]
+    text = [l.split(None, 4) for l in tt.lines()[1:]]
+    assert [c[4] for c in text if c[0] == str(pid) and c[4].startswith("nnn")] == [want]
+    assert not any("path_truncated" in e for e in tj.json() if e.get("pid") == pid and
+                   e["path"].startswith("short-")), tj.out[-500:]
