@@ -371,3 +371,19 @@ def test_name_longer_than_read_marked_cut():
     assert [c[4] for c in text if c[0] == str(pid) and c[4].startswith("nnn")] == [want]
     assert not any("path_truncated" in e for e in tj.json() if e.get("pid") == pid and
                    e["path"].startswith("short-")), tj.out[-500:]
+
+
+def test_path_outside_chroot_marked_cut():
+    """A file opened through a directory fd kept from before a chroot: its walk never meets
+    the process's root, and reaches the top of the mount tree: cut, ".../etc/hostname"."""
+    with tempfile.TemporaryDirectory() as d:
+        code = ("import os\n"
+                "fd = os.open('/etc', os.O_RDONLY | os.O_DIRECTORY)\n"
+                f"os.chroot({d!r})\n"
+                "os.close(os.open('hostname', os.O_RDONLY, dir_fd=fd))\n")
+        with Tool("opensnoop", "-j", "-F") as t:
+            p = subprocess.Popen(["/usr/bin/python3", "-c", code])
+            assert p.wait() == 0
+        ev = [e for e in t.json() if e.get("pid") == p.pid and e["path"].endswith("hostname")]
+        assert [(e["path"], e.get("path_truncated")) for e in ev] == \
+            [(".../etc/hostname", True)], ev
