@@ -2,6 +2,7 @@
 workload the test controls, and read the tool's output (text or JSON lines)."""
 import json
 import os
+import re
 import signal
 import subprocess
 import tempfile
@@ -136,15 +137,22 @@ _prog_kinds_cache = {}
 
 
 def _prog_kinds(tool):
-    """{program name (15 chars, as the kernel keeps it): kind} from the tool's object."""
+    """{program name (15 chars, as the kernel keeps it): kind} from the tool's object, read
+    with binutils' readelf (in every root a guest runs on, unlike llvm-objdump)."""
     if tool not in _prog_kinds_cache:
         obj = os.path.join(ROOT, os.environ.get("CORESCOPE_BUILD", "build"), tool + ".bpf.o")
-        out = subprocess.run(["llvm-objdump", "-t", obj], capture_output=True, text=True)
+        sections = {}
+        for line in subprocess.run(["readelf", "-SW", obj], capture_output=True,
+                                   text=True).stdout.splitlines():
+            m = re.match(r"^\s*\[\s*(\d+)\]\s+(\S+)", line)
+            if m:
+                sections[m.group(1)] = m.group(2)
         kinds = {}
-        for line in out.stdout.splitlines():
+        for line in subprocess.run(["readelf", "-sW", obj], capture_output=True,
+                                   text=True).stdout.splitlines():
             f = line.split()
-            if len(f) >= 6 and "F" in f[2:4]:
-                section, name = f[-3], f[-1]
+            if len(f) == 8 and f[3] == "FUNC":
+                section, name = sections.get(f[6], ""), f[7]
                 for prefix, kind in _SECTION_KINDS:
                     if section.startswith(prefix):
                         kinds[name[:15]] = kind
