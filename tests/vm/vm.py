@@ -118,7 +118,7 @@ ip link set lo up 2>/dev/null
 # Loaded up front: their /dev nodes (loop-control) exist only once loaded, with no udev here.
 modprobe -a loop veth mq-deadline kyber-iosched 2>/dev/null
 echo 1 > /proc/sys/kernel/panic_on_oops
-dmesg -n 1
+dmesg -n {loglevel}
 cd {project}
 export PATH={path} HOME=/root LANG=C.UTF-8 {env}
 echo "corescope-vm: running on $(uname -r) $(uname -m), $(nproc) CPUs"
@@ -150,6 +150,9 @@ def main():
     ap.add_argument("--env", action="append", default=[], help="NAME=VALUE for CMD")
     ap.add_argument("--log", help="also write the guest's console to this file")
     ap.add_argument("--attach-log", help="collect the tests' attach log (harness.py) here")
+    ap.add_argument("--loglevel", type=int, default=int(os.environ.get("CORESCOPE_VM_LOGLEVEL", 1)),
+                    help="console log level while CMD runs: 8 streams every kernel message, "
+                         "call traces included (for a guest that hangs before its log is read)")
     ap.add_argument("cmd", nargs="+")
     args = ap.parse_args()
 
@@ -167,7 +170,8 @@ def main():
     env = " ".join(shlex.quote(e) for e in guest_env)
     with open(os.path.join(out, "guest-init.sh"), "w") as f:
         f.write(GUEST_INIT.format(project=shlex.quote(ROOT), path=shlex.quote(os.environ["PATH"]),
-                                  env=env, cmd=" ".join(shlex.quote(c) for c in args.cmd)))
+                                  env=env, loglevel=args.loglevel,
+                                  cmd=" ".join(shlex.quote(c) for c in args.cmd)))
 
     shares = [("root", args.root, True), ("modules", os.path.join(kdir, "modules"), True),
               ("out", out, False), ("project", ROOT, True)]
