@@ -31,6 +31,7 @@ class LoopDisk:
         self.size = size
         self.dir = None
         self.dev = None
+        self.null_blk = False
 
     def __enter__(self):
         try:
@@ -52,7 +53,7 @@ class LoopDisk:
             if self.scheduler:
                 with open(f"{self.sys}/queue/scheduler") as f:
                     if self.scheduler not in f.read():
-                        raise harness.Skip(f"no {self.scheduler} I/O scheduler")
+                        self.null_blk_instead()
                 with open(f"{self.sys}/queue/scheduler", "w") as f:
                     f.write(self.scheduler)
             if os.path.exists(f"{self.sys}/queue/iostats"):
@@ -63,6 +64,31 @@ class LoopDisk:
         except BaseException:
             self.__exit__()
             raise
+
+    def null_blk_instead(self):
+        """Older kernels' loop devices take no I/O scheduler (5.10 offers them only "none"), and
+        requests then skip the insertion that -Q times from: a null_blk disk (blk-mq, data
+        discarded) takes one. It stands in only where the loop device cannot."""
+        subprocess.run(["losetup", "--detach", self.dev], capture_output=True, timeout=30)
+        self.dev = None
+        if self.partitioned:
+            raise harness.Skip(f"loop devices take no {self.scheduler} I/O scheduler here")
+        if os.path.exists("/sys/module/null_blk"):
+            raise harness.Skip(f"loop devices take no {self.scheduler} I/O scheduler here, "
+                               "and null_blk is already in use")
+        p = subprocess.run(["modprobe", "null_blk", "nr_devices=1", "queue_mode=2", "gb=1"],
+                           capture_output=True, text=True, timeout=60)
+        if p.returncode != 0:
+            raise harness.Skip(f"loop devices take no {self.scheduler} I/O scheduler here, "
+                               f"and null_blk does not load: {p.stderr.strip()}")
+        self.null_blk = True
+        self.dev, self.name, self.sys = "/dev/nullb0", "nullb0", "/sys/block/nullb0"
+        deadline = time.monotonic() + 10
+        while not os.path.exists(self.dev) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with open(f"{self.sys}/queue/scheduler") as f:
+            if self.scheduler not in f.read():
+                raise harness.Skip(f"no {self.scheduler} I/O scheduler")
 
     def settle(self):
         """Waits until udev (if any) has probed the new device and its I/O has stopped."""
@@ -85,6 +111,9 @@ class LoopDisk:
         return int(fields[0]), int(fields[4])
 
     def __exit__(self, *exc):
+        if self.null_blk:
+            subprocess.run(["rmmod", "null_blk"], capture_output=True, timeout=60)
+            self.null_blk = self.dev = None
         if self.dev:
             subprocess.run(["losetup", "--detach", self.dev], capture_output=True, timeout=30)
             self.dev = None
@@ -204,7 +233,10 @@ def test_text_output_units_and_extension():
 
         t = measure(disk, "-m", "-F", "-d", disk.name)
         assert re.search(r"^\s+msecs\s+: count\s+distribution$", t.out, re.M), t.out
-        totals = {op_of(k): v for k, v in text_totals(t.out).items()}
+        totals = {}
+        for label, n in text_totals(t.out).items():
+            op = op_of(label.removeprefix("flags = "))  # a plain "Read" on 5.10: no flag bits
+            totals[op] = totals.get(op, 0) + n
         assert totals == {"Read": READS, "Write": WRITES}, t.out
 
         t = measure(disk, "-j", "-m", "-d", disk.name)
