@@ -1,6 +1,8 @@
 #include "blkdev.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +22,65 @@ struct blkdev_table {
 	size_t n;
 	struct blkdev_entry *e;
 };
+
+/* Appends major:minor as name; 0, or -1 when out of memory. Numbers that do not fit the
+ * kernel's dev_t are skipped: no device has them. */
+static int add(struct blkdev_table *t, size_t *cap, unsigned major, unsigned minor,
+	       const char *name)
+{
+	if (major >= (1u << (32 - BLK_DEV_MINORBITS)) || minor >= (1u << BLK_DEV_MINORBITS))
+		return 0;
+	if (t->n == *cap) {
+		size_t want = *cap ? 2 * *cap : 32;
+		struct blkdev_entry *p = realloc(t->e, want * sizeof(*p));
+
+		if (!p)
+			return -1;
+		t->e = p;
+		*cap = want;
+	}
+	t->e[t->n].dev = BLK_DEV(major, minor);
+	snprintf(t->e[t->n].name, sizeof(t->e[t->n].name), "%s", name);
+	t->n++;
+	return 0;
+}
+
+/* Disks the kernel keeps out of /proc/partitions (GENHD_FL_SUPPRESS_PARTITION_INFO, e.g.
+ * null_blk's) are still in /sys/class/block, which lists every block device with its
+ * "MAJ:MIN". Without sysfs the table is /proc/partitions alone. Returns 0 or an errno. */
+static int add_hidden_disks(struct blkdev_table *t, size_t *cap)
+{
+	DIR *d = opendir("/sys/class/block");
+	struct dirent *de;
+	unsigned major, minor;
+	char rel[BLKDEV_NAME_MAX + 8], buf[32];
+	__u32 dev;
+	int fd, err = 0;
+	ssize_t n;
+
+	if (!d)
+		return 0;
+	while (!err && (de = readdir(d))) {
+		if (de->d_name[0] == '.' || strlen(de->d_name) >= BLKDEV_NAME_MAX)
+			continue;
+		snprintf(rel, sizeof(rel), "%s/dev", de->d_name);
+		fd = openat(dirfd(d), rel, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n <= 0)
+			continue;
+		buf[n] = '\0';
+		if (sscanf(buf, "%u:%u", &major, &minor) != 2)
+			continue;
+		dev = BLK_DEV(major, minor);
+		if (!blkdev_table__name(t, dev) && add(t, cap, major, minor, de->d_name))
+			err = ENOMEM;
+	}
+	closedir(d);
+	return err;
+}
 
 struct blkdev_table *blkdev_table__load(const char *path)
 {
@@ -42,26 +103,16 @@ struct blkdev_table *blkdev_table__load(const char *path)
 	while (fgets(line, sizeof(line), f)) {
 		if (sscanf(line, "%u %u %llu %63s", &major, &minor, &blocks, name) != 4)
 			continue;
-		if (major >= (1u << (32 - BLK_DEV_MINORBITS)) || minor >= (1u << BLK_DEV_MINORBITS))
-			continue;
-		if (t->n == cap) {
-			struct blkdev_entry *p;
-
-			cap = cap ? 2 * cap : 32;
-			p = realloc(t->e, cap * sizeof(*p));
-			if (!p) {
-				err = ENOMEM;
-				break;
-			}
-			t->e = p;
+		if (add(t, &cap, major, minor, name)) {
+			err = ENOMEM;
+			break;
 		}
-		t->e[t->n].dev = BLK_DEV(major, minor);
-		snprintf(t->e[t->n].name, sizeof(t->e[t->n].name), "%s", name);
-		t->n++;
 	}
 	if (!err && ferror(f))
 		err = EIO;
 	fclose(f);
+	if (!err && !path)
+		err = add_hidden_disks(t, &cap);
 	if (err) {
 		blkdev_table__free(t);
 		errno = err;

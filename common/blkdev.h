@@ -13,8 +13,9 @@
 
 struct blkdev_table;
 
-/* Reads a /proc/partitions-format file (path NULL: /proc/partitions). Lines that are not
- * "major minor blocks name" are skipped. NULL with errno on a read or allocation failure. */
+/* Reads a /proc/partitions-format file. Lines that are not "major minor blocks name" are
+ * skipped. path NULL: /proc/partitions, plus the disks it does not list (null_blk's) from
+ * /sys/class/block. NULL with errno on a read or allocation failure. */
 struct blkdev_table *blkdev_table__load(const char *path);
 
 void blkdev_table__free(struct blkdev_table *t);
@@ -25,7 +26,7 @@ const char *blkdev_table__name(const struct blkdev_table *t, __u32 dev);
 /* The device number of a name the table lists. Returns 0 or -ENOENT. */
 int blkdev_table__dev(const struct blkdev_table *t, const char *name, __u32 *dev);
 
-/* The device a user named: a name from /proc/partitions ("sda", "nvme0n1") or the path of a
+/* The device a user named: a name the table lists ("sda", "nvme0n1") or the path of a
  * block device node ("/dev/sda", "/dev/mapper/root"). Returns 0 with *dev set, -ENOENT when
  * there is no such name or file, or -ENOTBLK for a file that is not a block device. */
 int blkdev__resolve(const struct blkdev_table *t, const char *arg, __u32 *dev);

@@ -99,7 +99,8 @@ static const struct argp_option options[] = {
 	{ "milliseconds", 'm', NULL, 0, "Millisecond histograms (default: microseconds)", 0 },
 	{ "queued", 'Q', NULL, 0, "Include the time queued in the kernel (from insertion)", 0 },
 	{ "disks", 'D', NULL, 0, "One histogram per disk", 0 },
-	{ "disk", 'd', "DISK", 0, "Only this disk: a name from /proc/partitions or /dev/...", 0 },
+	{ "disk", 'd', "DISK", 0, "Only this disk: a name from /sys/class/block (as in /proc/partitions) "
+	  "or /dev/...", 0 },
 	{ "flag", 'F', NULL, 0, "One histogram per set of I/O flags", 0 },
 	{ "extension", 'e', NULL, 0, "Also print the average latency and the totals", 0 },
 	{ "openmetrics", OPT_OPENMETRICS, "FILE", 0,
@@ -164,7 +165,8 @@ static void resolve_disk(struct ctx *ctx, __u32 *dev)
 	if (err == -ENOTBLK)
 		cli__usage_error("invalid DISK '%s': not a block device", shown);
 	if (err)
-		cli__usage_error("invalid DISK '%s': no such disk in /proc/partitions", shown);
+		cli__usage_error("invalid DISK '%s': no such disk in /proc/partitions or "
+				 "/sys/class/block", shown);
 	name = blkdev_table__name(ctx->disks, *dev);
 	if (blkdev__is_partition(*dev))
 		cli__usage_error("invalid DISK '%s': a partition; requests are counted per whole "

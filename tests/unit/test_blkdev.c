@@ -1,6 +1,7 @@
 /* Block device helpers: /proc/partitions parsing, name and device lookups, request kind
  * names; and the BTF lookup of tracepoint arguments the block tools rely on. No root
  * needed. */
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,6 +77,45 @@ static void test_resolve(void)
 	blkdev_table__free(t);
 }
 
+/* The running system's table names every block device sysfs has, listed in /proc/partitions
+ * or not (null_blk's disks are not). */
+static void test_system_table_has_every_sysfs_disk(void)
+{
+	struct blkdev_table *t = blkdev_table__load(NULL);
+	unsigned major, minor, seen = 0;
+	char path[300], name[64];
+	struct dirent *de;
+	__u32 dev;
+	DIR *d;
+	FILE *f;
+
+	CHECK(t != NULL);
+	d = opendir("/sys/class/block");
+	if (!d) {
+		TEST_SKIP("no /sys/class/block");
+		blkdev_table__free(t);
+		return;
+	}
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.' || strlen(de->d_name) >= sizeof(name))
+			continue;
+		snprintf(path, sizeof(path), "/sys/class/block/%s/dev", de->d_name);
+		f = fopen(path, "re");
+		if (!f)
+			continue;
+		if (fscanf(f, "%u:%u", &major, &minor) == 2) {
+			CHECK_STR(blkdev_table__name(t, BLK_DEV(major, minor)), de->d_name);
+			CHECK_INT(blkdev__resolve(t, de->d_name, &dev), 0);
+			CHECK_INT(dev, BLK_DEV(major, minor));
+			seen++;
+		}
+		fclose(f);
+	}
+	closedir(d);
+	CHECK(seen > 0);
+	blkdev_table__free(t);
+}
+
 static void test_kind_names(void)
 {
 	char buf[128];
@@ -134,6 +174,7 @@ int main(void)
 {
 	TEST_RUN(test_table);
 	TEST_RUN(test_resolve);
+	TEST_RUN(test_system_table_has_every_sysfs_disk);
 	TEST_RUN(test_kind_names);
 	TEST_RUN(test_tp_arg_index);
 	return TEST_REPORT();
