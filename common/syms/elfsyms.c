@@ -185,24 +185,27 @@ static int read_segments(Elf *e, struct elf_syms *es)
 	return 0;
 }
 
-/* Higher is preferred among aliases: sized, then global, weak, local, then a name without a
- * leading '_' (clock_nanosleep over __GI___clock_nanosleep is what a reader recognises),
- * then the default symbol version ("name@@V") over an old one ("name@V"). */
-static uint32_t sym_rank(const GElf_Sym *sym, const char *name, bool old_version)
+/* Higher is preferred among aliases, in perf's order (so both name a sample alike): sized,
+ * then global, weak, local, then fewer leading '_' (clock_nanosleep over
+ * __GI___clock_nanosleep is what a reader recognises), then the default symbol version
+ * ("name@@V") over an old one ("name@V"), then the longer name (__memmove_avx_unaligned_erms
+ * over its alias __memcpy_avx_unaligned_erms, as perf report shows it). */
+static uint32_t sym_rank(const GElf_Sym *sym, const char *name, size_t len, bool old_version)
 {
-	uint32_t r = sym->st_size ? 16 : 0;
+	uint32_t r = sym->st_size ? 1u << 31 : 0;
+	size_t underscores = strspn(name, "_");
 
 	switch (GELF_ST_BIND(sym->st_info)) {
 	case STB_GLOBAL:
-		r += 8;
+		r |= 2u << 29;
 		break;
 	case STB_WEAK:
-		r += 4;
+		r |= 1u << 29;
 		break;
 	}
-	if (name[0] != '_')
-		r += 2;
-	return r + !old_version;
+	r |= (uint32_t)(31 - (underscores < 31 ? underscores : 31)) << 24;
+	r |= (uint32_t)!old_version << 23;
+	return r | (uint32_t)(len < 0x7fffff ? len : 0x7fffff);
 }
 
 static int add_symbols(Elf *e, const struct elf_scan *s, Elf_Scn *scn, struct symtab_builder *b)
@@ -275,7 +278,7 @@ static int add_symbols(Elf *e, const struct elf_scan *s, Elf_Scn *scn, struct sy
 				end_hint = sec_end[sym.st_shndx];
 		}
 		err = symtab_builder__add(b, name, nlen, value, sym.st_size, end_hint,
-					  sym_rank(&sym, name, old_version));
+					  sym_rank(&sym, name, nlen, old_version));
 		if (err)
 			break;
 	}

@@ -16,6 +16,10 @@ BIN = os.path.join(ROOT, os.environ.get("CORESCOPE_BUILD", "build"), "bin")
 _running = []
 # tests/run.py: how much slower than a host this machine is (a qemu TCG guest): waits grow.
 TIMEOUT_SCALE = float(os.environ.get("CORESCOPE_TIMEOUT_SCALE", "1"))
+# Set by tests/vm/vm.py: the kernel runs under qemu's TCG emulation, where the clock of
+# timer-driven perf events (cpu-clock) falls behind the wall clock, so sampling rates are
+# compared with perf's at the same time, not with seconds x frequency.
+TCG = os.environ.get("CORESCOPE_TCG") == "1"
 
 
 class Skip(Exception):

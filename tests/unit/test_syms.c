@@ -32,6 +32,14 @@ static const char fixture_lib[] =
 	"__attribute__((noinline)) int symfix_lib_func(int x) { return x * 7 + 3; }\n"
 	"static __attribute__((noinline)) int symfix_lib_static(int x) { return x - 11; }\n"
 	/* Taken inside the library: a non-PIE executable would see a PLT stub instead. */
+	/* Local aliases like glibc's __memmove_avx_unaligned_erms = __memcpy_avx_unaligned_erms,
+	 * one pair defined long-name first, the other short-name first. */
+	"__attribute__((noinline, used)) static int __symfix_movelong(int x) { return x + 5; }\n"
+	"static int __symfix_cpy(int) __attribute__((alias(\"__symfix_movelong\"), used));\n"
+	"__attribute__((noinline, used)) static int __symfix_cpy2(int x) { return x + 6; }\n"
+	"static int __symfix_movelong2(int) __attribute__((alias(\"__symfix_cpy2\"), used));\n"
+	"__attribute__((noinline, used)) static int __symfix_under(int x) { return x + 8; }\n"
+	"static int symfix_under(int) __attribute__((alias(\"__symfix_under\"), used));\n"
 	"uintptr_t symfix_lib_addrs(uintptr_t *st)\n"
 	"{ *st = (uintptr_t)&symfix_lib_static; return (uintptr_t)&symfix_lib_func; }\n";
 
@@ -720,6 +728,38 @@ static void test_elf_pie_nopie_so(void)
 		CHECK_INT(elf_syms__build_id(es, &id), 20);
 		elf_syms__free(es);
 	}
+}
+
+/* Of aliases at one address, the name perf report shows: fewer leading '_', then the longer
+ * name, whichever the symbol table lists first. */
+static void test_elf_alias_choice(void)
+{
+	char path[PATH_MAX + 32];
+	struct elf_syms *es;
+	const struct sym *s;
+	uint64_t a, b, c;
+
+	if (!build_fixtures()) {
+		TEST_FAIL_AT("could not build ELF fixtures (cc, objcopy, readelf needed)");
+		return;
+	}
+	fmt_path(path, sizeof(path), "libsymfix.so");
+	a = nm_addr(path, "__symfix_cpy");
+	b = nm_addr(path, "__symfix_cpy2");
+	c = nm_addr(path, "__symfix_under");
+	CHECK(a && a == nm_addr(path, "__symfix_movelong"));
+	CHECK(b && b == nm_addr(path, "__symfix_movelong2"));
+	CHECK(c && c == nm_addr(path, "symfix_under"));
+	es = open_fixture("libsymfix.so", "");
+	if (!es)
+		return;
+	s = elf_syms__map_vaddr(es, a, NULL);
+	CHECK(s && strcmp(s->name, "__symfix_movelong") == 0);
+	s = elf_syms__map_vaddr(es, b, NULL);
+	CHECK(s && strcmp(s->name, "__symfix_movelong2") == 0);
+	s = elf_syms__map_vaddr(es, c, NULL);
+	CHECK(s && strcmp(s->name, "symfix_under") == 0);
+	elf_syms__free(es);
 }
 
 /* Lazy-binding stubs are named after their target as objdump names them ("read@plt"),
@@ -1429,6 +1469,7 @@ int main(void)
 	TEST_RUN(test_elf_pie_nopie_so);
 	TEST_RUN(test_elf_plt_stubs);
 	TEST_RUN(test_elf_versioned_names);
+	TEST_RUN(test_elf_alias_choice);
 	TEST_RUN(test_elf_debug_files);
 	TEST_RUN(test_process_pie_nopie);
 	TEST_RUN(test_process_debug_files);

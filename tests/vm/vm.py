@@ -164,7 +164,7 @@ def main():
     out = tempfile.mkdtemp(prefix="corescope-vm-")
     # Timeouts in the tests are safety nets sized for a host: TCG runs the guest several
     # times slower (tests/run.py scales every subprocess timeout by this).
-    guest_env = ["CORESCOPE_TIMEOUT_SCALE=10"] + list(args.env)
+    guest_env = ["CORESCOPE_TIMEOUT_SCALE=10", "CORESCOPE_TCG=1"] + list(args.env)
     if os.environ.get("CI"):
         guest_env.append("CI=" + os.environ["CI"])
     if args.attach_log:
