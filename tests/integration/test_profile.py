@@ -450,7 +450,7 @@ def test_sample_count_matches_rate():
     d = tempfile.mkdtemp(prefix="cs-profile-count-")
     try:
         with Program("spin", 600) as a, Program("spin", 600) as b:
-            perf = PerfRecord(os.path.join(d, "p.data"), "-p", f"{a.pid},{b.pid}")
+            perf = PerfRecord(os.path.join(d, "p.data"), "-g", "-p", f"{a.pid},{b.pid}")
             perf.enable()
             t = Tool("profile", "-p", f"{a.pid},{b.pid}", "-F", 99, "-j", 2).start()
             cpu0 = a.cpu_seconds() + b.cpu_seconds()
@@ -460,7 +460,9 @@ def test_sample_count_matches_rate():
             assert t.rc == 0, t.err
             theirs = len(perf_samples(os.path.join(d, "p.data")))
             s = summary(t.json())
-            # perf recorded a little longer (profile's start and exit): rates are compared.
+            # perf walks the same stacks (-g), a cost that shows where CPUs are slow (under
+            # TCG a kernel stack walk can outlast a sampling period); it recorded a little
+            # longer (profile's start and exit): rates are compared.
             assert same_rate(s["samples"], s["duration_s"], theirs, perf), \
                 (s, theirs, perf.window_s)
             # A timer sample lands on the task that is current, also after time the
@@ -473,7 +475,7 @@ def test_sample_count_matches_rate():
         # Every CPU, idle included. Periods without a sample (a late timer on an idle vCPU
         # of a busy host; the program skipped while other BPF code runs) are counted from
         # the events' own counts and reported.
-        perf = PerfRecord(os.path.join(d, "a.data"), "-a")
+        perf = PerfRecord(os.path.join(d, "a.data"), "-g", "-a")
         perf.enable()
         t = profile("-I", "-F", 99, "-j", 2)
         perf.stop()
@@ -486,8 +488,11 @@ def test_sample_count_matches_rate():
     seen = s["samples"] + s["errors"]["skipped_by_kernel"]
     assert seen <= 1.02 * expected, s
     # perf misses the periods the kernel skips too, without saying so: samples compare.
-    assert same_rate(s["samples"], s["duration_s"], theirs, perf), (s, theirs, perf.window_s)
+    # Not under TCG: there profile's copy of each user stack (for CFI unwinding; perf -g
+    # walks frame pointers only) is emulated too and outlasts periods that perf's does not.
     if not harness.TCG:
+        assert same_rate(s["samples"], s["duration_s"], theirs, perf), \
+            (s, theirs, perf.window_s)
         assert seen >= 0.9 * expected, (s, theirs, perf.window_s)
     assert sum(o["count"] for o in t.json() if "count" in o) == s["samples"]
     if s["errors"]["skipped_by_kernel"]:
@@ -540,7 +545,7 @@ def test_thread_and_cpu_filters_and_idle():
     # and the idle task's samples as many as perf's (the timers' lateness hits both).
     d = tempfile.mkdtemp(prefix="cs-profile-cpu0-")
     try:
-        perf = PerfRecord(os.path.join(d, "c.data"), "-a", "-C", "0")
+        perf = PerfRecord(os.path.join(d, "c.data"), "-g", "-a", "-C", "0")
         perf.enable()
         idle0 = cpu0_idle_ticks()
         t = profile("-C", 0, "-I", "-K", "-F", 99, "-j", 1.5)
