@@ -479,7 +479,8 @@ uninstall:
 	rm -f $(addprefix $(DESTDIR)$(SBINDIR)/,$(TOOLS)) \
 	      $(addprefix $(DESTDIR)$(MANDIR)/man8/,$(addsuffix .8,$(TOOLS)))
 
+# The cross build too (ARCH=arm64 builds into build-arm64/).
 clean:
-	rm -rf $(OUT) $(OUT)-san
+	rm -rf $(OUT) $(OUT)-san $(if $(filter build,$(OUT)),build-arm64)
 
 -include $(wildcard $(OUT)/*.d $(BPF_OUT)/*.d $(OBJDIR)/*/*.d $(OBJDIR)/*/*/*.d $(OUT)/tests/*.d)
