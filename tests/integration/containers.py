@@ -7,6 +7,7 @@ named exactly as the runtime names it, and a process in new PID and mount namesp
 import os
 import shutil
 import subprocess
+import tempfile
 import uuid
 
 import harness
@@ -51,8 +52,18 @@ class Container:
             # hybrid with the runtime on v1): the container is named in the v1
             # hierarchies only, and its cgroup v2 stays the caller's.
             v1 = "/sys/fs/cgroup/pids"
+            self.v1_mount = None
             if not os.path.isfile(os.path.join(v1, "cgroup.procs")):
-                raise harness.Skip("no cgroup v1 pids hierarchy at " + v1)
+                # A cgroup v2-only host: the pids controller mounts as a v1 hierarchy of its
+                # own where v2 does not use it (nothing enabled it in cgroup.subtree_control).
+                v1 = tempfile.mkdtemp(prefix="cs-v1-pids-")
+                p = subprocess.run(["mount", "-t", "cgroup", "-o", "pids", "cs-v1-pids", v1],
+                                   capture_output=True, text=True)
+                if p.returncode != 0:
+                    os.rmdir(v1)
+                    raise harness.Skip("no cgroup v1 pids hierarchy at /sys/fs/cgroup/pids, "
+                                       f"and none can be mounted: {p.stderr.strip()}")
+                self.v1_mount = v1
             self.id = _hexid()
             self.runtime = "docker"
             self.v1 = os.path.join(v1, "docker", self.id)
@@ -89,6 +100,10 @@ class Container:
                     os.rmdir(d)
                 except OSError:
                     pass
+            if self.v1_mount:
+                subprocess.run(["umount", self.v1_mount], capture_output=True)
+                os.rmdir(self.v1_mount)
+                self.v1_mount = None
             return
         # Deepest first: nspawn makes payload/ and supervisor/ below its scope.
         for d, _, _ in sorted(os.walk(self.cgroup), key=lambda w: -len(w[0])):
