@@ -26,6 +26,7 @@
 const volatile __u8 want_kernel = 1;   /* -U clears */
 const volatile __u8 want_user = 1;     /* -K clears */
 const volatile __u8 include_idle = 0;  /* -I */
+const volatile bool regs_from_stack_top = false;  /* as before 5.15, where it has to */
 const volatile __u32 nr_pids = 0;      /* -p: thread group IDs */
 const volatile __u32 pids[PROFILE_MAX_FILTER_IDS] = {};
 const volatile __u32 nr_tids = 0;      /* -L: thread IDs */
@@ -152,8 +153,27 @@ static __always_inline __s32 user_stack(struct bpf_perf_event_data *ctx, __u64 *
 #define SLOT_LR 30
 #endif
 
+/* The kernel stack size of the architectures built for (x86-64 THREAD_SIZE_ORDER 2 and
+ * arm64 THREAD_SHIFT 14, without KASAN, as distributions build them). */
+#define KERNEL_STACK_SIZE (16 * 1024)
+
+/* Where a task's user registers were saved on kernel entry, for kernels without
+ * bpf_task_pt_regs (before 5.15): the top of its kernel stack, as task_pt_regs() computes
+ * it on both architectures (x86-64 has no padding above them before FRED, 6.9). */
+static __always_inline const __u64 *saved_regs_below_stack_top(void)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	void *stack = BPF_CORE_READ(task, stack);
+
+	if (!stack)
+		return NULL;
+	return (const __u64 *)((__u8 *)stack + KERNEL_STACK_SIZE -
+			       bpf_core_type_size(struct pt_regs));
+}
+
 /* The user registers: the sample's own when it interrupted user mode, else those saved on
- * kernel entry (bpf_task_pt_regs, 5.15+). False when they are not known. */
+ * kernel entry (bpf_task_pt_regs from 5.15, the top of the kernel stack before). False when
+ * they are not known. */
 static __always_inline bool user_regs(struct bpf_perf_event_data *ctx, __u64 *regs)
 {
 #if defined(SLOT_IP)
@@ -169,9 +189,11 @@ static __always_inline bool user_regs(struct bpf_perf_event_data *ctx, __u64 *re
 #endif
 		return true;
 	}
-	if (!bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_task_pt_regs))
-		return false;
-	slots = (const __u64 *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	if (!regs_from_stack_top &&
+	    bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_task_pt_regs))
+		slots = (const __u64 *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	else
+		slots = saved_regs_below_stack_top();
 	if (!slots)
 		return false;
 	if (bpf_probe_read_kernel(&regs[PROFILE_REG_IP], 8, &slots[SLOT_IP]) ||

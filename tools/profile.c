@@ -988,6 +988,8 @@ static void set_filters(struct profile_bpf *skel, const struct env *env)
 	skel->rodata->want_kernel = !env->user_only;
 	skel->rodata->want_user = !env->kernel_only;
 	skel->rodata->include_idle = env->idle;
+	/* The older kernels' way to the saved user registers, so tests cover it here too. */
+	skel->rodata->regs_from_stack_top = getenv("CORESCOPE_REGS_FROM_STACK_TOP") != NULL;
 	skel->rodata->nr_pids = env->nr_pids;
 	memcpy((void *)skel->rodata->pids, env->pids, sizeof(env->pids));
 	skel->rodata->nr_tids = env->nr_tids;
