@@ -20,7 +20,8 @@ command -v debootstrap >/dev/null || die "needs debootstrap (make deps)"
 
 root=$cache/arm64-root
 packages=$(printf '%s\n' libbpf1 libelf1 zlib1g libdw1 "$@" | sort -u | tr '\n' ' ')
-stamp="unpacked: $packages"
+# The recipe's version too: a root made by an older script is made again.
+stamp="unpacked (recipe 2): $packages"
 if [ -f "$root/.corescope-packages" ] && [ "$(cat "$root/.corescope-packages")" = "$stamp" ]; then
 	echo "$root"
 	exit 0
@@ -51,6 +52,8 @@ for f in passwd group; do
 done
 [ -s "$tmp/etc/shadow" ] || sed 's/^\([^:]*\):.*/\1:*:19000:0:99999:7:::/' "$tmp/etc/passwd" \
 	> "$tmp/etc/shadow"
+# What systemd's postinst makes: systemd-nspawn (the containers tests) needs a machine id.
+[ -s "$tmp/etc/machine-id" ] || od -An -N16 -tx1 /dev/urandom | tr -d ' \n' > "$tmp/etc/machine-id"
 alt() { [ -e "$tmp$2" ] && [ ! -e "$tmp$1" ] && ln -sf "$2" "$tmp$1"; return 0; }
 alt /usr/bin/cc /usr/bin/gcc
 alt /usr/bin/c++ /usr/bin/g++
