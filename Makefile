@@ -176,6 +176,8 @@ DEPS_BUILD := clang llvm libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev libi
 DEPS_TEST  := python3 iproute2 nftables iptables util-linux mount procps kmod jq man-db \
 	binutils prometheus prometheus-node-exporter libclang-rt-14-dev debootstrap linux-perf bpftrace \
 	systemd-container python3-jsonschema lintian devscripts xz-utils gzip g++ rustc golang-go chromium
+# libc's own functions (__libc_start_call_main) have names only in its debug file.
+DEPS_TEST  += libc6-dbg
 # The oracles the differential tests compare with, and the programs they run (test_oracles.py).
 DEPS_TEST  += strace fio curl wget
 # make test-vm / test-matrix: Debian's kernels under qemu (TCG), an initramfs made with cpio.
@@ -228,7 +230,7 @@ test-cross:
 # test programs), unpacked, not configured (tests/vm/make-arm64-root.sh says why).
 ARM64_ROOT_PACKAGES := python3 python3-jsonschema iproute2 nftables util-linux mount procps \
 	kmod binutils gcc g++ libc6-dev strace fio curl wget tar linux-perf bpftrace bpftool \
-	systemd-container jq xz-utils gzip golang-go rustc prometheus
+	systemd-container jq xz-utils gzip golang-go rustc prometheus libc6-dbg
 arm64-root:
 	$(Q)tests/vm/make-arm64-root.sh $(ARM64_ROOT_PACKAGES)
 
