@@ -88,7 +88,7 @@ def test_dropped_syn_latency_and_min_ms():
                    f"  tcp dport {PORT} tcp flags & (syn | ack) == syn counter drop\n }}\n}}\n")
         with Tool("tcpconnlat", "-j") as everything, \
              Tool("tcpconnlat", "-j", "500") as above_500, \
-             Tool("tcpconnlat", "-j", "2000.5") as above_2000:
+             Tool("tcpconnlat", "-j", "9000.5") as above_9000:
             _, fast_port = client.cmd("connect", pair.addr("server", 4), PORT)
             pair.nft("server", ruleset)
             client.send("connect", pair.addr("server", 4), PORT)
@@ -103,7 +103,9 @@ def test_dropped_syn_latency_and_min_ms():
         assert all_ev[int(fast_port)]["lat_ms"] < 500, all_ev
         assert all_ev[int(slow_port)]["lat_ms"] >= 900, all_ev
         assert [e["lport"] for e in mine(above_500.json(), client.pid)] == [int(slow_port)]
-        assert mine(above_2000.json(), client.pid) == []
+        # Under 9 s even where the rule's removal is slow (a TCG guest) and the resent SYN
+        # (at 1 s) is dropped too, which puts the connect at 3 s.
+        assert mine(above_9000.json(), client.pid) == []
 
 
 def test_failed_connects_only_with_x():

@@ -11,7 +11,8 @@ mod shapes {
         #[inline(never)]
         pub fn spin(&mut self, rounds: u64) {
             for i in 0..rounds {
-                self.sink = std::hint::black_box(self.sink.wrapping_add(i));
+                // A volatile write, not std::hint::black_box (Rust 1.66): Debian 12 has 1.63.
+                unsafe { std::ptr::write_volatile(&mut self.sink, self.sink.wrapping_add(i)) };
             }
         }
     }
