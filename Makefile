@@ -230,7 +230,8 @@ test-cross:
 # test programs), unpacked, not configured (tests/vm/make-arm64-root.sh says why).
 ARM64_ROOT_PACKAGES := python3 python3-jsonschema iproute2 nftables util-linux mount procps \
 	kmod binutils gcc g++ libc6-dev strace fio curl wget tar linux-perf bpftrace bpftool \
-	systemd-container jq xz-utils gzip golang-go rustc prometheus libc6-dbg
+	systemd-container jq xz-utils gzip golang-go rustc prometheus prometheus-node-exporter \
+	libc6-dbg chromium
 arm64-root:
 	$(Q)tests/vm/make-arm64-root.sh $(ARM64_ROOT_PACKAGES)
 
