@@ -381,7 +381,7 @@ class PerfRecord:
     workload would wait), so it starts with events disabled (-D -1) and is enabled through
     its control fifo, whose acknowledgement says it is recording. window_s: how long it was."""
 
-    def __init__(self, data, *args, event="cpu-clock"):
+    def __init__(self, data, *args, event="cpu-clock", start_disabled=True):
         if not shutil.which("perf"):
             raise harness.Skip("perf (linux-perf) is not installed")
         self.ctl, self.ack = data + ".ctl", data + ".ack"
@@ -389,11 +389,13 @@ class PerfRecord:
         os.mkfifo(self.ack)
         self.ctl_fd = self.ack_fd = None
         self.enabled_at = self.window_s = None
+        self.start_disabled = start_disabled
         self.err_path = data + ".err"
         with open(self.err_path, "w") as err:
             self.proc = subprocess.Popen(
                 ["perf", "record", "-q", "-e", event, "-F", "99", "--sample-cpu", *args,
-                 "-o", data, "-D", "-1", "--control", f"fifo:{self.ctl},{self.ack}"],
+                 "-o", data, *(["-D", "-1"] if start_disabled else []), "--control",
+                 f"fifo:{self.ctl},{self.ack}"],
                 stdout=subprocess.DEVNULL, stderr=err)
 
     def err(self):
@@ -431,7 +433,8 @@ class PerfRecord:
                     time.sleep(0.05)
 
     def enable(self):
-        self.command("enable")
+        """Recording from now on (perf started with events on: once it answers a ping)."""
+        self.command("enable" if self.start_disabled else "ping")
         self.enabled_at = time.monotonic()
 
     def stop(self):
@@ -733,8 +736,11 @@ def test_unwinds_code_without_frame_pointers_as_perf_does():
             try:
                 # cycles where there are (arm64 6.1's perf cannot copy user stacks with a
                 # software event: "doesn't support sampling/overflow-interrupts").
+                # Events on from the start: -D -1 adds a software "dummy" event, which
+                # cannot copy user stacks on arm64 either.
                 perf = PerfRecord(data, "-p", str(prog.pid), "--call-graph", "dwarf",
-                                  event="cycles" if harness.kernel_cycles() else "cpu-clock")
+                                  event="cycles" if harness.kernel_cycles() else "cpu-clock",
+                                  start_disabled=False)
                 perf.enable()
                 t = profile("-p", prog.pid, "-U", "-f", "-F", 99, 3)
                 perf.stop()
