@@ -496,6 +496,7 @@ static const struct umap *lookup_map(struct unwind_proc *p, uint64_t addr)
 /* The frame's state: the registers unwinding tracks, and the copied stack. */
 struct state {
 	uint64_t pc, sp, fp, lr, cfa;
+	bool ra_in_lr;  /* the last step's return address was the link register's value */
 	const uint8_t *stack;
 	uint64_t stack_lo, stack_hi;  /* addresses the copy covers */
 };
@@ -689,6 +690,7 @@ static enum unwind_end step_cfi(struct state *s, Dwarf_Frame *frame, bool *signa
 		return UNWIND_END_BAD;
 	if (r == RULE_FAIL)
 		return UNWIND_END_COPY;
+	s->ra_in_lr = r == RULE_SAME && ra_reg == REG_LR;
 	if (caller_reg(s, frame, REG_FP, &fp) == RULE_FAIL)
 		fp = 0;  /* unknown from here on: a later frame that needs it stops */
 	if (REG_LR >= 0 && ra_reg != REG_LR)
@@ -780,6 +782,7 @@ static enum unwind_end step_cached(struct state *s, const struct cached_rule *c)
 	s->cfa = (c->cfa_fp ? s->fp : s->sp) + (int64_t)c->cfa_off;
 	if (c->ra == CR_UNDEF)
 		return UNWIND_END_OUTERMOST;
+	s->ra_in_lr = c->ra == CR_SAME;
 	if (c->ra == CR_SAME)
 		ra = s->lr;
 	else if (!mem_read(s, s->cfa + (int64_t)c->ra_off, &ra))
@@ -803,6 +806,7 @@ static enum unwind_end step_fp(struct state *s)
 		return UNWIND_END_NO_CFI;
 	if (!mem_read(s, s->fp, &fp) || !mem_read(s, s->fp + 8, &ra))
 		return UNWIND_END_COPY;
+	s->ra_in_lr = false;
 	s->sp = s->fp + 16;
 	s->fp = fp;
 	s->pc = strip_ra(ra);
@@ -858,8 +862,10 @@ int unwind_proc__unwind(struct unwind_proc *p, const struct unwind_regs *regs,
 			break;
 		}
 		/* The stack grows down: a caller's frame is above its callee's (a signal frame
-		 * may move anywhere: the handler may run on its own stack). */
-		if (!signal && s.sp <= prev_sp) {
+		 * may move anywhere: the handler may run on its own stack). The sampled function
+		 * may have made no frame at all where calls leave the return address in a
+		 * register (an arm64 leaf): the same stack pointer, once, for the first frame. */
+		if (!signal && (s.sp < prev_sp || (s.sp == prev_sp && !(n == 1 && s.ra_in_lr)))) {
 			e = UNWIND_END_BAD;
 			break;
 		}
