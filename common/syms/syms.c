@@ -321,11 +321,17 @@ static int open_mapped_file(const struct syms *s, const struct syms_map *m, stru
 		fd = -1;
 	}
 	if (fd < 0 && !refused(fd)) {
+		/* Sized only once known to be the mapping's file: the main executable is not
+		 * always, and a large one must not count as refused for another mapping. */
 		snprintf(path, sizeof(path), "/proc/%d/exe", (int)s->pid);
-		fd = open_untrusted(s->cache, path, 0, SYMS_MAX_ELF_SIZE, st);
+		fd = syms_open_file(path, 0, UINT64_MAX, st);
 		if (fd >= 0 && !same_file(NULL, fd, st, m)) {
 			close(fd);
 			fd = -1;
+		} else if (fd >= 0 && (uint64_t)st->st_size > SYMS_MAX_ELF_SIZE) {
+			close(fd);
+			fd = -EFBIG;
+			s->cache->refused++;
 		}
 	}
 	return fd;

@@ -394,7 +394,10 @@ class PerfRecord:
         self.err_path = data + ".err"
         with open(self.err_path, "w") as err:
             self.proc = subprocess.Popen(
-                ["perf", "record", "-q", "-e", event, "-F", "99", "--sample-cpu", *args,
+                ["perf", "record", "-q", "-e", event, "-F", "99", "--sample-cpu",
+                 # No build-id cache: perf's hard links into ~/.debug copy the libraries up
+                 # on a guest's overlay root, and processes started later map the copies.
+                 "--no-buildid-cache", *args,
                  "-o", data, *(["-D", "-1"] if start_disabled else []), "--control",
                  f"fifo:{self.ctl},{self.ack}"],
                 stdout=subprocess.DEVNULL, stderr=err)
