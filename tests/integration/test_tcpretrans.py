@@ -2,6 +2,7 @@
 packets (its ACKs) for a moment while the client sends, so the client retransmits; the
 kernel's own counters for that namespace (nstat, ss -ti) say how many segments."""
 import os
+import sys
 import time
 
 import harness
@@ -64,6 +65,20 @@ TLP_POINT = dict(funcs=("tcp_send_loss_probe",))
 @harness.each_attach_kind("tcpretrans", KINDS, refuse_args=("-d", "1"), **POINT)
 def test_retransmits_of_exactly_that_flow_and_counts(kind):
     before = harness.bpf_prog_ids()
+    # The kernel now and then skips the BPF programs on this tracepoint for one retransmit,
+    # without counting a miss (docs/reliability.md, "tcpretrans"): both consumers then agree
+    # with each other and both lack the same one. Only that signature earns a second run,
+    # which must be exact.
+    if not retransmits_of_one_flow(kind):
+        sys.stderr.write(f"tcpretrans/{kind}: both tools short of the kernel by the same "
+                         "retransmits (the kernel skipped the programs); once more\n")
+        assert retransmits_of_one_flow(kind), "short again"
+    assert harness.wait_for(lambda: not harness.leftover_progs(before, "tcpretrans")), \
+        harness.leftover_progs(before, "tcpretrans")
+
+
+def retransmits_of_one_flow(kind):
+    """False where both tools missed the same retransmits; asserts everything else."""
     with Pair() as pair:
         client, conns = setup(pair, [4])
         fd, lport = conns[4]
@@ -76,6 +91,7 @@ def test_retransmits_of_exactly_that_flow_and_counts(kind):
             kernel_flow = pair.ss_retrans("client", lport) - flow_before
             kernel_ns = pair.snmp("client", "TcpRetransSegs") - ns_before
         assert f"retransmits: {kind} tcp:tcp_retransmit_skb" in events.err, events.err
+        assert events.rc == 0 and counts.rc == 0
         ev = ours(events.json(), pair)
         assert ev, events.out
         flow = {("laddr", pair.addr("client", 4)), ("lport", lport),
@@ -92,15 +108,15 @@ def test_retransmits_of_exactly_that_flow_and_counts(kind):
         assert len(rows) == 1, counts.out
         row = rows[0]
         assert flow <= set(row.items()), row
-        # The namespace has this one connection: its counter, the socket's and ours agree
-        # exactly (failed sends included: the kernel counts them, and so do we).
-        assert row["segs"] == kernel_flow == kernel_ns, (row, kernel_flow, kernel_ns, ev)
         assert row["retransmits"] == len(ev) and row["segs"] == sum(e["segs"] for e in ev), \
             (row, ev)
         assert "loss_probes" not in row, "only with -l"
-        assert events.rc == 0 and counts.rc == 0
-    assert harness.wait_for(lambda: not harness.leftover_progs(before, "tcpretrans")), \
-        harness.leftover_progs(before, "tcpretrans")
+        if row["segs"] < kernel_flow == kernel_ns:
+            return False
+        # The namespace has this one connection: its counter, the socket's and ours agree
+        # exactly (failed sends included: the kernel counts them, and so do we).
+        assert row["segs"] == kernel_flow == kernel_ns, (row, kernel_flow, kernel_ns, ev)
+    return True
 
 
 def test_ipv6_text_family_filters_and_classic_tracepoint():
