@@ -226,14 +226,21 @@ int loop__interval(uint64_t interval_ms, uint64_t count, uint64_t duration_ms, b
 	uint64_t done = 0;
 	int err;
 
-	while (!exiting) {
-		next += interval_ms * 1000000ull;
-		if (end && next > end)
-			next = end;
-		sleep_until(next);
+	for (;;) {
+		/* A stop that came before the first sleep (right after the ready line) still
+		 * gets its final tick. */
+		bool last = exiting;
+
+		if (!last) {
+			next += interval_ms * 1000000ull;
+			if (end && next > end)
+				next = end;
+			sleep_until(next);
+			last = exiting;
+		}
 		if (stdout_reader_gone())
 			break;
-		if (exiting && !final_tick)
+		if (last && !final_tick)
 			break;
 		err = tick(ctx);
 		if (err)
@@ -244,7 +251,7 @@ int loop__interval(uint64_t interval_ms, uint64_t count, uint64_t duration_ms, b
 		if (err)
 			return err;
 		done++;
-		if ((count && done >= count) || (end && loop__now_mono_ns() >= end))
+		if (last || (count && done >= count) || (end && loop__now_mono_ns() >= end))
 			break;
 	}
 	return 0;

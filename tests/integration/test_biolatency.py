@@ -438,7 +438,8 @@ print(json.dumps({"rc": p.returncode, "out": out, "err": err + rest, "before": b
     assert not r["before"], "tracefs still mounted in the test namespace"
     assert r["rc"] == 0, r["err"]
     assert not r["after"], "biolatency mounted tracefs though it did not need it"
-    assert check_hist(harness.json_lines(r["out"])[0]) == READS, r
+    hists = harness.json_lines(r["out"])
+    assert hists and check_hist(hists[0]) == READS, r
 
 
 def test_bad_arguments():

@@ -74,7 +74,7 @@ def test_deb_installs_in_clean_debian_root():
             assert h.returncode == 0 and h.stdout.startswith(f"Usage: {cmd} "), h.stdout[:200]
             m = chroot(root, f"man -w {cmd}")
             assert m.stdout.strip() == f"/usr/share/man/man8/{cmd}.8.gz", m.stdout + m.stderr
-            # Nothing Debian ships under these names (perf-tools-unstable has execsnoop...).
+            # Not the plain names, which Debian's libbpf-tools installs (/usr/sbin/execsnoop...).
             assert not os.path.exists(os.path.join(root, "usr", "sbin", t))
 
 
