@@ -81,6 +81,8 @@ struct ufile {
 	Dwarf *dw;            /* for .debug_frame, opened when .eh_frame has nothing */
 	Dwarf_CFI *dbg;
 	bool dbg_tried;
+	uint64_t plt_lo, plt_hi;  /* .plt's addresses, where it has one */
+	bool plt_tried;
 	unsigned int refs;
 	uint64_t unused_since;  /* when refs fell to 0: kept for the next process of it */
 	uint64_t id;            /* unique: names the file in the rule cache */
@@ -656,6 +658,34 @@ static Dwarf_Frame *frame_at(struct ufile *f, uint64_t vaddr)
 	return NULL;
 }
 
+/* Is vaddr in the file's .plt? arm64's linker writes no call-frame information for its
+ * stubs (x86-64's does): a stub makes no frame and leaves the return address in lr. */
+static bool in_plt(struct ufile *f, uint64_t vaddr)
+{
+	if (!f->plt_tried) {
+		Elf_Scn *scn = NULL;
+		size_t shstrndx;
+		GElf_Shdr sh;
+
+		f->plt_tried = true;
+		if (elf_getshdrstrndx(f->elf, &shstrndx) == 0) {
+			while ((scn = elf_nextscn(f->elf, scn))) {
+				const char *name;
+
+				if (!gelf_getshdr(scn, &sh) || !(sh.sh_flags & SHF_EXECINSTR))
+					continue;
+				name = elf_strptr(f->elf, shstrndx, sh.sh_name);
+				if (name && strcmp(name, ".plt") == 0) {
+					f->plt_lo = sh.sh_addr;
+					f->plt_hi = sh.sh_addr + sh.sh_size;
+					break;
+				}
+			}
+		}
+	}
+	return vaddr >= f->plt_lo && vaddr < f->plt_hi;
+}
+
 static uint64_t strip_ra(uint64_t ra)
 {
 #if defined(__aarch64__)
@@ -796,6 +826,16 @@ static enum unwind_end step_cached(struct state *s, const struct cached_rule *c)
 	return s->pc ? STEP_OK : UNWIND_END_OUTERMOST;
 }
 
+/* A step out of a function that made no frame and keeps its return address in the link
+ * register: the sampled pc only (once it calls, lr is no longer its return address). */
+static enum unwind_end step_leaf(struct state *s)
+{
+	s->cfa = s->sp;
+	s->ra_in_lr = true;
+	s->pc = strip_ra(s->lr);
+	return s->pc ? STEP_OK : UNWIND_END_OUTERMOST;
+}
+
 /* One step by the frame pointer, for code without call-frame information: on both
  * architectures it points at the saved frame pointer, with the return address above. */
 static enum unwind_end step_fp(struct state *s)
@@ -852,6 +892,10 @@ int unwind_proc__unwind(struct unwind_proc *p, const struct unwind_regs *regs,
 			r = step_cfi(&s, frame, &signal);
 			rule_fill(p->uw, m->file, look - m->bias, frame);
 			free(frame);
+			st->frames_cfi++;
+		} else if (REG_LR >= 0 && n == 1 && m->file && in_plt(m->file, look - m->bias)) {
+			/* The rule the stub's code implies, counted with the rules read. */
+			r = step_leaf(&s);
 			st->frames_cfi++;
 		} else {
 			r = step_fp(&s);
