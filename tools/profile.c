@@ -1057,7 +1057,7 @@ int main(int argc, char **argv)
 		LIBBPF_OPTS(syms_cache_opts, so, .debug_dir = env.debug_dir);
 
 		cache = syms_cache__new(&so);
-		unwinder = cache ? unwinder__new() : NULL;
+		unwinder = cache ? unwinder__new(env.debug_dir) : NULL;
 		r.images = unwinder ? images__new(cache, unwinder) : NULL;
 		if (!r.images) {
 			err = -errno;

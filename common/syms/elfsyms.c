@@ -526,6 +526,59 @@ int elf_debuglink__open(const char *name, uint32_t crc, const char *path, const 
 	return -ENOENT;
 }
 
+/* debug_dir/.build-id/xx/yyyy.debug for the file's build-id; false if it has none. */
+static bool build_id_path(char *buf, size_t size, const char *debug_dir,
+			  const struct elf_scan *s)
+{
+	size_t i;
+	int n;
+
+	if (s->build_id_len < 2)
+		return false;
+	n = snprintf(buf, size, "%s/.build-id/%02x/", debug_dir, s->build_id[0]);
+	for (i = 1; i < s->build_id_len && n > 0 && (size_t)n + 3 < size; i++)
+		n += snprintf(buf + n, size - n, "%02x", s->build_id[i]);
+	if (n <= 0 || (size_t)n + sizeof(".debug") > size)
+		return false;
+	memcpy(buf + n, ".debug", sizeof(".debug"));
+	return true;
+}
+
+/* Under the debug root, which is root's: its links (Fedora's layout) are followed. */
+static int open_build_id_file(const char *debug_dir, const struct elf_scan *s, char *buf,
+			      size_t size)
+{
+	if (!build_id_path(buf, size, debug_dir, s))
+		return -ENOENT;
+	return syms_open_file(buf, 0, SYMS_MAX_ELF_SIZE, NULL);
+}
+
+int elf_debug_file__open_by_build_id(Elf *e, const char *debug_dir)
+{
+	struct elf_scan s, ds;
+	char buf[PATH_MAX];
+	bool same;
+	Elf *de;
+	int fd;
+
+	if (!debug_dir)
+		debug_dir = SYMS_DEFAULT_DEBUG_DIR;
+	if (!debug_dir[0] || elf_scan(e, &s))
+		return -ENOENT;
+	fd = open_build_id_file(debug_dir, &s, buf, sizeof(buf));
+	if (fd < 0)
+		return fd;
+	de = elf_begin(fd, ELF_C_READ, NULL);
+	same = de && !elf_scan(de, &ds) && ds.build_id_len == s.build_id_len &&
+	       memcmp(ds.build_id, s.build_id, s.build_id_len) == 0;
+	elf_end(de);
+	if (!same) {
+		close(fd);
+		return -ENOENT;
+	}
+	return fd;
+}
+
 /* Looks for the debug file the way gdb does: by build-id under the debug root, then by
  * debuglink name next to the binary, in its .debug/, and under the debug root. */
 static char *find_debug_file(const struct elf_scan *s, const char *debug_dir, const char *path,
@@ -533,22 +586,11 @@ static char *find_debug_file(const struct elf_scan *s, const char *debug_dir, co
 {
 	struct debuglink_ctx ctx = { df };
 	char buf[PATH_MAX], *found = NULL;
-	size_t i;
-	int n, fd;
+	int fd;
 
-	if (s->build_id_len >= 2) {
-		n = snprintf(buf, sizeof(buf), "%s/.build-id/%02x/", debug_dir, s->build_id[0]);
-		for (i = 1; i < s->build_id_len && n > 0 && (size_t)n + 3 < sizeof(buf); i++)
-			n += snprintf(buf + n, sizeof(buf) - n, "%02x", s->build_id[i]);
-		if (n > 0 && (size_t)n + sizeof(".debug") <= sizeof(buf)) {
-			memcpy(buf + n, ".debug", sizeof(".debug"));
-			/* Under the debug root, which is root's: its links (Fedora's layout) are
-			 * followed. */
-			fd = syms_open_file(buf, 0, SYMS_MAX_ELF_SIZE, NULL);
-			if (fd >= 0 && debug_file_take(df, fd, s))
-				return strdup(buf);
-		}
-	}
+	fd = open_build_id_file(debug_dir, s, buf, sizeof(buf));
+	if (fd >= 0 && debug_file_take(df, fd, s))
+		return strdup(buf);
 	if (!s->debuglink)
 		return NULL;
 	elf_debuglink__open(s->debuglink, s->debuglink_crc, path, root, debug_dir,

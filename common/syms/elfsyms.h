@@ -68,6 +68,12 @@ const char *elf_syms__debug_file(const struct elf_syms *es);
 /* Sets *id to the NT_GNU_BUILD_ID bytes and returns their length; 0 if the file has none. */
 size_t elf_syms__build_id(const struct elf_syms *es, const unsigned char **id);
 
+/* The separate debug file of ELF file e (libelf's Elf *) found by its build-id under
+ * debug_dir (NULL: "/usr/lib/debug"; "": none), opened as elf_syms__open() does and checked
+ * to carry the same build-id: a read-only descriptor, or -ENOENT (or another -errno). */
+struct Elf;
+int elf_debug_file__open_by_build_id(struct Elf *e, const char *debug_dir);
+
 /* ---- .gnu_debuglink (inner parts, for tests and fuzzing) ---- */
 
 /* The name and CRC32 a .gnu_debuglink section holds (data[0..size), in the file's byte

@@ -42,6 +42,7 @@
 #include <elfutils/libdw.h>
 #include <gelf.h>
 
+#include "elfsyms.h"
 #include "procmaps.h"
 #include "unwind.h"
 #include "util.h"
@@ -81,6 +82,8 @@ struct ufile {
 	Dwarf *dw;            /* for .debug_frame, opened when .eh_frame has nothing */
 	Dwarf_CFI *dbg;
 	bool dbg_tried;
+	int dbg_fd;           /* the separate debug file's, whose .debug_frame dw reads: -1 */
+	Elf *dbg_elf;
 	uint64_t plt_lo, plt_hi;  /* .plt's addresses, where it has one */
 	bool plt_tried;
 	unsigned int refs;
@@ -129,6 +132,7 @@ struct unwinder {
 	uint64_t unused_seq, next_id;
 	struct cached_rule *rules;  /* used by the unwinding thread only */
 	struct unwinder_stats st;
+	char *debug_dir;  /* NULL: the default; "": none */
 };
 
 static const char *const end_names[UNWIND_NR_ENDS] = {
@@ -153,14 +157,18 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-struct unwinder *unwinder__new(void)
+struct unwinder *unwinder__new(const char *debug_dir)
 {
 	struct unwinder *uw = calloc(1, sizeof(*uw));
 
-	if (uw) {
-		elf_version(EV_CURRENT);
-		pthread_mutex_init(&uw->lock, NULL);
+	if (!uw)
+		return NULL;
+	if (debug_dir && !(uw->debug_dir = strdup(debug_dir))) {
+		free(uw);
+		return NULL;
 	}
+	elf_version(EV_CURRENT);
+	pthread_mutex_init(&uw->lock, NULL);
 	return uw;
 }
 
@@ -170,6 +178,9 @@ static void ufile_free(struct ufile *f)
 		dwarf_end(f->dw);  /* frees its CFI too */
 	if (f->eh)
 		dwarf_cfi_end(f->eh);
+	elf_end(f->dbg_elf);
+	if (f->dbg_fd >= 0)
+		close(f->dbg_fd);
 	elf_end(f->elf);
 	if (f->fd >= 0)
 		close(f->fd);
@@ -188,6 +199,7 @@ void unwinder__free(struct unwinder *uw)
 	}
 	pthread_mutex_destroy(&uw->lock);
 	free(uw->rules);
+	free(uw->debug_dir);
 	free(uw);
 }
 
@@ -244,6 +256,7 @@ static struct ufile *ufile_add(struct unwinder *uw, int fd, Elf *elf, dev_t dev,
 		return NULL;
 	}
 	f->fd = fd;
+	f->dbg_fd = -1;
 	f->id = ++uw->next_id;
 	f->elf = elf;
 	f->dev = dev;
@@ -631,17 +644,32 @@ static enum rule caller_reg(const struct state *s, Dwarf_Frame *frame, int reg, 
 	return RULE_VALUE;
 }
 
-static Dwarf_CFI *debug_cfi(struct ufile *f)
+/* .debug_frame: the file's own, else its separate debug file's (by build-id), where
+ * code built without unwind tables (-fno-asynchronous-unwind-tables) keeps its call-frame
+ * information once the file is stripped. */
+static Dwarf_CFI *debug_cfi(const struct unwinder *uw, struct ufile *f)
 {
-	if (!f->dbg_tried) {
-		f->dbg_tried = true;
-		f->dw = dwarf_begin_elf(f->elf, DWARF_C_READ, NULL);
-		f->dbg = f->dw ? dwarf_getcfi(f->dw) : NULL;
+	if (f->dbg_tried)
+		return f->dbg;
+	f->dbg_tried = true;
+	f->dw = dwarf_begin_elf(f->elf, DWARF_C_READ, NULL);
+	f->dbg = f->dw ? dwarf_getcfi(f->dw) : NULL;
+	if (f->dbg || f->fd < 0)
+		return f->dbg;
+	if (f->dw) {
+		dwarf_end(f->dw);
+		f->dw = NULL;
 	}
+	f->dbg_fd = elf_debug_file__open_by_build_id(f->elf, uw->debug_dir);
+	if (f->dbg_fd < 0)
+		return NULL;
+	f->dbg_elf = elf_begin(f->dbg_fd, ELF_C_READ, NULL);
+	f->dw = f->dbg_elf ? dwarf_begin_elf(f->dbg_elf, DWARF_C_READ, NULL) : NULL;
+	f->dbg = f->dw ? dwarf_getcfi(f->dw) : NULL;
 	return f->dbg;
 }
 
-static Dwarf_Frame *frame_at(struct ufile *f, uint64_t vaddr)
+static Dwarf_Frame *frame_at(const struct unwinder *uw, struct ufile *f, uint64_t vaddr)
 {
 	Dwarf_Frame *frame = NULL;
 	Dwarf_CFI *dbg;
@@ -652,7 +680,7 @@ static Dwarf_Frame *frame_at(struct ufile *f, uint64_t vaddr)
 	}
 	if (f->eh && dwarf_cfi_addrframe(f->eh, vaddr, &frame) == 0)
 		return frame;
-	dbg = debug_cfi(f);
+	dbg = debug_cfi(uw, f);
 	if (dbg && dwarf_cfi_addrframe(dbg, vaddr, &frame) == 0)
 		return frame;
 	return NULL;
@@ -884,7 +912,7 @@ int unwind_proc__unwind(struct unwind_proc *p, const struct unwind_regs *regs,
 		}
 		cached = m->file ? rule_get(p->uw, m->file, look - m->bias) : NULL;
 		if (!cached && m->file)
-			frame = frame_at(m->file, look - m->bias);
+			frame = frame_at(p->uw, m->file, look - m->bias);
 		if (cached) {
 			r = step_cached(&s, cached);
 			st->frames_cfi++;

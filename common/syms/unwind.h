@@ -47,7 +47,10 @@ struct unwinder_stats {
 	uint64_t map_reads;    /* reads of a /proc/PID/maps */
 };
 
-struct unwinder *unwinder__new(void);
+/* debug_dir: the root of separate debug files, whose .debug_frame (found by build-id)
+ * serves files that have neither .eh_frame nor .debug_frame of their own for an address;
+ * NULL: "/usr/lib/debug"; "": none. */
+struct unwinder *unwinder__new(const char *debug_dir);
 /* Frees the unwinder; every unwind_proc must have been freed before. */
 void unwinder__free(struct unwinder *uw);
 void unwinder__stats(const struct unwinder *uw, struct unwinder_stats *stats);

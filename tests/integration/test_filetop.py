@@ -480,3 +480,54 @@ def test_cut_path_marked():
         body = [l for l in tt.lines() if l.split()[:1] == [str(w.pid)]]
         assert [l.split() for l in body] == [[str(w.pid), "python3", "0", "3", "0", "0", "R",
                                               want]], tt.out
+
+
+# Writes (i + 1) * 1000 bytes to the i-th file named on its command line when told "go".
+SIZED_WRITER = r"""
+import os, sys
+fds = [os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644) for p in sys.argv[1:]]
+print("ready", flush=True)
+sys.stdin.readline()
+for i, fd in enumerate(fds):
+    assert os.write(fd, b"x" * ((i + 1) * 1000)) == (i + 1) * 1000
+print("done", flush=True)
+sys.stdin.readline()
+"""
+
+
+def test_openmetrics_series_bounded_by_rows():
+    """--openmetrics keeps one series per file for the first ROWS files to make a top, and
+    adds the rest up in file="other": with -r 2 and four files, two named series, each with
+    its file's bytes, and "other" with the remainder, to the byte."""
+    import shutil
+    if not shutil.which("promtool"):
+        raise harness.Skip("promtool not installed (Debian package prometheus)")
+    with tempfile.TemporaryDirectory() as d:
+        om = os.path.join(d, "filetop.prom")
+        files = [os.path.join(d, f"f{i}") for i in range(4)]
+        w = subprocess.Popen(["python3", "-c", SIZED_WRITER] + files, stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+        try:
+            assert w.stdout.readline() == "ready\n"
+            with Tool("filetop", "-j", "-r", "2", "--openmetrics", om, "-p", w.pid, "1") as t:
+                w.stdin.write("go\n")
+                w.stdin.flush()
+                assert w.stdout.readline() == "done\n"
+            # The stop's last interval wrote the file.
+            with open(om) as f:
+                text = f.read()
+            with open(om) as f:
+                p = subprocess.run(["promtool", "check", "metrics"], stdin=f,
+                                   capture_output=True, text=True, timeout=30)
+            assert p.returncode == 0, p.stdout + p.stderr
+        finally:
+            w.stdin.close()
+            w.wait(timeout=10)
+    assert t.rc == 0, t.err
+    series = {m.group(1): int(float(m.group(2))) for m in re.finditer(
+        r'^corescope_filetop_written_bytes_total\{file="([^"]*)"[^}]*\} (\S+)$', text, re.M)}
+    sizes = {os.path.basename(f): (i + 1) * 1000 for i, f in enumerate(files)}
+    named = {k: v for k, v in series.items() if k != "other"}
+    assert len(named) == 2 and "other" in series, text
+    assert all(sizes[k] == v for k, v in named.items()), (named, text)
+    assert series["other"] == sum(sizes.values()) - sum(named.values()), text

@@ -206,3 +206,37 @@ def test_bad_options():
     harness.assert_usage_error("tcpconnlat", "--bogus")
     line = harness.assert_usage_error("tcpconnlat", "-d", "0")
     assert line.startswith("tcpconnlat: "), line
+
+
+def test_openmetrics_by_comm():
+    """--openmetrics-by comm: one histogram per process name, whose count is the number of
+    connects the tool printed for that name over the same run; promtool accepts the file."""
+    import re
+    import shutil
+    import subprocess
+    import tempfile
+    if not shutil.which("promtool"):
+        raise harness.Skip("promtool not installed (Debian package prometheus)")
+    with tempfile.TemporaryDirectory() as d, Pair() as pair:
+        path = os.path.join(d, "tcpconnlat.prom")
+        listening_pair(pair)
+        client = pair.agent("client")
+        with Tool("tcpconnlat", "-j", "--openmetrics", path, "--openmetrics-by", "comm") as t:
+            for _ in range(3):
+                client.cmd("connect", pair.addr("server", 4), PORT)
+        assert t.rc == 0, t.err
+        with open(path) as f:
+            text = f.read()
+        with open(path) as f:
+            p = subprocess.run(["promtool", "check", "metrics"], stdin=f, capture_output=True,
+                               text=True, timeout=30)
+        assert p.returncode == 0, p.stdout + p.stderr
+    counts = {m.group(1): int(float(m.group(2))) for m in re.finditer(
+        r'^corescope_tcpconnlat_seconds_count\{comm="((?:[^"\\]|\\.)*)"\} (\S+)$', text, re.M)}
+    printed = {}
+    for e in t.json():
+        if "comm" in e:
+            printed[e["comm"]] = printed.get(e["comm"], 0) + 1
+    assert len(mine(t.json(), client.pid)) == 3, t.out
+    assert counts and counts == printed, (counts, printed, text)
+    assert "dport=" not in text, text

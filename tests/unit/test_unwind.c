@@ -81,7 +81,7 @@ static int returns_into(uint64_t ip, void (*fn)(void))
 
 static void test_own_stack(void)
 {
-	struct unwinder *uw = unwinder__new();
+	struct unwinder *uw = unwinder__new("");
 	struct unwind_proc *p;
 	struct unwinder_stats st;
 	enum unwind_end end;
@@ -121,7 +121,7 @@ static void test_own_stack(void)
 
 static void test_gone_process(void)
 {
-	struct unwinder *uw = unwinder__new();
+	struct unwinder *uw = unwinder__new("");
 
 	CHECK(unwinder__prepare(uw, 4194304 + 1) == NULL);
 	unwinder__free(uw);
