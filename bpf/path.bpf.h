@@ -95,8 +95,8 @@ struct {
 
 /* Writes the components of (dentry, vfsmnt) leaf first into buf (PATH_BUF_ALLOC bytes).
  * Returns the bytes used; *depth gets the component count, *flags PATH_* bits. */
-static __always_inline __u32 path_walk(struct dentry *dentry, struct vfsmount *vfsmnt, char *buf,
-				       __u16 *depth, __u16 *flags)
+static __noinline __u32 path_walk(struct dentry *dentry, struct vfsmount *vfsmnt, char *buf,
+			     __u16 *depth, __u16 *flags)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	struct path_walk *w;
