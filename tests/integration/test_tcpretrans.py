@@ -162,34 +162,53 @@ def test_ipv6_text_family_filters_and_classic_tracepoint():
 def test_synack_retransmits_against_nstat():
     """The client's namespace drops the server's SYN-ACKs for a while: the client sends its
     SYN again (SYN_SENT) and the server its SYN-ACK (NEW_SYN_RECV, "synack": true). Each
-    namespace's TcpRetransSegs equals what the tool reports for it, on every attach kind."""
+    namespace's TcpRetransSegs equals what the tool reports for it, on every attach kind.
+    As in the exact test above, only the kernel's skipping of both consumers' programs for
+    the same retransmits earns a second run, which must be exact."""
     for kind in KINDS:
-        with Pair() as pair:
-            server = pair.agent("server")
-            server.cmd("listen", pair.addr("server", 4), PORT)
-            client = pair.agent("client")
-            pair.nft("client", "table inet rttest {\n chain in {\n"
-                               "  type filter hook input priority 0;\n"
-                               f"  ip saddr {pair.addr('server', 4)} tcp sport {PORT} "
-                               "tcp flags & (syn | ack) == syn | ack counter drop\n }\n}\n")
-            with Tool("tcpretrans", "-j", "-v", "--attach", kind) as t:
-                client.send("connect", pair.addr("server", 4), PORT, 30)
-                assert harness.wait_for(
-                    lambda: pair.nft_counter("client", "rttest", "in") >= 2, timeout=20)
-                pair.nft_delete("client", "rttest")
-                r = client.reply(timeout=30)
-                assert r[0] == "ok", r
-                server_ns = pair.snmp("server", "TcpRetransSegs")
-                client_ns = pair.snmp("client", "TcpRetransSegs")
-            assert f"SYN-ACK retransmits: {kind} tcp:tcp_retransmit_synack" in t.err, t.err
-            ev = ours(t.json(), pair)
-            synacks = [e for e in ev if e["laddr"] == pair.addr("server", 4)]
-            syns = [e for e in ev if e["laddr"] == pair.addr("client", 4)]
-            assert synacks and all(e["synack"] and e["state"] == "NEW_SYN_RECV" and
-                                   e["lport"] == PORT and e["segs"] == 1 for e in synacks), ev
-            assert all(not e["synack"] and e["state"] == "SYN_SENT" for e in syns), ev
-            assert (len(synacks), len(syns)) == (server_ns, client_ns), (ev, server_ns,
-                                                                         client_ns)
+        if not synack_retransmits(kind):
+            sys.stderr.write(f"tcpretrans/{kind}: both tools short of the kernel by the same "
+                             "retransmits (the kernel skipped the programs); once more\n")
+            assert synack_retransmits(kind), "short again"
+
+
+def synack_retransmits(kind):
+    """False where both tools missed the same retransmits; asserts everything else."""
+    with Pair() as pair:
+        server = pair.agent("server")
+        server.cmd("listen", pair.addr("server", 4), PORT)
+        client = pair.agent("client")
+        pair.nft("client", "table inet rttest {\n chain in {\n"
+                           "  type filter hook input priority 0;\n"
+                           f"  ip saddr {pair.addr('server', 4)} tcp sport {PORT} "
+                           "tcp flags & (syn | ack) == syn | ack counter drop\n }\n}\n")
+        with Tool("tcpretrans", "-j", "-v", "--attach", kind) as t, \
+             Tool("tcpretrans", "-c", "-j", "--attach", kind) as counts:
+            client.send("connect", pair.addr("server", 4), PORT, 30)
+            assert harness.wait_for(
+                lambda: pair.nft_counter("client", "rttest", "in") >= 2, timeout=20)
+            pair.nft_delete("client", "rttest")
+            r = client.reply(timeout=30)
+            assert r[0] == "ok", r
+            server_ns = pair.snmp("server", "TcpRetransSegs")
+            client_ns = pair.snmp("client", "TcpRetransSegs")
+        assert f"SYN-ACK retransmits: {kind} tcp:tcp_retransmit_synack" in t.err, t.err
+        ev = ours(t.json(), pair)
+        synacks = [e for e in ev if e["laddr"] == pair.addr("server", 4)]
+        syns = [e for e in ev if e["laddr"] == pair.addr("client", 4)]
+        assert synacks and all(e["synack"] and e["state"] == "NEW_SYN_RECV" and
+                               e["lport"] == PORT and e["segs"] == 1 for e in synacks), ev
+        assert all(not e["synack"] and e["state"] == "SYN_SENT" for e in syns), ev
+        rows = ours(counts.json(), pair)
+        counted = tuple(sum(r["retransmits"] for r in rows if r["laddr"] == pair.addr(side, 4))
+                        for side in ("server", "client"))
+        seen = (len(synacks), len(syns))
+        assert counted == seen, (rows, ev)
+        if seen != (server_ns, client_ns) and all(
+                a <= b for a, b in zip(seen, (server_ns, client_ns))):
+            return False
+        assert seen == (server_ns, client_ns), (ev, server_ns, client_ns)
+    return True
 
 
 def lose_the_tail_once(pair, client, fd):
