@@ -94,7 +94,9 @@ struct {
 } path_walk_state SEC(".maps");
 
 /* Writes the components of (dentry, vfsmnt) leaf first into buf (PATH_BUF_ALLOC bytes).
- * Returns the bytes used; *depth gets the component count, *flags PATH_* bits. */
+ * Returns the bytes used; *depth gets the component count, *flags PATH_* bits.
+ * A subprogram, not inlined: the unrolled walk at each call site (cwd, dirfd, file; in
+ * each program) made 1.5-2 MB objects, which libbpf reads and copies at open (peak RSS). */
 static __noinline __u32 path_walk(struct dentry *dentry, struct vfsmount *vfsmnt, char *buf,
 			     __u16 *depth, __u16 *flags)
 {

@@ -526,6 +526,18 @@ int elf_debuglink__open(const char *name, uint32_t crc, const char *path, const 
 	return -ENOENT;
 }
 
+bool elf_plt_range(Elf *e, uint64_t *lo, uint64_t *hi)
+{
+	struct elf_scan s;
+	GElf_Shdr sh;
+
+	if (elf_scan(e, &s) || !s.plt || !gelf_getshdr(s.plt, &sh))
+		return false;
+	*lo = sh.sh_addr;
+	*hi = sh.sh_addr + sh.sh_size;
+	return true;
+}
+
 /* debug_dir/.build-id/xx/yyyy.debug for the file's build-id; false if it has none. */
 static bool build_id_path(char *buf, size_t size, const char *debug_dir,
 			  const struct elf_scan *s)

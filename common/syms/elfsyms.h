@@ -74,6 +74,9 @@ size_t elf_syms__build_id(const struct elf_syms *es, const unsigned char **id);
 struct Elf;
 int elf_debug_file__open_by_build_id(struct Elf *e, const char *debug_dir);
 
+/* The addresses [*lo, *hi) of ELF file e's .plt; false if it has none. */
+bool elf_plt_range(struct Elf *e, uint64_t *lo, uint64_t *hi);
+
 /* ---- .gnu_debuglink (inner parts, for tests and fuzzing) ---- */
 
 /* The name and CRC32 a .gnu_debuglink section holds (data[0..size), in the file's byte

@@ -691,25 +691,9 @@ static Dwarf_Frame *frame_at(const struct unwinder *uw, struct ufile *f, uint64_
 static bool in_plt(struct ufile *f, uint64_t vaddr)
 {
 	if (!f->plt_tried) {
-		Elf_Scn *scn = NULL;
-		size_t shstrndx;
-		GElf_Shdr sh;
-
 		f->plt_tried = true;
-		if (elf_getshdrstrndx(f->elf, &shstrndx) == 0) {
-			while ((scn = elf_nextscn(f->elf, scn))) {
-				const char *name;
-
-				if (!gelf_getshdr(scn, &sh) || !(sh.sh_flags & SHF_EXECINSTR))
-					continue;
-				name = elf_strptr(f->elf, shstrndx, sh.sh_name);
-				if (name && strcmp(name, ".plt") == 0) {
-					f->plt_lo = sh.sh_addr;
-					f->plt_hi = sh.sh_addr + sh.sh_size;
-					break;
-				}
-			}
-		}
+		if (!elf_plt_range(f->elf, &f->plt_lo, &f->plt_hi))
+			f->plt_lo = f->plt_hi = 0;
 	}
 	return vaddr >= f->plt_lo && vaddr < f->plt_hi;
 }
