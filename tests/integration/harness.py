@@ -3,6 +3,7 @@ workload the test controls, and read the tool's output (text or JSON lines)."""
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -427,3 +428,13 @@ def wait_for(pred, timeout=5, interval=0.05):
             return True
         time.sleep(interval)
     return pred()
+
+
+def promtool_check(path):
+    """promtool (Debian's prometheus) accepts the OpenMetrics file at path."""
+    if not shutil.which("promtool"):
+        raise Skip("promtool not installed (Debian package prometheus)")
+    with open(path) as f:
+        p = subprocess.run(["promtool", "check", "metrics"], stdin=f, capture_output=True,
+                           text=True, timeout=30)
+    assert p.returncode == 0, f"promtool check metrics {path}:\n{p.stdout}{p.stderr}"

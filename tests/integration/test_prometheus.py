@@ -164,13 +164,6 @@ class Scrape:
             raise AssertionError(f"{what}: Prometheus has {last}, the tool's JSON says {want}")
 
 
-def promtool_clean(path):
-    with open(path) as f:
-        p = subprocess.run(["promtool", "check", "metrics"], stdin=f, capture_output=True,
-                           text=True, timeout=30)
-    assert p.returncode == 0, f"promtool check metrics {path}:\n{p.stdout}{p.stderr}"
-
-
 WRITER = r"""
 import os, sys
 fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
@@ -235,7 +228,7 @@ def test_scrape_all_aggregating_tools():
             writer.wait(timeout=10)
         for name, t in tools.items():
             assert t.rc == 0, f"{name} exited {t.rc}: {t.err}"
-            promtool_clean(scrape.path(f"{name}.prom"))
+            harness.promtool_check(scrape.path(f"{name}.prom"))
         assert sorted(os.listdir(scrape.textfile_dir)) == sorted(
             f"{n}.prom" for n in tools), os.listdir(scrape.textfile_dir)
 
