@@ -86,8 +86,16 @@ def write_portability(results, attach_log):
             kinds = [k for k in KINDS if k in seen.get((label, tool), set())]
             cells.append(", ".join(kinds) if kinds else "–")
         out.append(f"| {tool} | " + " | ".join(cells) + " |")
-    with open(os.path.join(ROOT, "docs", "portability.md"), "w") as f:
-        f.write("\n".join(out) + "\n")
+    # What follows the generated tables (the first "## " heading on) is written by hand:
+    # what the runs found and left. It is kept.
+    path = os.path.join(ROOT, "docs", "portability.md")
+    kept = ""
+    if os.path.exists(path):
+        text = open(path).read()
+        at = text.find("\n## ")
+        kept = text[at:] if at >= 0 else ""
+    with open(path, "w") as f:
+        f.write("\n".join(out) + "\n" + kept)
 
 
 def from_logs(attach_log, logs):
