@@ -47,11 +47,20 @@ static __always_inline bool filter_current(void)
 	return true;
 }
 
-/* Does a socket's owner pass the --cgroup filter? Its cgroup is the one the socket was
- * created in (the mount namespace and PID of its owner are not kept: --mntns and -p apply
- * to the task on the CPU where a tool has one). */
+/* The user a socket belongs to (sk_uid): its creator's file system UID, inherited by the
+ * sockets a listener accepts. */
+static __always_inline __u32 sock_uid(const struct sock *sk)
+{
+	return BPF_CORE_READ(sk, sk_uid.val);
+}
+
+/* Does a socket's owner pass the -u and --cgroup filters? Its user and cgroup are the ones
+ * it was created with (the mount namespace and PID of its owner are not kept: --mntns and
+ * -p apply to the task on the CPU where a tool has one). */
 static __always_inline bool filter_sock(const struct sock *sk)
 {
+	if (filter_uid != (__u32)-1 && sock_uid(sk) != filter_uid)
+		return false;
 	if (!filter_cgroup)
 		return true;
 	return ident_cgroup_under(ident_sock_cgroup(sk), filter_cgroup_id, filter_cgroup_level);

@@ -139,6 +139,7 @@ static __always_inline void count_flow(const struct sock *sk, const struct inet_
 	c = bpf_map_lookup_elem(&flows, &t);
 	if (!c) {
 		zero.cgroup_id = ident_cgroup_id(ident_sock_cgroup(sk));
+		zero.uid = sock_uid(sk);
 		if (o)
 			zero.owner = *o;
 		bpf_map_update_elem(&flows, &t, &zero, BPF_NOEXIST);
@@ -193,7 +194,7 @@ static __always_inline int record(void *ctx, const struct sock *sk,
 	e->id.mntns = known.mntns;
 	e->id.ns_pid = known.ns_pid;
 	e->owner_pid = known.pid;
-	e->pad = 0;
+	e->uid = sock_uid(sk);
 	/* Whoever is on the CPU: a retransmit runs from a timer, from softirq on an incoming ACK,
 	 * or in the owner's context only when it releases the socket lock. */
 	e->pid = bpf_get_current_pid_tgid() >> 32;

@@ -39,7 +39,7 @@ struct tcpretrans_event {
 	__u32 segs;    /* TCP segments in the retransmitted packet (1 for a loss probe) */
 	__s32 err;     /* 0, or the -errno of a retransmit the kernel counted but failed to send */
 	__u32 flags;   /* enum tcpretrans_flags */
-	__u32 pad;
+	__u32 uid;     /* the socket's user (sk_uid; a SYN-ACK: the listener's) */
 	struct inet_tuple tuple;
 };
 
@@ -51,6 +51,8 @@ struct tcpretrans_count {
 	__u64 cgroup_id;   /* the socket's, when the flow was first seen */
 	__u64 failed;      /* of the retransmits, those counted by the kernel but not sent */
 	struct tcpretrans_owner owner; /* the socket's, when the flow was first seen */
+	__u32 uid;         /* the socket's user (sk_uid) */
+	__u32 pad;
 };
 
 /* -c: totals by address family (index 0 IPv4, 1 IPv6) and TCP state (the socket's

@@ -42,7 +42,7 @@ struct env {
 
 /* Text shows "addr:port" endpoints; JSON has the address and the port as separate keys (the
  * *PORT columns are JSON only, and the endpoint columns then carry just the address). */
-enum col { COL_TIME, COL_TS, COL_PID, COL_OWNER, COL_NSPID, COL_CONTAINER, COL_IP, COL_LOCAL,
+enum col { COL_TIME, COL_TS, COL_PID, COL_OWNER, COL_UID, COL_NSPID, COL_CONTAINER, COL_IP, COL_LOCAL,
 	   COL_LPORT, COL_TYPE, COL_REMOTE, COL_RPORT, COL_STATE, COL_SEGS, COL_SYNACK, COL_ERR,
 	   NCOLS };
 
@@ -51,6 +51,7 @@ static struct out_col columns[NCOLS] = {
 	[COL_TS] = { "TS", "ts_ns", 0, OUT_HIDE_TEXT },
 	[COL_PID] = { "PID", "pid", 7, 0 },
 	[COL_OWNER] = { "OWNER", "owner_pid", 7, 0 },
+	[COL_UID] = { "UID", "uid", 0, OUT_HIDE_TEXT },
 	[COL_NSPID] = IDENTITY_COL_NSPID,
 	[COL_CONTAINER] = IDENTITY_COL_CONTAINER,
 	[COL_IP] = { "IP", "ip", 2, 0 },
@@ -65,11 +66,12 @@ static struct out_col columns[NCOLS] = {
 	[COL_ERR] = { "ERR", "err", 0, OUT_HIDE_TEXT },
 };
 
-enum count_col { CCOL_OWNER, CCOL_NSPID, CCOL_CONTAINER, CCOL_IP, CCOL_LOCAL, CCOL_LPORT, CCOL_REMOTE, CCOL_RPORT, CCOL_RETRANS,
+enum count_col { CCOL_OWNER, CCOL_UID, CCOL_NSPID, CCOL_CONTAINER, CCOL_IP, CCOL_LOCAL, CCOL_LPORT, CCOL_REMOTE, CCOL_RPORT, CCOL_RETRANS,
 		 CCOL_SEGS, CCOL_TLP, CCOL_FAILED, NCCOLS };
 
 static struct out_col count_columns[NCCOLS] = {
 	[CCOL_OWNER] = { "OWNER", "owner_pid", 7, OUT_HIDE_TEXT },
+	[CCOL_UID] = { "UID", "uid", 0, OUT_HIDE_TEXT },
 	[CCOL_NSPID] = IDENTITY_COL_NSPID,
 	[CCOL_CONTAINER] = IDENTITY_COL_CONTAINER,
 	[CCOL_IP] = { "IP", "ip", 2, 0 },
@@ -96,7 +98,9 @@ static const char doc[] =
 	"incoming ACK, so it is usually 0 or an unrelated process, rarely the socket's owner.\n"
 	"OWNER is the socket's owner: the process that connected it or made it listen (for\n"
 	"an accepted socket, the listener's); \"-\" for sockets older than tcpretrans. -p and\n"
-	"--mntns apply to the owner, and never match a socket whose owner is not known.\n"
+	"--mntns apply to the owner, and never match a socket whose owner is not known;\n"
+	"-u to the socket's user (the one that created it; an accepted socket: its\n"
+	"listener's), --cgroup and --container to the cgroup it was created in.\n"
 	"\n"
 	"EXAMPLES:\n"
 	"  tcpretrans             # every retransmit\n"
@@ -191,6 +195,7 @@ static int handle_event(void *vctx, const void *data, size_t size)
 		out__u64(o, COL_OWNER, e->owner_pid);
 	else
 		out__none(o, COL_OWNER);
+	out__u64(o, COL_UID, e->uid);
 	/* The socket's container, and its owner's ids (the owner, if it still runs, is asked
 	 * where only cgroup v1 names the container). */
 	identity__print(ctx->idn, o, &e->id, e->owner_pid, e->ts_ns);
@@ -270,6 +275,7 @@ static int print_counts(struct tcpretrans_bpf *skel, struct out *o, struct ident
 			out__u64(o, CCOL_OWNER, ow->pid);
 		else
 			out__none(o, CCOL_OWNER);
+		out__u64(o, CCOL_UID, flows[i].count.uid);
 		identity__print(idn, o,
 				&(struct ident){ .cgroup_id = flows[i].count.cgroup_id,
 						 .mntns = ow->mntns, .ns_pid = ow->ns_pid },
@@ -384,7 +390,7 @@ static void report_owner_drops(struct tcpretrans_bpf *skel, const struct env *en
 int main(int argc, char **argv)
 {
 	struct env env = { 0 };
-	struct argp_child children[] = { cli__child(CLI_PID | CLI_CGROUP_LONG | CLI_CONTAINERS | CLI_DURATION,
+	struct argp_child children[] = { cli__child(CLI_PID | CLI_UID | CLI_CGROUP_LONG | CLI_CONTAINERS | CLI_DURATION,
 						    &env.c),
 					 inet__family_child(&env.family), {} };
 	const struct argp argp = { .options = options, .parser = parse_arg, .doc = doc,

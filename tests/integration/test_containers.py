@@ -240,23 +240,25 @@ def descendants(pid):
     return out
 
 
-def _server_in(pair, ctr, script, addr, port):
-    """script as a container's PID 1 in the pair's server namespace, in ctr's cgroup."""
+def _server_in(pair, ctr, script, addr, port, uid=None):
+    """script as a container's PID 1 in the pair's server namespace, in ctr's cgroup (as
+    that user, when uid is given)."""
     from netns import PYTHON
+    as_user = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups"] if uid else []
     return subprocess.Popen(
         ["ip", "netns", "exec", pair.ns["server"], "unshare", "--pid", "--mount", "--fork",
-         "--mount-proc", PYTHON, "-u", "-c", script, addr, str(port)],
+         "--mount-proc", *as_user, PYTHON, "-u", "-c", script, addr, str(port)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, preexec_fn=ctr._enter_cgroup)
 
 
 def test_tcpretrans_names_the_sockets_container():
     """The server's retransmits fire from its RTO timer (softirq), where the task on the
-    CPU is not the server: the container still comes from the socket."""
+    CPU is not the server: the container and the user still come from the socket."""
     from netns import Pair
-    port = 5556
+    port, nobody = 5556, 65534
     with Pair() as pair, Container("docker") as srv, Container("podman") as other:
         addr = pair.addr("server", 4)
-        server = _server_in(pair, srv, SERVER, addr, port)
+        server = _server_in(pair, srv, SERVER, addr, port, uid=nobody)
         try:
             assert server.stdout.readline().strip() == "listening"
             # unshare and the server it forked, asleep on stdin while it retransmits.
@@ -267,7 +269,9 @@ def test_tcpretrans_names_the_sockets_container():
             with harness.Tool("tcpretrans", "-j") as all_, \
                     harness.Tool("tcpretrans", "-j", "--container", srv.id[:12]) as mine, \
                     harness.Tool("tcpretrans", "-j", "--cgroup", other.cgroup) as others, \
-                    harness.Tool("tcpretrans", "-c", "-j", "--container", srv.id[:12]) as counts:
+                    harness.Tool("tcpretrans", "-c", "-j", "--container", srv.id[:12]) as counts, \
+                    harness.Tool("tcpretrans", "-j", "-u", nobody) as by_uid, \
+                    harness.Tool("tcpretrans", "-c", "-j", "-u", 0) as root_counts:
                 # The client's ACKs do not reach the server for a second.
                 pair.nft("server", "table inet cstest {\n chain in {\n"
                          "  type filter hook input priority 0;\n"
@@ -290,7 +294,7 @@ def test_tcpretrans_names_the_sockets_container():
 
     def ours(events):
         return [e for e in events if e.get("laddr") == addr and e.get("lport") == port]
-    for t in (all_, mine, others, counts):
+    for t in (all_, mine, others, counts, by_uid, root_counts):
         schema.validate("tcpretrans", harness.json_lines(t.out))
     schema.validate_shared("tcpretrans")
     ev = ours(all_.json())
@@ -298,12 +302,20 @@ def test_tcpretrans_names_the_sockets_container():
     for e in ev:
         assert_identity(e, srv)
         assert e["ns_pid"] is None and e["mntns"] is None, e
+        assert e["uid"] == nobody, e  # the server's socket's, not the interrupted task's
+
+    def key(e):
+        return (e["laddr"], e["lport"], e["raddr"], e["rport"], e["segs"], e["state"])
+    # -u keeps exactly the server's user's retransmits; root's sockets had none of them.
+    assert sorted(map(key, ours(by_uid.json()))) == sorted(map(key, ev)), (by_uid.out, ev)
+    assert ours(root_counts.json()) == [], root_counts.out
     # The retransmits ran in softirq or a timer: the task on the CPU was not the server.
     assert all(e["pid"] not in server_pids for e in ev), (server_pids, ev)
     assert len(ours(mine.json())) == len(ev), (mine.out, ev)
     assert ours(others.json()) == [], others.out
     rows = ours(counts.json())
     assert len(rows) == 1 and rows[0]["retransmits"] == len(ev), (rows, ev)
+    assert rows[0]["uid"] == nobody, rows
     assert_identity(rows[0], srv)
 
 
