@@ -27,9 +27,12 @@ const volatile __u32 targ_dev = 0;     /* -d: BLK_DEV of the one disk, 0 for all
  * tracepoints", 5.11) dropped their leading request_queue, 0 since. Found by user space in
  * the kernel's BTF; the verifier sees a constant and skips the other branch. */
 const volatile __u8 rq_arg = 0;
-/* A task filter (-p, -u, -c, --mntns, --container) without -Q: decided at insertion, where
- * the submitter is the current task. With an I/O scheduler a request is issued later, often
- * by a kworker, and a filter applied there would drop the submitter's I/O. */
+/* --containers: one histogram per submitter's cgroup (user space names the containers). */
+const volatile __u8 targ_per_cgroup = 0;
+/* A task filter (-p, -u, -c, --mntns, --container) or --containers without -Q: the submitter
+ * is judged at insertion, where it is the current task. With an I/O scheduler a request is
+ * issued later, often by a kworker, and judged there the submitter's I/O would be dropped
+ * or put on the kworker's account. */
 const volatile __u8 targ_filter_at_insert = 0;
 
 /* Start time of each request in flight, keyed by its struct request (classic tracepoints:
@@ -47,7 +50,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, BIOLAT_MAX_INFLIGHT);
 	__type(key, struct start_key);
-	__type(value, __u64);
+	__type(value, struct biolat_start);
 } start SEC(".maps");
 
 /* Only ever added to (hist_track in common/hist.h reads deltas without resetting and sums
@@ -76,17 +79,24 @@ static __always_inline bool orphans_countable(void)
 	return !filter_pid && filter_uid == (__u32)-1 && !filter_cgroup;
 }
 
-/* Records a request's start. keep_older: with -Q, issue keeps the insertion time. */
-static __always_inline void start_at(struct start_key *key, bool keep_older)
+/* The current task's cgroup, where histograms are kept per cgroup (the helper is not free). */
+static __always_inline __u64 submitter_cgroup(void)
 {
-	__u64 ts = bpf_ktime_get_ns();
-	long err = bpf_map_update_elem(&start, key, &ts, BPF_NOEXIST);
+	return targ_per_cgroup ? bpf_get_current_cgroup_id() : 0;
+}
+
+/* Records a request's start, submitted from cgroup_id. keep_older: with -Q, issue keeps the
+ * insertion time. */
+static __always_inline void start_at(struct start_key *key, bool keep_older, __u64 cgroup_id)
+{
+	struct biolat_start v = { .ts = bpf_ktime_get_ns(), .cgroup_id = cgroup_id };
+	long err = bpf_map_update_elem(&start, key, &v, BPF_NOEXIST);
 
 	if (!err || (err == -EEXIST && keep_older))
 		return;
 	if (err == -EEXIST) {
 		drop(BIOLAT_RESTARTED);
-		err = bpf_map_update_elem(&start, key, &ts, BPF_ANY);
+		err = bpf_map_update_elem(&start, key, &v, BPF_ANY);
 	}
 	if (err)
 		drop(BIOLAT_START_FULL);
@@ -99,10 +109,12 @@ static const struct hist zero_hist;
 #define START_PASSED 0
 #define START_EXCLUDED BIOLAT_START_EXCLUDED
 
-/* At insertion, with targ_filter_at_insert: whether the submitter passed the filters. */
+/* At insertion, with targ_filter_at_insert: whether the submitter passed the filters, and
+ * its cgroup. */
 static __always_inline void start_mark(const struct start_key *key)
 {
-	__u64 mark = filter_current() ? START_PASSED : START_EXCLUDED;
+	struct biolat_start mark = { .ts = filter_current() ? START_PASSED : START_EXCLUDED,
+				     .cgroup_id = submitter_cgroup() };
 
 	if (bpf_map_update_elem(&start, key, &mark, BPF_ANY))
 		drop(BIOLAT_START_FULL);
@@ -113,21 +125,22 @@ static __always_inline void start_mark(const struct start_key *key)
  * the current task). Returns true when the caller should apply the filters itself. */
 static __always_inline bool start_marked(struct start_key *key)
 {
-	__u64 *mark = bpf_map_lookup_elem(&start, key);
+	struct biolat_start *mark = bpf_map_lookup_elem(&start, key);
 
 	if (!mark)
 		return true;
-	if (*mark == START_PASSED)
-		*mark = bpf_ktime_get_ns();
-	else if (*mark == START_EXCLUDED)
+	if (mark->ts == START_PASSED)
+		mark->ts = bpf_ktime_get_ns();
+	else if (mark->ts == START_EXCLUDED)
 		bpf_map_delete_elem(&start, key);
-	else
-		start_at(key, false); /* issued again (requeued): it passed at insertion */
+	else /* issued again (requeued): it passed at insertion, from that cgroup */
+		start_at(key, false, mark->cgroup_id);
 	return false;
 }
 
-static __always_inline void record(__u64 start_ns, __u32 dev, __u32 kind)
+static __always_inline void record(const struct biolat_start *s, __u32 dev, __u32 kind)
 {
+	__u64 start_ns = s->ts;
 	__u64 now = bpf_ktime_get_ns(), v;
 	struct biolat_key key = {};
 	struct hist *h;
@@ -141,6 +154,7 @@ static __always_inline void record(__u64 start_ns, __u32 dev, __u32 kind)
 		key.dev = dev;
 	if (targ_per_kind)
 		key.kind = kind;
+	key.cgroup_id = s->cgroup_id;
 	h = map_lookup_or_try_init(&hists, &key, &zero_hist);
 	if (!h) {
 		drop(BIOLAT_HISTS_FULL);
@@ -166,7 +180,7 @@ static __always_inline int rq_start(struct request *rq, bool keep_older)
 		return 0;
 	if (targ_dev && blk_rq_dev(rq) != targ_dev)
 		return 0;
-	start_at(&key, keep_older);
+	start_at(&key, keep_older, submitter_cgroup());
 	return 0;
 }
 
@@ -211,16 +225,16 @@ static __always_inline int rq_complete(const __u64 *args)
 	struct request *rq = (struct request *)args[0];
 	struct start_key key = { .id = (__u64)rq };
 	__u32 nr_bytes = (__u32)args[2];
-	__u64 *tsp, ts;
+	struct biolat_start *sp, s;
 
-	tsp = bpf_map_lookup_elem(&start, &key);
-	if (!tsp) {
+	sp = bpf_map_lookup_elem(&start, &key);
+	if (!sp) {
 		if (orphans_countable() && (!targ_dev || blk_rq_dev(rq) == targ_dev))
 			drop(BIOLAT_ORPHAN);
 		return 0;
 	}
-	ts = *tsp;
-	if (targ_filter_at_insert && (ts == START_PASSED || ts == START_EXCLUDED)) {
+	s = *sp;
+	if (targ_filter_at_insert && (s.ts == START_PASSED || s.ts == START_EXCLUDED)) {
 		bpf_map_delete_elem(&start, &key);
 		return 0;
 	}
@@ -228,7 +242,7 @@ static __always_inline int rq_complete(const __u64 *args)
 	 * flight: the request counts once, when its last bytes complete. */
 	if (nr_bytes < BPF_CORE_READ(rq, __data_len))
 		return 0;
-	record(ts, targ_per_disk ? blk_rq_dev(rq) : 0, targ_per_kind ? blk_rq_kind(rq) : 0);
+	record(&s, targ_per_disk ? blk_rq_dev(rq) : 0, targ_per_kind ? blk_rq_kind(rq) : 0);
 	bpf_map_delete_elem(&start, &key);
 	return 0;
 }
@@ -295,7 +309,7 @@ static __always_inline int tp_start(void *ctx, bool keep_older)
 		return 0;
 	key.id = r.dev;
 	key.sector = r.sector;
-	start_at(&key, keep_older);
+	start_at(&key, keep_older, submitter_cgroup());
 	return 0;
 }
 
@@ -353,23 +367,23 @@ int complete_tp(void *ctx)
 {
 	struct blk_tp_rq r;
 	struct start_key key;
-	__u64 *tsp, ts;
+	struct biolat_start *sp, s;
 
 	blk_tp_completion_read(ctx, &r);
 	key.id = r.dev;
 	key.sector = r.sector;
-	tsp = bpf_map_lookup_elem(&start, &key);
-	if (!tsp) {
+	sp = bpf_map_lookup_elem(&start, &key);
+	if (!sp) {
 		if (orphans_countable() && (!targ_dev || r.dev == targ_dev))
 			drop(BIOLAT_ORPHAN);
 		return 0;
 	}
-	ts = *tsp;
-	if (targ_filter_at_insert && (ts == START_PASSED || ts == START_EXCLUDED)) {
+	s = *sp;
+	if (targ_filter_at_insert && (s.ts == START_PASSED || s.ts == START_EXCLUDED)) {
 		bpf_map_delete_elem(&start, &key);
 		return 0;
 	}
-	record(ts, r.dev, r.kind);
+	record(&s, r.dev, r.kind);
 	bpf_map_delete_elem(&start, &key);
 	return 0;
 }

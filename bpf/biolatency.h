@@ -8,10 +8,17 @@
 #endif
 
 /* Zero in a field the user did not split by: one histogram for all disks without -D, for all
- * kinds without -F. */
+ * kinds without -F, for all cgroups without --containers. */
 struct biolat_key {
-	__u32 dev;  /* BLK_DEV(major, minor) of the whole disk (-D) */
-	__u32 kind; /* BLK_OP_* | BLK_F_* (-F) */
+	__u64 cgroup_id; /* --containers: the cgroup v2 of the task that submitted the request */
+	__u32 dev;       /* BLK_DEV(major, minor) of the whole disk (-D) */
+	__u32 kind;      /* BLK_OP_* | BLK_F_* (-F) */
+};
+
+/* A request in flight: when it started, and who submitted it. */
+struct biolat_start {
+	__u64 ts;        /* bpf_ktime_get_ns(), or a mark (BIOLAT_START_EXCLUDED, 0: passed) */
+	__u64 cgroup_id; /* --containers: the submitter's cgroup v2 (0 otherwise) */
 };
 
 /* Requests biolatency could not time, counted per cause in the `drops` array and reported at
@@ -26,8 +33,8 @@ enum biolat_drop {
 	BIOLAT_DROP_NR,
 };
 
-/* A start map value that is no time (with a task filter): the request's submitter did not
- * pass the filters at insertion, so it is not timed and not missed either. */
+/* A start time that is no time (with a task filter): the request's submitter did not pass the
+ * filters at insertion, so it is not timed and not missed either. */
 #define BIOLAT_START_EXCLUDED (~0ull)
 
 /* Requests in flight the start map can hold; real queues stay far below (queue depth times

@@ -50,6 +50,16 @@ void hist__add(struct hist *h, __u64 v)
 	h->count++;
 }
 
+void hist__merge(struct hist *dst, const struct hist *src)
+{
+	int i;
+
+	for (i = 0; i < HIST_MAX_SLOTS; i++)
+		dst->slots[i] += src->slots[i];
+	dst->sum += src->sum;
+	dst->count += src->count;
+}
+
 bool hist__is_empty(const struct hist *h)
 {
 	return hist__total(h) == 0;

@@ -39,6 +39,9 @@ __u64 hist__slot_high(int i);
 /* Records v in log2 histogram h (slot, sum and count): histograms built in user space. */
 void hist__add(struct hist *h, __u64 v);
 
+/* Adds every slot, the sum and the count of src to dst (histograms of one unit and layout). */
+void hist__merge(struct hist *dst, const struct hist *src);
+
 /* Sum of all slots. */
 __u64 hist__total(const struct hist *h);
 

@@ -14,6 +14,8 @@
 #include "cli.h"
 #include "escape.h"
 #include "hist.h"
+#include "htab.h"
+#include "identity.h"
 #include "json.h"
 #include "log.h"
 #include "loop.h"
@@ -35,6 +37,10 @@
 #define KEYS_PER_DISK 512
 #define KEYS_PER_KIND 256
 #define KEYS_PER_DISK_KIND 2048
+/* --containers: cgroups that submit I/O (a host's services count one each), alone or times
+ * disks and kinds. */
+#define KEYS_PER_CGROUP 1024
+#define KEYS_PER_CGROUP_SPLIT 4096
 
 /* OpenMetrics buckets kept: up to 2^27 - 1 usecs (134 s) or 2^18 - 1 msecs (262 s); slower
  * I/O only reaches +Inf. A fixed set, so no bucket series appears mid-run. */
@@ -56,9 +62,11 @@ struct env {
 };
 
 /* One histogram of one interval: its key, its labels, the cumulative value (OpenMetrics) and
- * what it gained in the interval (text and JSON). */
+ * what it gained in the interval (text and JSON). With --containers, the entries of the
+ * cgroups of one container are summed into one. */
 struct entry {
 	struct biolat_key key;
+	const struct identity_rec *who; /* --containers: the container (or the host) */
 	char disk[64];
 	char kind[128];
 	struct hist now;
@@ -75,6 +83,10 @@ struct ctx {
 	struct entry *entries;
 	size_t n, cap;
 	struct json_writer json;
+	struct identity *idn;
+	/* --containers: cgroup id -> its container, fixed when first named, so that I/O
+	 * counted for a container stays its own after the cgroup is gone. */
+	struct htab owners;
 };
 
 static const char doc[] =
@@ -90,9 +102,10 @@ static const char doc[] =
 	"  biolatency -D           # one histogram per disk\n"
 	"  biolatency -F           # one per set of I/O flags (Sync-Write, Read, ...)\n"
 	"  biolatency -d sdc -e    # only sdc, with the average and totals\n"
+	"  biolatency --containers # one histogram per container (and one for the host)\n"
 	"  biolatency -D --openmetrics /var/lib/node_exporter/bio.prom 15 >/dev/null";
 
-enum { OPT_OPENMETRICS = 0x100, OPT_ATTACH };
+enum { OPT_OPENMETRICS = 0x100, OPT_ATTACH, OPT_CONTAINERS };
 
 static const struct argp_option options[] = {
 	{ "timestamp", 'T', NULL, 0, "Print the time before each summary", 0 },
@@ -102,6 +115,8 @@ static const struct argp_option options[] = {
 	{ "disk", 'd', "DISK", 0, "Only this disk: a name from /sys/class/block (as in /proc/partitions) "
 	  "or /dev/...", 0 },
 	{ "flag", 'F', NULL, 0, "One histogram per set of I/O flags", 0 },
+	{ "containers", OPT_CONTAINERS, NULL, 0,
+	  "One histogram per container that submitted the I/O, and one for the host", 0 },
 	{ "extension", 'e', NULL, 0, "Also print the average latency and the totals", 0 },
 	{ "openmetrics", OPT_OPENMETRICS, "FILE", 0,
 	  "Each interval, replace FILE with the histograms in OpenMetrics text "
@@ -138,6 +153,9 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		break;
 	case 'e':
 		env->extended = true;
+		break;
+	case OPT_CONTAINERS:
+		env->c.containers = true;
 		break;
 	case OPT_OPENMETRICS:
 		env->om_path = om__path_arg(arg);
@@ -178,10 +196,12 @@ static void resolve_disk(struct ctx *ctx, __u32 *dev)
 			 BLK_DEV_MINOR(*dev));
 }
 
-/* A task filter is decided where the submitter runs: at insertion (rq_insert). */
+/* A task filter, and the container a request is counted for, are decided where the
+ * submitter runs: at insertion (rq_insert). */
 static bool filtered(const struct env *env)
 {
-	return env->c.pid || env->c.uid != CLI_UID_ANY || env->c.cgroup || env->c.mntns;
+	return env->c.pid || env->c.uid != CLI_UID_ANY || env->c.cgroup || env->c.mntns ||
+	       env->c.containers;
 }
 
 /* Can every program of this kind attach here? insert only matters with -Q or a filter. */
@@ -282,6 +302,12 @@ static int choose_programs(struct biolatency_bpf *skel, const struct env *env)
 	return 0;
 }
 
+/* One histogram per disk, kind or container, rather than one for everything. */
+static bool split(const struct env *env)
+{
+	return env->per_disk || env->per_kind || env->c.containers;
+}
+
 static const char *unit_name(const struct env *env)
 {
 	return env->ms ? "msecs" : "usecs";
@@ -330,12 +356,70 @@ static int collect(const void *key, const struct hist *now, const struct hist *d
 	return 0;
 }
 
+/* The host first, then containers by their label, then the rest of the key. */
+static int who_cmp(const struct identity_rec *x, const struct identity_rec *y)
+{
+	if (x == y)
+		return 0;
+	if (!x || !y)
+		return x ? 1 : -1;
+	if (!x->label || !y->label)
+		return x->label ? 1 : y->label ? -1 : (x->id.cgroup_id > y->id.cgroup_id) -
+						      (x->id.cgroup_id < y->id.cgroup_id);
+	return strcmp(x->label, y->label) ?: strcmp(x->container, y->container);
+}
+
 static int entry_cmp(const void *a, const void *b)
 {
 	const struct entry *x = a, *y = b;
-	int c = strcmp(x->disk, y->disk);
+	int c = who_cmp(x->who, y->who);
 
+	if (!c)
+		c = strcmp(x->disk, y->disk);
 	return c ? c : strcmp(x->kind, y->kind);
+}
+
+/* The container a cgroup's I/O is counted for: named once, the first time the cgroup is seen
+ * (named later, a cgroup gone by then would move its counts). A cgroup gone before it was
+ * named keeps a record of its own (no container, no path) rather than joining the host's. */
+static const struct identity_rec *owner_of(struct ctx *ctx, uint64_t cgroup_id)
+{
+	struct htab_ent *e = htab__get(&ctx->owners, &cgroup_id, sizeof(cgroup_id), false);
+	const struct ident id = { .cgroup_id = cgroup_id };
+	const struct identity_rec *rec;
+
+	if (e)
+		return e->val.ptr;
+	rec = identity__keep(ctx->idn, &id, 0, false);
+	if (rec && (rec->container || rec->cgroup))
+		rec = identity__keep(ctx->idn, &id, 0, true);
+	if (!rec)
+		return NULL;
+	e = htab__get(&ctx->owners, &cgroup_id, sizeof(cgroup_id), true);
+	if (!e)
+		return NULL;
+	e->val.ptr = (void *)rec;
+	return rec;
+}
+
+/* Sums entries whose labels are equal (the cgroups of one container), once sorted. */
+static void merge_entries(struct ctx *ctx)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < ctx->n; i++) {
+		struct entry *e = &ctx->entries[i];
+
+		if (n && !entry_cmp(&ctx->entries[n - 1], e)) {
+			hist__merge(&ctx->entries[n - 1].now, &e->now);
+			hist__merge(&ctx->entries[n - 1].delta, &e->delta);
+			continue;
+		}
+		if (n != i)
+			ctx->entries[n] = *e;
+		n++;
+	}
+	ctx->n = n;
 }
 
 /* Labels and sorts the entries. Without -D and -F there is always exactly one entry, empty
@@ -347,7 +431,7 @@ static int finish_entries(struct ctx *ctx)
 	int err;
 
 	ctx->disks_fresh = false;
-	if (!env->per_disk && !env->per_kind && ctx->n == 0) {
+	if (!split(env) && ctx->n == 0) {
 		struct hist zero = { 0 };
 		struct biolat_key key = { 0 };
 
@@ -364,9 +448,16 @@ static int finish_entries(struct ctx *ctx)
 			snprintf(e->disk, sizeof(e->disk), "%s", ctx->dev_name);
 		if (env->per_kind)
 			blk_kind__name(e->key.kind, e->kind, sizeof(e->kind));
+		if (env->c.containers) {
+			e->who = owner_of(ctx, e->key.cgroup_id);
+			if (!e->who)
+				return -ENOMEM;
+		}
 	}
 	if (ctx->n > 1)
 		qsort(ctx->entries, ctx->n, sizeof(*ctx->entries), entry_cmp);
+	if (env->c.containers)
+		merge_entries(ctx);
 	return 0;
 }
 
@@ -378,6 +469,22 @@ static int read_entries(struct ctx *ctx)
 	ctx->n = 0;
 	err = hist_track__read_map(ctx->track, bpf_map__fd(ctx->skel->maps.hists), collect, ctx);
 	return err ? err : finish_entries(ctx);
+}
+
+/* --containers: "container = ID (RUNTIME)", "container = - (host)", or for a cgroup gone
+ * before it was named, "container = ? (cgroup ID)". */
+static void print_who(const struct identity_rec *who)
+{
+	fputs("container = ", stdout);
+	if (who->label) {
+		fput_escaped(stdout, who->label, strlen(who->label), 0);
+		printf(" (%s)", who->runtime);
+	} else if (who->id.cgroup_id) {
+		printf("? (cgroup %llu, gone before it was named)",
+		       (unsigned long long)who->id.cgroup_id);
+	} else {
+		fputs("- (host)", stdout);
+	}
 }
 
 static void print_text(struct ctx *ctx, const char *hms)
@@ -395,8 +502,13 @@ static void print_text(struct ctx *ctx, const char *hms)
 
 		if (!count)
 			continue;
-		if (env->per_disk || env->per_kind) {
+		if (split(env)) {
 			putchar('\n');
+			if (env->c.containers) {
+				print_who(e->who);
+				if (env->per_disk || env->per_kind)
+					putchar('\t');
+			}
 			if (env->per_disk) {
 				fputs("disk = ", stdout);
 				fput_escaped(stdout, e->disk, strlen(e->disk), 0);
@@ -421,7 +533,6 @@ static void print_json(struct ctx *ctx, const char *hms)
 {
 	const struct env *env = ctx->env;
 	struct json_writer *w = &ctx->json;
-	bool split = env->per_disk || env->per_kind;
 	char ts[48];
 	size_t i;
 
@@ -431,7 +542,7 @@ static void print_json(struct ctx *ctx, const char *hms)
 		const struct entry *e = &ctx->entries[i];
 		__u64 count = hist__total(&e->delta);
 
-		if (split && !count)
+		if (split(env) && !count)
 			continue;
 		json_obj_begin(w);
 		if (hms) {
@@ -446,6 +557,8 @@ static void print_json(struct ctx *ctx, const char *hms)
 			json_key(w, "flags");
 			json_str(w, e->kind);
 		}
+		if (env->c.containers)
+			identity__json(w, e->who);
 		json_key(w, "timestamp");
 		json_str(w, ts);
 		hist__json(w, &e->delta, unit_name(env));
@@ -464,7 +577,7 @@ static int om_write(FILE *f, void *vctx)
 {
 	struct ctx *ctx = vctx;
 	const struct env *env = ctx->env;
-	const char *names[2], *values[2];
+	const char *names[3], *values[3];
 	struct om_writer *w;
 	size_t i;
 	int n, err;
@@ -487,6 +600,11 @@ static int om_write(FILE *f, void *vctx)
 		if (env->per_kind) {
 			names[n] = "flags";
 			values[n++] = e->kind;
+		}
+		if (env->c.containers) {
+			/* The container's id, "" for the host's I/O (and a cgroup gone unnamed). */
+			names[n] = "container";
+			values[n++] = e->who->container ? e->who->container : "";
 		}
 		err = om__hist(w, names, values, n, &e->now,
 			       env->ms ? HIST_UNIT_MSECS : HIST_UNIT_USECS);
@@ -531,6 +649,8 @@ static int tick(void *vctx)
 
 static __u32 hists_keys(const struct env *env)
 {
+	if (env->c.containers)
+		return env->per_disk || env->per_kind ? KEYS_PER_CGROUP_SPLIT : KEYS_PER_CGROUP;
 	if (env->per_disk && env->per_kind)
 		return KEYS_PER_DISK_KIND;
 	if (env->per_disk)
@@ -561,12 +681,12 @@ static uint64_t count_in_flight(struct biolatency_bpf *skel)
 	int fd = bpf_map__fd(skel->maps.start);
 	uint64_t n = 0, steps = 0;
 	void *prev = NULL;
-	__u64 start;
+	struct biolat_start start;
 
 	while (steps++ < BIOLAT_MAX_INFLIGHT * 2 && !bpf_map_get_next_key(fd, prev, &next)) {
 		key = next;
 		prev = &key;
-		if (!bpf_map_lookup_elem(fd, &key, &start) && start != BIOLAT_START_EXCLUDED)
+		if (!bpf_map_lookup_elem(fd, &key, &start) && start.ts != BIOLAT_START_EXCLUDED)
 			n++;
 	}
 	return n;
@@ -592,8 +712,8 @@ static void report_drops(struct biolatency_bpf *skel, const struct env *env)
 
 	snprintf(full, sizeof(full), "I/Os not counted: more than %u requests in flight",
 		 BIOLAT_MAX_INFLIGHT);
-	snprintf(hists, sizeof(hists), "I/Os not counted: more than %u histograms",
-		 hists_keys(env));
+	snprintf(hists, sizeof(hists), "I/Os not counted: more than %u histograms%s",
+		 hists_keys(env), env->c.containers ? " (cgroups that submitted I/O)" : "");
 	tool__report_drops(env->c.json, drops, sizeof(drops) / sizeof(drops[0]));
 	loop__flush();
 }
@@ -628,6 +748,14 @@ int main(int argc, char **argv)
 		goto cleanup;
 	}
 	json_writer__init(&ctx.json, stdout);
+	if (env.c.containers) {
+		ctx.idn = identity__new(&env.c, NULL, 0);
+		if (!ctx.idn) {
+			err = -errno;
+			p_err("out of memory");
+			goto cleanup;
+		}
+	}
 
 	LIBBPF_OPTS(bpf_object_open_opts, open_opts,
 		    .btf_custom_path = TOOL_CORE_BTF(&env.c, biolatency_bpf));
@@ -643,6 +771,7 @@ int main(int argc, char **argv)
 	skel->rodata->targ_ms = env.ms;
 	skel->rodata->targ_per_disk = env.per_disk;
 	skel->rodata->targ_per_kind = env.per_kind;
+	skel->rodata->targ_per_cgroup = env.c.containers;
 	skel->rodata->targ_dev = dev;
 	err = choose_programs(skel, &env);
 	if (err)
@@ -685,6 +814,8 @@ int main(int argc, char **argv)
 cleanup:
 	biolatency_bpf__destroy(skel);
 	hist_track__free(ctx.track);
+	htab__free(&ctx.owners);
+	identity__free(ctx.idn);
 	blkdev_table__free(ctx.disks);
 	free(ctx.entries);
 	return err ? 1 : 0;

@@ -123,18 +123,21 @@ class Container:
         with open(os.path.join(self.v1 or self.cgroup, "cgroup.procs"), "w") as f:
             f.write(str(os.getpid()))
 
-    def argv(self, script):
+    def argv(self, script, binds=()):
+        """binds: host paths (device nodes) the container sees; an nspawn machine has a
+        /dev of its own, the hand-made containers the host's."""
         if self.shape == "nspawn":
             return ["systemd-nspawn", "--register=no", "--keep-unit", "--volatile=yes",
-                    "-D", "/", "-M", self.id, "-q", "/bin/sh", "-c", script]
+                    "-D", "/", "-M", self.id, "-q", *(f"--bind={b}" for b in binds),
+                    "/bin/sh", "-c", script]
         return ["unshare", "--pid", "--mount", "--fork", "--mount-proc", "/bin/sh", "-c",
                 script]
 
     def popen(self, script, **kw):
         return subprocess.Popen(self.argv(script), preexec_fn=self._enter_cgroup, **kw)
 
-    def run(self, script, timeout=30):
-        p = subprocess.run(self.argv(script), preexec_fn=self._enter_cgroup,
+    def run(self, script, timeout=30, binds=()):
+        p = subprocess.run(self.argv(script, binds), preexec_fn=self._enter_cgroup,
                            capture_output=True, text=True, timeout=timeout)
         assert p.returncode == 0, f"{self.shape}: {script!r} exited {p.returncode}: {p.stderr}"
         return p.stdout

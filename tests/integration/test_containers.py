@@ -472,6 +472,60 @@ def test_biolatency_filters():
     schema.validate_shared("biolatency")
 
 
+def test_biolatency_histogram_per_container():
+    """--containers: one histogram per container, each holding exactly its own direct reads
+    (the submitter is the reader), and one for the host's; in text, JSON and OpenMetrics."""
+    from test_biolatency import LoopDisk, check_hist
+    shapes = {"nspawn": 2, "docker": 7, "podman": 4, "k8s-containerd": 6, "k8s-crio-cgroupfs": 5}
+    host_reads = 3
+    with contextlib.ExitStack() as stack:
+        prog = stack.enter_context(tempfile.NamedTemporaryFile("w", suffix=".py", dir="/tmp"))
+        prog.write(DIRECT_READS)
+        prog.flush()
+        ctrs = {s: stack.enter_context(Container(s)) for s in shapes}
+        disk = stack.enter_context(LoopDisk())
+        om = os.path.join(stack.enter_context(tempfile.TemporaryDirectory()), "bio.prom")
+        with harness.Tool("biolatency", "-j", "-d", disk.name, "--containers",
+                          "--openmetrics", om) as t, \
+                harness.Tool("biolatency", "-d", disk.name, "--containers", "-F") as text:
+            for s, n in shapes.items():
+                ctrs[s].run(f"python3 {prog.name} {disk.dev} {n}", binds=[disk.dev, prog.name])
+            subprocess.run([sys.executable, prog.name, disk.dev, str(host_reads)], check=True)
+        harness.promtool_check(om)
+        om_lines = open(om).read().splitlines()
+    records = harness.json_lines(t.out)
+    schema.validate("biolatency", records)
+    schema.validate_shared("biolatency")
+    hists = [r for r in records if "buckets" in r]
+    by_id = {r["container_id"]: r for r in hists}
+    assert len(by_id) == len(hists) == len(shapes) + 1, t.out
+    for s, n in shapes.items():
+        r = by_id[ctrs[s].id]
+        assert check_hist(r) == n, (s, r)
+        assert r["container_runtime"] == ctrs[s].runtime, r
+        assert r["pod_uid"] == ctrs[s].pod_uid and r["container_source"] == "cgroup2", r
+    assert_host(by_id[None])
+    assert check_hist(by_id[None]) == host_reads, by_id[None]
+    # The host's histogram first, then the containers by their label.
+    assert hists[0]["container_id"] is None, hists
+    # OpenMetrics: the same counts, labelled by container ("" for the host).
+    counts = {}
+    for line in om_lines:
+        if line.startswith("corescope_biolatency_seconds_count{"):
+            labels, _, value = line.rpartition(" ")
+            ctr = labels.split('container="', 1)[1].split('"', 1)[0]
+            counts[ctr] = int(float(value))
+    want = {ctrs[s].id: n for s, n in shapes.items()}
+    assert counts == {**want, "": host_reads}, (counts, want)
+    # Text: a "container = LABEL (RUNTIME)" header above each histogram, with -F's flags.
+    heads = [line for line in text.out.splitlines() if line.startswith("container = ")]
+    assert "container = - (host)\tflags = Sync-Read" in heads, text.out
+    for s, n in shapes.items():
+        label = ctrs[s].id if s == "nspawn" else ctrs[s].id[:12]
+        assert f"container = {label} ({ctrs[s].runtime})\tflags = Sync-Read" in heads, (s, text.out)
+    assert len(heads) == len(shapes) + 1, text.out
+
+
 def test_profile_filters():
     """Samples of exactly one container's processes, by --container and --cgroup."""
     spin = "timeout 4 sh -c 'while :; do :; done'; true"
