@@ -76,7 +76,7 @@ static __always_inline void drop(enum biolat_drop why)
  * filter: the requests of other tasks were never started. */
 static __always_inline bool orphans_countable(void)
 {
-	return !filter_pid && filter_uid == (__u32)-1 && !filter_cgroup;
+	return !filter_pid && filter_uid == (__u32)-1 && !filter_cgroup && !filter_mntns;
 }
 
 /* The current task's cgroup, where histograms are kept per cgroup (the helper is not free). */

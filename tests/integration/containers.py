@@ -125,10 +125,12 @@ class Container:
 
     def argv(self, script, binds=()):
         """binds: host paths (device nodes) the container sees; an nspawn machine has a
-        /dev of its own, the hand-made containers the host's."""
+        /dev of its own, the hand-made containers the host's. --console=pipe: the
+        payload's stdin and stdout are the caller's pipes, as a runtime's would be."""
         if self.shape == "nspawn":
             return ["systemd-nspawn", "--register=no", "--keep-unit", "--volatile=yes",
-                    "-D", "/", "-M", self.id, "-q", *(f"--bind={b}" for b in binds),
+                    "--console=pipe", "-D", "/", "-M", self.id, "-q",
+                    *(f"--bind={b}" for b in binds),
                     "/bin/sh", "-c", script]
         return ["unshare", "--pid", "--mount", "--fork", "--mount-proc", "/bin/sh", "-c",
                 script]

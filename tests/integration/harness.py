@@ -54,6 +54,7 @@ class Tool:
         self.rc = None
         self.out = ""
         self.err = ""
+        self._validated = False
 
     def start(self, timeout=15):
         self._out = tempfile.TemporaryFile()
@@ -81,6 +82,7 @@ class Tool:
         raise AssertionError(f"{self.argv} did not attach within {timeout}s: {self.err}")
 
     def _collect(self):
+        self._validated = False
         self.rc = self.proc.returncode
         self._out.seek(0)
         self._err.seek(0)
@@ -122,8 +124,15 @@ class Tool:
 
     def json(self):
         """The records, less the count of events that arrived after the stop (the tool counts
-        rather than prints them: background activity, not the test's workload)."""
-        return [e for e in json_lines(self.out) if set(e) != {"unread_events"}]
+        rather than prints them: background activity, not the test's workload). Every record
+        is first validated against the tool's JSON Schema (docs/schema/), so each mode a test
+        runs with -j is checked, not only the default one."""
+        records = json_lines(self.out)
+        if not self._validated:
+            import schema
+            schema.validate(os.path.basename(self.argv[0]), records)
+            self._validated = True
+        return [e for e in records if set(e) != {"unread_events"}]
 
     def lines(self):
         return self.out.splitlines()

@@ -5,6 +5,7 @@ that container's events."""
 import contextlib
 import datetime
 import os
+import shlex
 import socket
 import subprocess
 import sys
@@ -55,15 +56,44 @@ EVENTS = {
 }
 
 
+# tool: (text arguments, is this text line the event of that tag?)
+TEXT = {
+    "execsnoop": ([], lambda line, tag: line.split()[:1] == ["true"] and
+                  line.split()[-2:] == ["/bin/true", tag]),
+    "opensnoop": ([], lambda line, tag: line.split()[-1:] == [f"/nonexistent-{tag}"]),
+    "tcpconnlat": ([], lambda line, tag: str(_port()) in line.split()),
+    "filetop": (["-C", "--maxrows", "10000"],
+                lambda line, tag: line.split()[-1:] == ["true"] and "dd" in line.split()
+                and line.split()[-6:-5] == ["3"]),
+}
+
+
 def _names_containers(tool):
     args, make, match = EVENTS[tool]
+    text_args, text_match = TEXT[tool]
     tag = f"cs-{tool}-{os.getpid()}"
     with contextlib.ExitStack() as stack:
         ctrs = [stack.enter_context(Container(shape)) for shape in
                 ("nspawn", "docker", "podman", "k8s-containerd", "k8s-crio-cgroupfs")]
-        with harness.Tool(tool, "-j", *args) as t:
+        with harness.Tool(tool, "-j", *args) as t, \
+                harness.Tool(tool, "--containers", *text_args) as text:
             pids = {c.shape: int(c.run(_pid_then(make(tag))).split()[-1]) for c in ctrs}
             os.system(make(tag) + " 2>/dev/null")
+        # --containers in text: NSPID (the PID in the container) and CONTAINER (12 digits
+        # of the id, or the machine's name) on each container's line, "-" on the host's.
+        head = next(line for line in text.lines() if "NSPID" in line)
+        assert "CONTAINER" in head.split(), text.out
+        rows = [line.split() for line in text.lines() if text_match(line, tag)]
+        for c in ctrs:
+            label = c.id if c.shape == "nspawn" else c.id[:12]
+            mine = [r for r in rows if label in r]
+            assert len(mine) == 1 and str(pids[c.shape]) in mine[0], (c.shape, text.out)
+            col = head.split().index("CONTAINER")
+            assert mine[0][col] == label and mine[0][col - 1] == str(pids[c.shape]), \
+                (c.shape, head, mine)
+        host = [r for r in rows if not any(c.id[:12] in r or c.id in r for c in ctrs)]
+        assert len(host) == 1 and host[0][col] == "-" and host[0][col - 1] == "-", \
+            (host, text.out)
         schema.validate(tool, harness.json_lines(t.out))
         schema.validate_shared(tool)
         ev = {}
@@ -242,21 +272,41 @@ def descendants(pid):
 
 def _server_in(pair, ctr, script, addr, port, uid=None):
     """script as a container's PID 1 in the pair's server namespace, in ctr's cgroup (as
-    that user, when uid is given)."""
+    that user, when uid is given). An nspawn machine shares the network namespace it is
+    started in (no --private-network); it is entered with nsenter, as ip netns exec's
+    fresh /sys has no cgroup mount, which nspawn needs."""
     from netns import PYTHON
     as_user = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups"] if uid else []
-    return subprocess.Popen(
-        ["ip", "netns", "exec", pair.ns["server"], "unshare", "--pid", "--mount", "--fork",
-         "--mount-proc", *as_user, PYTHON, "-u", "-c", script, addr, str(port)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, preexec_fn=ctr._enter_cgroup)
+    server = [*as_user, PYTHON, "-u", "-c", script, addr, str(port)]
+    if ctr.shape == "nspawn":
+        argv = ["nsenter", f"--net=/run/netns/{pair.ns['server']}",
+                *ctr.argv("exec " + shlex.join(server))]
+    else:
+        argv = ["ip", "netns", "exec", pair.ns["server"], "unshare", "--pid", "--mount",
+                "--fork", "--mount-proc", *server]
+    return subprocess.Popen(argv,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                            preexec_fn=ctr._enter_cgroup)
 
 
 def test_tcpretrans_names_the_sockets_container():
+    _tcpretrans_names_the_sockets_container("docker")
+
+
+def test_tcpretrans_names_the_sockets_container_kubernetes():
+    _tcpretrans_names_the_sockets_container("k8s-crio-cgroupfs")
+
+
+def test_tcpretrans_names_the_sockets_container_nspawn():
+    _tcpretrans_names_the_sockets_container("nspawn")
+
+
+def _tcpretrans_names_the_sockets_container(shape):
     """The server's retransmits fire from its RTO timer (softirq), where the task on the
     CPU is not the server: the container and the user still come from the socket."""
     from netns import Pair
     port, nobody = 5556, 65534
-    with Pair() as pair, Container("docker") as srv, Container("podman") as other:
+    with Pair() as pair, Container(shape) as srv, Container("podman") as other:
         addr = pair.addr("server", 4)
         server = _server_in(pair, srv, SERVER, addr, port, uid=nobody)
         try:
@@ -469,6 +519,24 @@ def test_biolatency_filters():
             schema.validate("biolatency", records)
             want = 5 if b.id[:16] in filt else 7
             assert [check_hist(r) for r in t.json()] == [want], (filt, t.out)
+        # --mntns: a's reader waits while biolatency starts with its namespace.
+        p = a.popen(f"read x; python3 {prog.name} {disk.dev} 7 && echo finished; read y",
+                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        try:
+            assert harness.wait_for(lambda: _mntns_of(a), timeout=10)
+            with harness.Tool("biolatency", "-j", "-d", disk.name, "--mntns",
+                              _mntns_of(a)) as t:
+                p.stdin.write("go\n")
+                p.stdin.flush()
+                b.run(f"python3 {prog.name} {disk.dev} 5")
+                subprocess.run([sys.executable, prog.name, disk.dev, "3"], check=True)
+                assert p.stdout.readline().strip() == "finished"
+            p.communicate("done\n", timeout=30)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        assert [check_hist(r) for r in t.json()] == [7], t.out
     schema.validate_shared("biolatency")
 
 
@@ -526,18 +594,34 @@ def test_biolatency_histogram_per_container():
     assert len(heads) == len(shapes) + 1, text.out
 
 
+def _mntns_of(ctr):
+    """The mount namespace of ctr's processes (unshare's own: it unshared before forking),
+    None until it has one of its own."""
+    host_ns = os.stat("/proc/self/ns/mnt").st_ino
+    for pid in open(os.path.join(ctr.cgroup, "cgroup.procs")).read().split():
+        with contextlib.suppress(FileNotFoundError):
+            ino = os.stat(f"/proc/{pid}/ns/mnt").st_ino
+            if ino != host_ns:
+                return ino
+    return None
+
+
 def test_profile_filters():
-    """Samples of exactly one container's processes, by --container and --cgroup."""
+    """Samples of exactly one container's processes, by --container, --cgroup and
+    --mntns."""
     spin = "timeout 4 sh -c 'while :; do :; done'; true"
     with Container("docker") as a, Container("k8s-containerd") as b:
-        for filt in (["--container", a.id[:12]], ["--cgroup", b.cgroup]):
-            want = a if "--container" in filt else b
+        for by in ("--container", "--cgroup", "--mntns"):
+            want = b if by == "--cgroup" else a
             procs = [c.popen(spin) for c in (a, b)]
             try:
                 pids = {c: set() for c in (a, b)}
                 for c in (a, b):  # unshare, its child and timeout's child: spinning
                     assert harness.wait_for(lambda: len(open(os.path.join(
                         c.cgroup, "cgroup.procs")).read().split()) >= 4, timeout=10)
+                assert harness.wait_for(lambda: _mntns_of(a), timeout=10)
+                filt = [by, {"--container": a.id[:12], "--cgroup": b.cgroup,
+                             "--mntns": _mntns_of(a)}[by]]
                 t = harness.Tool("profile", "-F", 99, "-j", *filt, 2).start()
                 while t.proc.poll() is None:
                     for c in (a, b):
@@ -553,6 +637,8 @@ def test_profile_filters():
             rows = [r for r in records if "count" in r]
             assert rows, t.out
             assert {r["pid"] for r in rows} <= pids[want], (filt, rows, pids)
+            if by == "--mntns":
+                assert {r["mntns"] for r in rows} == {filt[1]}, rows
     schema.validate_shared("profile")
 
 
@@ -590,7 +676,7 @@ def test_profile_names_containers():
     """Stack rows name the sampled process's container: JSON rows carry the identity keys,
     pprof samples the same as labels, and with --containers folded lines and the flame
     graph have the container (or [host]) as their root frame."""
-    ctrs_shapes = ("nspawn", "docker", "k8s-containerd")
+    ctrs_shapes = ("nspawn", "docker", "podman", "k8s-containerd", "k8s-crio-cgroupfs")
     d = tempfile.mkdtemp(prefix="cs-profile-ctr-")
     pb, svg = os.path.join(d, "cpu.pb.gz"), os.path.join(d, "cpu.svg")
     with contextlib.ExitStack() as stack:

@@ -1,6 +1,7 @@
 """Each tool against an independent oracle that measures the same thing another way, on real
-programs the project did not write: strace -f for execs (a gcc compile and link) and opens
-(Python importing part of its standard library), the kernel's per-disk counters
+programs the project did not write: strace -f for execs (a gcc compile and link), opens
+(Python importing part of its standard library), reads and writes (tar and sha256sum) and
+connects (curl and wget), the kernel's per-disk counters
 (/sys/block/NAME/stat) for block I/O under fio. The comparisons are of multisets, exact; each
 exclusion is stated where it is made. Every attach kind the tool offers on the running kernel
 is compared (kinds it cannot use here are reported by the tool's own tests)."""
@@ -32,13 +33,16 @@ def need(*programs):
 STRACE_LINE = re.compile(r"^(\w+)\((.*)\) += (-?\d+)(?: (E[A-Z0-9]+))?")
 
 
-def strace(argv, syscalls, cwd=None):
+def strace(argv, syscalls, cwd=None, fd_paths=False):
     """Runs argv under strace -ff; returns [(pid, syscall, args text, result)], result being
-    the return value or -errno."""
+    the return value or -errno. fd_paths: strace -y, each fd argument followed by its path
+    in <>."""
     need("strace")
     with tempfile.TemporaryDirectory() as d:
         prefix = os.path.join(d, "t")
-        p = subprocess.run(["strace", "-ff", "-qq", "-v", "-s", "65536", "-e", "signal=none",
+        # Buffers are not needed (-s 0) where only fds and results are compared.
+        strings = ["-y", "-s", "0"] if fd_paths else ["-v", "-s", "65536"]
+        p = subprocess.run(["strace", "-ff", "-qq", *strings, "-e", "signal=none",
                             "-e", "trace=" + ",".join(syscalls), "-o", prefix] + argv,
                            capture_output=True, text=True, timeout=120, cwd=cwd)
         assert p.returncode == 0, p.stderr[-2000:]
@@ -61,7 +65,8 @@ def c_strings(text):
     return [ast.literal_eval(s) for s in re.findall(r'"(?:[^"\\]|\\.)*"', text)]
 
 
-def test_execsnoop_vs_strace_gcc():
+@harness.each_attach_kind("execsnoop", ("raw_tp", "tp_btf"), tp="sched:sched_process_exec")
+def test_execsnoop_vs_strace_gcc(kind):
     """A compile and link: gcc runs cc1, as, collect2 and ld, trying several directories for
     some of them (failed execs). Every execve strace saw, with its argv and result, is one
     execsnoop -x event of the same pid, and nothing else of those pids is."""
@@ -69,7 +74,7 @@ def test_execsnoop_vs_strace_gcc():
     with tempfile.TemporaryDirectory() as d:
         with open(os.path.join(d, "hello.c"), "w") as f:
             f.write("int main(void) { return 0; }\n")
-        with Tool("execsnoop", "-x", "-j", "--max-args", "4096") as t:
+        with Tool("execsnoop", "-x", "-j", "--max-args", "4096", "--attach", kind) as t:
             calls = strace(["gcc", "-O1", "-o", "hello", "hello.c"], ["execve", "execveat"],
                            cwd=d)
     want = collections.Counter()
@@ -176,3 +181,48 @@ def test_tcpconnlat_vs_strace_curl():
         finally:
             server.kill()
             server.wait()
+
+
+# What filetop counts: the read and write syscall families (and, with fexit or kprobes, the
+# vfs_* functions behind them), a call counting when it moved at least one byte.
+FILE_IO = ("read", "write", "pread64", "pwrite64", "readv", "writev", "preadv", "pwritev",
+           "preadv2", "pwritev2")
+WRITE_CALLS = {"write", "pwrite64", "writev", "pwritev", "pwritev2"}
+STRACE_FD_PATH = re.compile(r"^\d+<(.*)>")
+
+
+@harness.each_attach_kind("filetop", ("fentry", "kprobe", "raw_tp", "tracepoint"),
+                          refuse_args=("1", "1"), tp="syscalls:sys_exit_read",
+                          funcs=("vfs_read", "vfs_write"))
+def test_filetop_vs_strace_tar_and_sha256sum(kind):
+    """tar archiving a directory of the system's (into a regular file) and sha256sum
+    hashing it: per thread and regular file, the calls that moved bytes and the bytes
+    strace -y saw are exactly filetop's reads, writes, rbytes and wbytes (-F: whole paths;
+    one summary, so no row is cut or split)."""
+    need("tar", "sha256sum")
+    src = "/usr/share/common-licenses"
+    with tempfile.TemporaryDirectory() as d:
+        archive = os.path.join(d, "licenses.tar")
+        with Tool("filetop", "-j", "-F", "-r", "10240", "--attach", kind, "3600", "1") as t:
+            calls = strace(["tar", "-cf", archive, "-C", src, "."], FILE_IO, cwd=d, fd_paths=True)
+            calls += strace(["sha256sum", archive] + sorted(
+                os.path.join(src, f) for f in os.listdir(src)), FILE_IO, fd_paths=True)
+        want = collections.Counter()
+        for tid, name, args, ret in calls:
+            m = STRACE_FD_PATH.match(args)
+            if ret <= 0 or not m or not os.path.isfile(m.group(1)):
+                continue
+            op = "w" if name in WRITE_CALLS else "r"
+            want[(tid, m.group(1), op + "calls")] += 1
+            want[(tid, m.group(1), op + "bytes")] += ret
+        tids = {k[0] for k in want}
+        got = collections.Counter()
+        for r in t.json():
+            if r.get("tid") in tids and r["type"] == "R":
+                for field, key in (("reads", "rcalls"), ("writes", "wcalls"),
+                                   ("rbytes", "rbytes"), ("wbytes", "wbytes")):
+                    if r[field]:
+                        got[(r["tid"], r["file"], key)] += r[field]
+    assert any(k[1] == archive and k[2] == "wcalls" for k in want), want
+    assert sum(v for k, v in want.items() if k[2] == "rcalls") >= 20, want
+    assert got == want, (kind, got - want, want - got)

@@ -247,12 +247,17 @@ def _ends_on_full_output(tool, args, trigger):
 
 class _SynRetransmit:
     """Once: in a private network namespace whose input drops SYNs to one port, a connect to
-    it, so the SYN is retransmitted after the first RTO (one second)."""
+    it, so the SYN is retransmitted after the first RTO (one second); done once that
+    namespace's RetransSegs counted it, however long the machine took (a guest under TCG
+    takes seconds to start python3)."""
 
     SCRIPT = ("ip link set lo up && nft -f - <<'EOF'\n"
               "table ip t {\n chain i {\n  type filter hook input priority 0;\n"
               "  tcp dport 9 drop\n }\n}\nEOF\n"
-              "timeout 3 python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", 9))'")
+              "timeout 120 python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", 9))' &\n"
+              "i=0; until awk '$1 == \"Tcp:\" { n++; if (n == 2) v = $13 } END { exit !(v > 0) }' "
+              "/proc/net/snmp; do i=$((i + 1)); [ $i -gt 1200 ] && break; sleep 0.1; done\n"
+              "kill $! 2>/dev/null; wait\n")
 
     def __init__(self):
         self.proc = None

@@ -179,12 +179,24 @@ def main():
               ("out", out, False), ("project", ROOT, True)]
     qemu = []
     if args.arch == "x86_64":
+        # One host thread runs both vCPUs. With a thread per vCPU (MTTCG), x86 kernels
+        # patching their own code live (static keys flipped as tracepoints are enabled
+        # and disabled, by int3 and IPIs) crashed or hung here now and then: 6.12 took an
+        # int3 Oops at a static-branch site that had already been patched back, 5.10 had
+        # both vCPUs spin at one for good (docs/portability.md). A vCPU of MTTCG can go on
+        # running a stale translation of code another vCPU rewrote; with one thread the
+        # translation cache is coherent.
         qemu = ["qemu-system-x86_64", "-machine", "q35", "-cpu", "max"]
+        tcg = "tcg,thread=single"
         console = "ttyS0"
     else:
+        # arm64 flips a static branch by rewriting one instruction (a B or a NOP, which the
+        # architecture lets other CPUs run while it changes), not by a multi-step protocol
+        # a stale translation could break: both vCPUs keep a host thread each.
         qemu = ["qemu-system-aarch64", "-machine", "virt", "-cpu", "max"]
+        tcg = "tcg,thread=multi"
         console = "ttyAMA0"
-    qemu += ["-nic", "none", "-accel", "tcg,thread=multi", "-smp", "2", "-m", args.memory, "-nographic",
+    qemu += ["-nic", "none", "-accel", tcg, "-smp", "2", "-m", args.memory, "-nographic",
              "-no-reboot", "-kernel", os.path.join(kdir, "vmlinuz"), "-initrd", initrd,
              "-append", f"console={console} panic=-1 quiet loglevel=3 mitigations=off "
                         f"cs.init=1 rw"]
