@@ -5,6 +5,7 @@ that container's events."""
 import contextlib
 import datetime
 import os
+import re
 import shlex
 import socket
 import subprocess
@@ -359,8 +360,9 @@ def _tcpretrans_names_the_sockets_container(shape):
     # -u keeps exactly the server's user's retransmits; root's sockets had none of them.
     assert sorted(map(key, ours(by_uid.json()))) == sorted(map(key, ev)), (by_uid.out, ev)
     assert ours(root_counts.json()) == [], root_counts.out
-    # The retransmits ran in softirq or a timer: the task on the CPU was not the server.
-    assert all(e["pid"] not in server_pids for e in ev), (server_pids, ev)
+    # The retransmits ran from the RTO timer (softirq): the task on the CPU was not the
+    # server, but for those the kernel deferred to the server's own release of the socket.
+    assert any(e["pid"] not in server_pids for e in ev), (server_pids, ev)
     assert len(ours(mine.json())) == len(ev), (mine.out, ev)
     assert ours(others.json()) == [], others.out
     rows = ours(counts.json())
@@ -585,12 +587,15 @@ def test_biolatency_histogram_per_container():
             counts[ctr] = int(float(value))
     want = {ctrs[s].id: n for s, n in shapes.items()}
     assert counts == {**want, "": host_reads}, (counts, want)
-    # Text: a "container = LABEL (RUNTIME)" header above each histogram, with -F's flags.
-    heads = [line for line in text.out.splitlines() if line.startswith("container = ")]
-    assert "container = - (host)\tflags = Sync-Read" in heads, text.out
+    # Text: a "container = LABEL (RUNTIME)" header above each histogram, with -F's flags
+    # (direct reads are Sync-Read on newer kernels, Read on 5.10).
+    heads = {line.split("\tflags = ")[0] for line in text.out.splitlines()
+             if line.startswith("container = ") and
+             re.fullmatch(r"(Sync-)?Read", line.split("\tflags = ")[-1])}
+    assert "container = - (host)" in heads, text.out
     for s, n in shapes.items():
         label = ctrs[s].id if s == "nspawn" else ctrs[s].id[:12]
-        assert f"container = {label} ({ctrs[s].runtime})\tflags = Sync-Read" in heads, (s, text.out)
+        assert f"container = {label} ({ctrs[s].runtime})" in heads, (s, text.out)
     assert len(heads) == len(shapes) + 1, text.out
 
 
