@@ -231,7 +231,20 @@ def test_many_short_processes_resolve_and_are_freed():
             runner.kill()
     assert t.rc == 0, t.err
     ours = [(f, n) for f, n in folded(t.out) if f[0] == COMM]
-    assert sum(n for f, n in ours if below_startup(f) == CHAIN) >= 0.5 * sum(n for _, n in ours)
+    chains = {}
+    for f, n in ours:
+        chains[tuple(below_startup(f))] = chains.get(tuple(below_startup(f)), 0) + n
+    seen = sorted(chains.items(), key=lambda kv: -kv[1])[:10]
+    # The program's own 3:1 split of work between the two spins holds at any speed; the
+    # share of all samples in the hot chain does not (5.10 on single-threaded TCG spent
+    # more of each 0.3 s run starting up and reading the clock than in the chain).
+    hot = chains.get(tuple(CHAIN), 0)
+    warm = chains.get(tuple(CHAIN[:3]) + ("warm_spin",), 0)
+    assert hot > warm > 0, seen
+    # The program's own images are not stripped: a frame in them left unnamed was not
+    # resolved.
+    assert not [fr for f, _ in ours for fr in f
+                if re.match(r"^\[unknown\] \(\S*/(profixture|libhot\.so)\+0x", fr)], seen
     m = re.search(r"(\d+) process images announced, (\d+) gone before their maps were read, "
                   r"(\d+) freed before the end", t.err)
     assert m, t.err
