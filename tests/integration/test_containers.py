@@ -88,7 +88,8 @@ def _names_containers(tool):
         for c in ctrs:
             label = c.id if c.shape == "nspawn" else c.id[:12]
             mine = [r for r in rows if label in r]
-            assert len(mine) == 1 and str(pids[c.shape]) in mine[0], (c.shape, text.out)
+            assert len(mine) == 1 and str(pids[c.shape]) in mine[0], \
+                (c.shape, text.out, text.err[-1000:], t.err[-1000:])
             col = head.split().index("CONTAINER")
             assert mine[0][col] == label and mine[0][col - 1] == str(pids[c.shape]), \
                 (c.shape, head, mine)

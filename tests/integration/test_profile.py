@@ -291,9 +291,13 @@ def test_kernel_stacks_of_syscall_loop():
     # The program only calls read(): its kernel samples are in the syscall path, though not
     # always below ksys_read (a paravirtualized kernel spends much of it enabling interrupts
     # in do_syscall_64 itself).
+    # A sample taken in user mode has no kernel frames ("profixture N" alone); how many
+    # there are depends on how fast the machine runs the loop against the syscall (arm64
+    # under TCG: half of them), so the share is of the samples taken in the kernel.
     reads = sum(n for f, n in lines if "ksys_read_[k]" in f or "vfs_read_[k]" in f)
     syscalls = sum(n for f, n in lines if "do_syscall_64_[k]" in f or "el0_svc_[k]" in f)
-    assert reads > 0 and syscalls >= 0.5 * sum(n for _, n in lines), k.out
+    in_kernel = sum(n for f, n in lines if len(f) > 1)
+    assert reads > 0 and syscalls >= 0.5 * in_kernel, k.out
     # Both kinds, -d: user frames root first, then "-", then kernel frames.
     # The most frequent such stack: a sample whose user registers were not at hand has its
     # kernel frames alone after "-" (counted in the summary), and may sort first.
