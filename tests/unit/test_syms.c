@@ -807,6 +807,34 @@ static void test_elf_plt_stubs(void)
 	}
 }
 
+static void check_demangled(const char *name, const char *want)
+{
+	char *got = syms__demangle(name);
+
+	if (want)
+		CHECK_STR(got ? got : "(null)", want);
+	else
+		CHECK(got == NULL);
+	free(got);
+}
+
+/* Lazy-binding stubs keep their "@plt" suffix after the target's name is demangled (a
+ * sample in a C++ program's stub showed the mangled name once, in CI). */
+static void test_demangle(void)
+{
+	check_demangled("_ZNSt6chrono3_V212steady_clock3nowEv",
+			"std::chrono::_V2::steady_clock::now()");
+	check_demangled("_ZNSt6chrono3_V212steady_clock3nowEv@plt",
+			"std::chrono::_V2::steady_clock::now()@plt");
+	check_demangled("_ZN8demangle6shapes7Spinner4spin17h0123456789abcdefE",
+			"demangle::shapes::Spinner::spin");
+	check_demangled("main", NULL);
+	check_demangled("memset@plt", NULL);
+	check_demangled("_Z@plt", NULL);
+	check_demangled("@plt", NULL);
+	check_demangled("_Zgarbage@plt", NULL);
+}
+
 static void test_elf_versioned_names(void)
 {
 	char path[PATH_MAX + 32];
@@ -1469,6 +1497,7 @@ int main(void)
 	TEST_RUN(test_elf_pie_nopie_so);
 	TEST_RUN(test_elf_plt_stubs);
 	TEST_RUN(test_elf_versioned_names);
+	TEST_RUN(test_demangle);
 	TEST_RUN(test_elf_alias_choice);
 	TEST_RUN(test_elf_debug_files);
 	TEST_RUN(test_process_pie_nopie);
