@@ -120,6 +120,16 @@ def retransmits_of_one_flow(kind):
 
 
 def test_ipv6_text_family_filters_and_classic_tracepoint():
+    # The same second chance as above, on the same signature only: the text and the count
+    # tool agree with each other and both lack the retransmits the kernel skipped them for.
+    if not ipv6_text_family_filters_once():
+        sys.stderr.write("tcpretrans/ipv6: both tools short of the kernel by the same "
+                         "retransmits (the kernel skipped the programs); once more\n")
+        assert ipv6_text_family_filters_once(), "short again"
+
+
+def ipv6_text_family_filters_once():
+    """False where both IPv6 tools missed the same retransmits; asserts everything else."""
     with Pair() as pair:
         client, conns = setup(pair, [4, 6])
         # A handshake slowed by load may have retransmitted its SYN before the tools start.
@@ -155,8 +165,11 @@ def test_ipv6_text_family_filters_and_classic_tracepoint():
         assert len(row) == 1 and row[0][2] == remote, counted
         # ss counts a retransmit before it is sent; a send that then failed (a full qdisc
         # under load) is still one, reported by the tool too (F> in text, err in JSON).
-        assert int(row[0][3]) == len(mine) and int(row[0][4]) == kernel6 >= 1, (row, kernel6)
         assert all(l.split()[0] == "6" for l in counted[1:]), counted
+        if int(row[0][3]) == len(mine) == int(row[0][4]) < kernel6:
+            return False
+        assert int(row[0][3]) == len(mine) and int(row[0][4]) == kernel6 >= 1, (row, kernel6)
+    return True
 
 
 def test_synack_retransmits_against_nstat():
