@@ -14,6 +14,7 @@
 #include <zlib.h>
 
 #include "elfsyms.h"
+#include "syms.h"
 #include "util.h"
 
 #ifndef NT_GNU_BUILD_ID
@@ -368,8 +369,8 @@ static int add_plt_symbols(Elf *e, const struct elf_scan *s, struct symtab_build
 		len = strnlen(name, strsz - sym.st_name);
 		if (len == 0 || len == strsz - sym.st_name)
 			continue;
-		if (used + len + sizeof("@plt") > cap) {
-			size_t ncap = (cap ? cap * 2 : 1024) + len + sizeof("@plt");
+		if (used + len + sizeof(SYMS_PLT_SUFFIX) > cap) {
+			size_t ncap = (cap ? cap * 2 : 1024) + len + sizeof(SYMS_PLT_SUFFIX);
 			char *nbuf = realloc(buf, ncap);
 
 			if (!nbuf) {
@@ -380,12 +381,12 @@ static int add_plt_symbols(Elf *e, const struct elf_scan *s, struct symtab_build
 			cap = ncap;
 		}
 		memcpy(buf + used, name, len);
-		memcpy(buf + used + len, "@plt", sizeof("@plt"));
+		memcpy(buf + used + len, SYMS_PLT_SUFFIX, sizeof(SYMS_PLT_SUFFIX));
 		slots[nslots].off = used;
-		slots[nslots].len = len + sizeof("@plt") - 1;
+		slots[nslots].len = len + sizeof(SYMS_PLT_SUFFIX) - 1;
 		slots[nslots].addr = first + i * stride;
 		nslots++;
-		used += len + sizeof("@plt");
+		used += len + sizeof(SYMS_PLT_SUFFIX);
 	}
 	/* Added once buf stops moving; rank 0: a real symbol at the same address wins. */
 	for (i = 0; i < nslots && !err; i++)

@@ -155,8 +155,12 @@ struct sym_info {
 int syms__map_addr_info(struct syms *syms, uint64_t addr, struct sym_info *info);
 
 
+/* What a lazy-binding stub's name ends with, after its target's name ("memset@plt"). */
+#define SYMS_PLT_SUFFIX "@plt"
+
 /* The demangled form of a C++ ("_Z...") or Rust ("_ZN...17h<hash>E", "_R...") function name,
- * malloc'd; NULL when the name is not mangled or cannot be demangled. */
+ * or of a stub's target, suffix kept; malloc'd; NULL when the name is not mangled or cannot
+ * be demangled. */
 char *syms__demangle(const char *name);
 
 #endif
