@@ -15,6 +15,7 @@
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,13 +116,25 @@ static void *thread_two(void *arg)
 
 int main(int argc, char **argv)
 {
+	bool wait_for_go = argc > 1 && strcmp(argv[1], "-w") == 0;
 	const char *mode;
 	double seconds, end;
 	char line[16];
+	void *jit_code = NULL;
 
+	/* Executable memory without a file, as a JIT has: profile then looks for
+	 * /tmp/perf-PID.map. Mapped before "ready": profile reads a process's maps when it
+	 * first samples it, and code that never runs here gives it no reason to read them
+	 * again. */
+	if (argc > 1 + wait_for_go && strcmp(argv[1 + wait_for_go], "jitmap") == 0) {
+		jit_code = mmap(NULL, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS,
+				-1, 0);
+		if (jit_code == MAP_FAILED)
+			return 1;
+	}
 	/* -w: print "ready" and wait for a line on stdin first, so a test can start its
 	 * profilers before any work is done. */
-	if (argc > 1 && strcmp(argv[1], "-w") == 0) {
+	if (wait_for_go) {
 		printf("ready\n");
 		fflush(stdout);
 		if (!fgets(line, sizeof(line), stdin))
@@ -145,15 +158,6 @@ int main(int argc, char **argv)
 	} else if (strcmp(mode, "after") == 0) {
 		spin(seconds, post_exec_spin);
 	} else if (strcmp(mode, "jitmap") == 0) {
-		/* Executable memory without a file, as a JIT has: profile then looks for
-		 * /tmp/perf-PID.map. The address is printed for a test to name in a map. */
-		void *code = mmap(NULL, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS,
-				  -1, 0);
-
-		if (code == MAP_FAILED)
-			return 1;
-		printf("%p\n", code);
-		fflush(stdout);
 		end = now() + seconds;
 		while (now() < end)
 			level_a(UNIT);
