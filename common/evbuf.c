@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -33,6 +34,11 @@ struct ring {
 #define RING_BUSY (1u << 31)
 #define RING_DISCARD (1u << 30)
 
+/* How long a final read waits for a record still being written: a program commits its
+ * record microseconds after reserving it, but under a hypervisor (or qemu's TCG) the vCPU
+ * running it can be descheduled for tens of milliseconds. */
+#define RING_COMMIT_WAIT_NS (200ull * 1000000)
+
 struct evbuf {
 	struct ring *rb;
 	struct perf_buffer *pb;
@@ -49,6 +55,10 @@ struct evbuf {
 	bool bounded, counting;
 	unsigned long stop_pos;
 	uint64_t unread;
+	/* A final drain (evbuf__drain) waits for the records reserved before drain_pos that are
+	 * still being written; once detached, for any (see ring_consume). */
+	bool draining, detached;
+	unsigned long drain_pos;
 };
 
 /* A perf buffer per CPU of this many pages (the ring size, split across CPUs). */
@@ -156,8 +166,29 @@ void evbuf__bound(struct evbuf *eb)
 	eb->stop_pos = __atomic_load_n(eb->rb->prod_pos, __ATOMIC_ACQUIRE);
 }
 
+/* The record's header once its writer committed it, or still busy after the wait. */
+static uint32_t ring_wait_committed(const char *hdr, uint32_t len)
+{
+	struct timespec pause = { .tv_nsec = 50000 }, t;
+	uint64_t start_ns, now_ns;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	start_ns = t.tv_sec * 1000000000ull + t.tv_nsec;
+	do {
+		nanosleep(&pause, NULL);
+		len = __atomic_load_n((const uint32_t *)hdr, __ATOMIC_ACQUIRE);
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		now_ns = t.tv_sec * 1000000000ull + t.tv_nsec;
+	} while ((len & RING_BUSY) && now_ns - start_ns < RING_COMMIT_WAIT_NS);
+	return len;
+}
+
 /* Delivers the committed records; returns how many, or the callback's negative value (the
- * record it refused is consumed). A stop bounds it (see evbuf__set_stop_check). */
+ * record it refused is consumed). A stop bounds it (see evbuf__set_stop_check). A record
+ * still being written holds back every record after it: a poll leaves them to the next, but
+ * a final drain waits for it (its program is running now), and once the programs are
+ * detached (which does not wait for runs in flight) a record that never commits is counted
+ * with the unread ones instead of hiding those after it. */
 static int ring_consume(struct evbuf *eb)
 {
 	struct ring *r = eb->rb;
@@ -172,12 +203,16 @@ static int ring_consume(struct evbuf *eb)
 		while (cons < prod) {
 			const char *hdr = r->data + (cons & mask);
 			uint32_t len = __atomic_load_n((const uint32_t *)hdr, __ATOMIC_ACQUIRE);
-			size_t rec = len & ~(RING_BUSY | RING_DISCARD), off;
 			unsigned long start = cons;
 			const void *sample;
+			size_t rec, off;
 
-			if (len & RING_BUSY)
+			if ((len & RING_BUSY) &&
+			    (eb->detached || (eb->draining && start < eb->drain_pos)))
+				len = ring_wait_committed(hdr, len);
+			if ((len & RING_BUSY) && !eb->detached)
 				return n;
+			rec = len & ~(RING_BUSY | RING_DISCARD);
 			cons += (rec + 8 + 7) & ~7ul;
 			/* A stop asked while the ring keeps filling: bound the drain now. */
 			if (!eb->bounded && eb->stop_check && eb->stop_check())
@@ -186,7 +221,7 @@ static int ring_consume(struct evbuf *eb)
 				eb->counting = true;
 			if (len & RING_DISCARD) {
 				/* a reserved record the program dropped */
-			} else if (eb->counting) {
+			} else if (eb->counting || (len & RING_BUSY)) {
 				eb->unread++;
 			} else {
 				off = ((start & mask) + 8) & mask;
@@ -292,11 +327,25 @@ void evbuf__set_stop_check(struct evbuf *eb, bool (*stop_check)(void))
 	eb->stop_check = stop_check;
 }
 
+int evbuf__drain(struct evbuf *eb)
+{
+	int n;
+
+	if (!eb->rb)
+		return evbuf__poll(eb, 0);
+	eb->drain_pos = __atomic_load_n(eb->rb->prod_pos, __ATOMIC_ACQUIRE);
+	eb->draining = true;
+	n = ring_consume(eb);
+	eb->draining = false;
+	return n;
+}
+
 uint64_t evbuf__count_unread(struct evbuf *eb)
 {
 	if (eb->rb) {
 		evbuf__bound(eb);
 		eb->counting = true;
+		eb->detached = true;
 		ring_consume(eb);
 	}
 	return eb->unread;

@@ -34,6 +34,11 @@ struct evbuf *evbuf__new(struct bpf_object *obj, evbuf_sample_fn cb, void *ctx);
  * Returns the number of events consumed, or a negative errno (-EINTR is not an error). */
 int evbuf__poll(struct evbuf *eb, int timeout_ms);
 
+/* The last read before a stop: evbuf__poll() without waiting, except for the records
+ * reserved before the call that are still being written (they hold back the ones after
+ * them), whose programs are running now. */
+int evbuf__drain(struct evbuf *eb);
+
 /* A bounded stop: once stop_check() returns true (or evbuf__bound() is called), events are
  * delivered only up to what the ring held at that moment, so a stop under a flood of events
  * ends; later ones are counted by evbuf__count_unread(). The perf buffer is bounded already
@@ -42,7 +47,8 @@ void evbuf__set_stop_check(struct evbuf *eb, bool (*stop_check)(void));
 void evbuf__bound(struct evbuf *eb);
 
 /* Once the programs are detached: counts (without delivering) the events still in the ring
- * that came after the stop. Returns that count (0 for the perf buffer). */
+ * that came after the stop, and any whose program never committed it. Returns that count
+ * (0 for the perf buffer). */
 uint64_t evbuf__count_unread(struct evbuf *eb);
 
 /* Events lost so far: kernel-side output failures plus perf buffer losses. */

@@ -200,7 +200,7 @@ int loop__events_tick(struct evbuf *eb, uint64_t duration_ms, const struct loop_
 	 * The last tick counts what was printed. */
 	if (exiting)
 		evbuf__bound(eb);
-	if (evbuf__poll(eb, 0) > 0)
+	if (evbuf__drain(eb) > 0)
 		loop__flush();
 	if (tick && tick->fn)
 		return tick->fn(tick->ctx);

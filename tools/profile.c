@@ -1107,7 +1107,7 @@ int main(int argc, char **argv)
 	/* Stop sampling before the last read: the samples no longer move under the reader. */
 	sampling__stop(&sm);
 	/* The last samples, and everything queued, counted. */
-	if (!err && evbuf__poll(eb, 0) < 0)
+	if (!err && evbuf__drain(eb) < 0)
 		p_warn("reading the last samples failed");
 	worker_stop(&r, wthread);
 	wthread_started = false;
