@@ -85,6 +85,12 @@ struct {
  * silently). */
 __u64 flows_dropped = 0;
 
+/* Runs of the program on tcp:tcp_retransmit_skb (TCPRETRANS_HIT_RETRANSMIT) and on
+ * tcp:tcp_retransmit_synack (TCPRETRANS_HIT_SYNACK), before any filter: user space compares
+ * them with perf's count of the tracepoints' hits, and reports what the kernel hit without
+ * running them. */
+__u64 tp_runs[TCPRETRANS_HIT_KINDS] = {};
+
 /* -c: totals per family and state (see tcpretrans.h), read by user space through the
  * skeleton's .bss. */
 struct tcpretrans_count state_counts[2][TCPRETRANS_STATES] = {};
@@ -251,6 +257,7 @@ static __always_inline int on_retransmit(__u64 *ctx, const bool sk_storage)
 	const struct sock *sk = (const void *)ctx[0];
 	const struct sk_buff *skb = (const void *)ctx[1];
 
+	__sync_fetch_and_add(&tp_runs[TCPRETRANS_HIT_RETRANSMIT], 1);
 	/* The third argument exists exactly when the record has err; otherwise the verifier
 	 * never sees this read (the branch is dead on such kernels). */
 	int err = HAVE_RETRANSMIT_ERR ? (int)ctx[2] : 0;
@@ -295,6 +302,7 @@ int retrans_tp(struct tcp_retransmit_skb_record *ctx)
 	int err = HAVE_RETRANSMIT_ERR ?
 		  ((struct trace_event_raw_tcp_retransmit_skb___err *)ctx)->err : 0;
 
+	__sync_fetch_and_add(&tp_runs[TCPRETRANS_HIT_RETRANSMIT], 1);
 	if (!counted_by_kernel(err))
 		return 0;
 	return record(ctx, ctx->skaddr, NULL, TCPRETRANS_RETRANSMIT, skb_segs(ctx->skbaddr), err,
@@ -303,25 +311,29 @@ int retrans_tp(struct tcp_retransmit_skb_record *ctx)
 
 /* tcp:tcp_retransmit_synack(sk, req) came with tcp_retransmit_skb (4.16); the kernel counts
  * and traces a SYN-ACK only once it was sent. */
+static __always_inline int on_synack(void *ctx, const struct sock *sk,
+				     const struct request_sock *req, const bool sk_storage)
+{
+	__sync_fetch_and_add(&tp_runs[TCPRETRANS_HIT_SYNACK], 1);
+	return record(ctx, sk, req, TCPRETRANS_RETRANSMIT, 1, 0, sk_storage);
+}
+
 SEC("tp_btf/tcp_retransmit_synack")
 int synack_btf_sk(__u64 *ctx)
 {
-	return record(ctx, (const void *)ctx[0], (const void *)ctx[1], TCPRETRANS_RETRANSMIT, 1,
-		      0, true);
+	return on_synack(ctx, (const void *)ctx[0], (const void *)ctx[1], true);
 }
 
 SEC("tp_btf/tcp_retransmit_synack")
 int synack_btf(__u64 *ctx)
 {
-	return record(ctx, (const void *)ctx[0], (const void *)ctx[1], TCPRETRANS_RETRANSMIT, 1,
-		      0, false);
+	return on_synack(ctx, (const void *)ctx[0], (const void *)ctx[1], false);
 }
 
 SEC("raw_tp/tcp_retransmit_synack")
 int synack_raw(__u64 *ctx)
 {
-	return record(ctx, (const void *)ctx[0], (const void *)ctx[1], TCPRETRANS_RETRANSMIT, 1,
-		      0, false);
+	return on_synack(ctx, (const void *)ctx[0], (const void *)ctx[1], false);
 }
 
 /* Its record has skaddr and reqaddr after the common header in every kernel that has it. */
@@ -334,7 +346,7 @@ struct tcp_retransmit_synack_record {
 SEC("tracepoint/tcp/tcp_retransmit_synack")
 int synack_tp(struct tcp_retransmit_synack_record *ctx)
 {
-	return record(ctx, ctx->skaddr, ctx->reqaddr, TCPRETRANS_RETRANSMIT, 1, 0, false);
+	return on_synack(ctx, ctx->skaddr, ctx->reqaddr, false);
 }
 
 /* -l: no kernel has a tracepoint for tail loss probes; these follow the function that sends

@@ -15,6 +15,13 @@ enum tcpretrans_type {
 	TCPRETRANS_LOSS_PROBE = 2, /* the kernel sent (or tried) a tail loss probe */
 };
 
+/* The tracepoints whose hits are checked against the programs' runs (tp_runs). */
+enum tcpretrans_hit_kind {
+	TCPRETRANS_HIT_RETRANSMIT, /* tcp:tcp_retransmit_skb */
+	TCPRETRANS_HIT_SYNACK,     /* tcp:tcp_retransmit_synack */
+	TCPRETRANS_HIT_KINDS,
+};
+
 enum tcpretrans_flags {
 	TCPRETRANS_F_SYNACK = 1 << 0, /* a SYN-ACK of a connection not yet accepted */
 };

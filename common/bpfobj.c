@@ -179,20 +179,25 @@ int bpfobj__check_env(const char *btf_path)
 	return 0;
 }
 
+uint64_t bpfobj__prog_missed_runs(const struct bpf_program *prog)
+{
+	struct bpf_prog_info info;
+	__u32 len = sizeof(info);
+	int fd = bpf_program__fd(prog);
+
+	memset(&info, 0, sizeof(info));
+	/* A kernel older than the field fills less of info: the rest stays 0. */
+	if (fd >= 0 && bpf_obj_get_info_by_fd(fd, &info, &len) == 0)
+		return info.recursion_misses;
+	return 0;
+}
+
 uint64_t bpfobj__missed_runs(const struct bpf_object *obj)
 {
 	struct bpf_program *prog;
 	uint64_t missed = 0;
 
-	bpf_object__for_each_program(prog, obj) {
-		struct bpf_prog_info info;
-		__u32 len = sizeof(info);
-		int fd = bpf_program__fd(prog);
-
-		memset(&info, 0, sizeof(info));
-		/* A kernel older than the field fills less of info: the rest stays 0. */
-		if (fd >= 0 && bpf_obj_get_info_by_fd(fd, &info, &len) == 0)
-			missed += info.recursion_misses;
-	}
+	bpf_object__for_each_program(prog, obj)
+		missed += bpfobj__prog_missed_runs(prog);
 	return missed;
 }

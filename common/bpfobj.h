@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 struct bpf_object;
+struct bpf_program;
 struct cli_common;
 
 /* Sets the `const volatile` global VAR in .rodata before load. Returns 0, -ENOENT when the
@@ -33,6 +34,9 @@ int bpfobj__prealloc_where_needed(struct bpf_object *obj);
  * fexit since 5.12, raw tracepoints since 6.1 or 6.2, classic tracepoints and kprobes since
  * 6.7; where it does not, this is 0. */
 uint64_t bpfobj__missed_runs(const struct bpf_object *obj);
+
+/* The same for one program (0 if it is not loaded). */
+uint64_t bpfobj__prog_missed_runs(const struct bpf_program *prog);
 
 /* Checks that the process may use BPF at all and that kernel BTF is there; prints a
  * one-line error naming what is missing and returns negative errno. Call before opening. */

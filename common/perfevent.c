@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include "log.h"
 #include "loop.h"
 #include "perfevent.h"
+#include "probe.h"
 
 /* /sys/devices/system/cpu/online ("0-3,5"); every possible CPU when it cannot be read. */
 static void online_cpus(bool *online, int ncpus)
@@ -240,4 +242,103 @@ void sampling__close(struct sampling *sm)
 	free(sm->fds);
 	free(sm->links);
 	memset(sm, 0, sizeof(*sm));
+}
+
+int tp_count__open(struct tp_count *tc, const char *category, const char *name)
+{
+	int ncpus = libbpf_num_possible_cpus(), cpu, fd, err = 0;
+	const char *tracefs = probe__tracefs();
+	struct perf_event_attr attr;
+	unsigned long long id;
+	char path[PATH_MAX];
+	bool *online;
+	FILE *f;
+
+	memset(tc, 0, sizeof(*tc));
+	if (!tracefs)
+		return -ENOENT;
+	if (ncpus < 1)
+		return ncpus < 0 ? ncpus : -EINVAL;
+	snprintf(path, sizeof(path), "%s/events/%s/%s/id", tracefs, category, name);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	if (fscanf(f, "%llu", &id) != 1)
+		err = -EINVAL;
+	fclose(f);
+	if (err)
+		return err;
+	memset(&attr, 0, sizeof(attr));
+	attr.size = sizeof(attr);
+	attr.type = PERF_TYPE_TRACEPOINT;
+	attr.config = id;
+	attr.disabled = 1;
+	online = calloc(ncpus, sizeof(*online));
+	tc->fds = calloc(ncpus, sizeof(*tc->fds));
+	if (!online || !tc->fds) {
+		free(online);
+		tp_count__close(tc);
+		return -ENOMEM;
+	}
+	online_cpus(online, ncpus);
+	for (cpu = 0; cpu < ncpus; cpu++) {
+		if (!online[cpu])
+			continue;
+		fd = (int)syscall(__NR_perf_event_open, &attr, -1, cpu, -1, PERF_FLAG_FD_CLOEXEC);
+		if (fd < 0 && errno == ENODEV)
+			continue;  /* gone offline since we looked */
+		if (fd < 0) {
+			err = -errno;
+			break;
+		}
+		tc->fds[tc->n++] = fd;
+	}
+	free(online);
+	if (!err && !tc->n)
+		err = -ENODEV;
+	if (err)
+		tp_count__close(tc);
+	return err;
+}
+
+int tp_count__enable(struct tp_count *tc)
+{
+	int i;
+
+	for (i = 0; i < tc->n; i++)
+		if (ioctl(tc->fds[i], PERF_EVENT_IOC_ENABLE, 0))
+			return -errno;
+	return 0;
+}
+
+void tp_count__disable(struct tp_count *tc)
+{
+	int i;
+
+	for (i = 0; i < tc->n; i++)
+		ioctl(tc->fds[i], PERF_EVENT_IOC_DISABLE, 0);
+}
+
+bool tp_count__read(const struct tp_count *tc, uint64_t *hits)
+{
+	uint64_t count;
+	int i;
+
+	*hits = 0;
+	for (i = 0; i < tc->n; i++) {
+		if (read(tc->fds[i], &count, sizeof(count)) != sizeof(count))
+			return false;
+		*hits += count;
+	}
+	return tc->n > 0;
+}
+
+void tp_count__close(struct tp_count *tc)
+{
+	int i;
+
+	for (i = 0; tc->fds && i < tc->n; i++)
+		close(tc->fds[i]);
+	free(tc->fds);
+	memset(tc, 0, sizeof(*tc));
 }

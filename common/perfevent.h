@@ -1,6 +1,7 @@
 /* Sampling perf events, one per online CPU, that run a BPF program on each sample: opening
  * (CPU cycles where there is a hardware PMU, else the cpu-clock timer), attaching, pausing
- * and counting the periods they took, for tools that sample stacks (profile).
+ * and counting the periods they took, for tools that sample stacks (profile). And counting
+ * events on a tracepoint, to check a program's runs against its hits (tcpretrans).
  *
  * Functions returning int return 0 or a negative errno, after printing one line saying what
  * failed (p_err). */
@@ -51,5 +52,29 @@ uint64_t sampling__skipped(const struct sampling *sm, uint64_t runs);
 
 /* Detaches and closes everything; sm is zeroed. */
 void sampling__close(struct sampling *sm);
+
+/* Counting events on one classic tracepoint, one per online CPU: the times the kernel hit
+ * it, as `perf stat -e CATEGORY:NAME` counts them. Beside a BPF program on that tracepoint,
+ * hits minus the program's runs is what the kernel hit without running the program (6.18
+ * does so silently for some timer batches of tcp:tcp_retransmit_skb, while perf's own probe
+ * still counts them). Each hit then also costs perf's probe: for rare events only. A CPU
+ * that comes online later is not counted, so the difference errs low, never high. */
+struct tp_count {
+	int *fds;
+	int n;
+};
+
+/* Opens them disabled (the tracepoint's id is read from tracefs). Returns 0 or a negative
+ * errno, quietly: the caller says what it cannot check. */
+int tp_count__open(struct tp_count *tc, const char *category, const char *name);
+
+/* Enables / disables them all. */
+int tp_count__enable(struct tp_count *tc);
+void tp_count__disable(struct tp_count *tc);
+
+/* The hits counted while enabled; false if a count could not be read. */
+bool tp_count__read(const struct tp_count *tc, uint64_t *hits);
+
+void tp_count__close(struct tp_count *tc);
 
 #endif

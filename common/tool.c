@@ -270,6 +270,8 @@ int tool__run_events(const struct tool_events *te)
 		p_bpf_err("attaching BPF programs", err);
 		goto out;
 	}
+	if (te->attached)
+		te->attached(te->ctx);
 	p_info("events through the %s", evbuf__kind(eb));
 	if (!check__active())
 		out__header(o);
@@ -282,6 +284,8 @@ int tool__run_events(const struct tool_events *te)
 	tool__ready(te->what);
 	err = loop__events_tick(eb, te->duration_ms, &te->tick);
 	stop_phase("drain");
+	if (te->detaching)
+		te->detaching(te->ctx);
 	/* Detached first, so what is left in the ring is a fixed number to count. */
 	bpf_object__detach_skeleton(te->skeleton);
 	stop_phase("detach");

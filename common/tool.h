@@ -63,6 +63,10 @@ struct tool_events {
 	const char *what;     /* "file opens": for the ready line */
 	uint64_t duration_ms; /* 0: until interrupted */
 	struct loop_tick tick; /* optional: see loop__events_tick */
+	/* Optional, called with ctx: once the programs are attached, and once the events are
+	 * drained, before they are detached (a tool's own checks over exactly that time). */
+	void (*attached)(void *ctx);
+	void (*detaching)(void *ctx);
 };
 
 int tool__run_events(const struct tool_events *te);

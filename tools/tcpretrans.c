@@ -11,6 +11,7 @@
 #include <bpf/libbpf.h>
 
 #include "attach.h"
+#include "bpfobj.h"
 #include "cli.h"
 #include "identity.h"
 #include "inet.h"
@@ -19,6 +20,7 @@
 #include "loop.h"
 #include "openmetrics.h"
 #include "out.h"
+#include "perfevent.h"
 #include "probe.h"
 #include "tool.h"
 
@@ -85,10 +87,26 @@ static struct out_col count_columns[NCCOLS] = {
 	[CCOL_FAILED] = { "FAILED", "failed", 6, OUT_HIDE_TEXT },
 };
 
+/* The kernel's count of each tracepoint's hits (perf counting events) beside the programs'
+ * runs over the same time: a retransmit the kernel hit without running the program is
+ * counted, not lost without a word (6.18 skips every BPF program on tcp_retransmit_skb for
+ * some timer batches; docs/reliability.md). The runs are read before the counts start and
+ * after they stop, so a hit at either edge can only make the difference smaller. */
+struct hit_check {
+	struct tp_count tc[TCPRETRANS_HIT_KINDS];
+	const struct bpf_program *prog[TCPRETRANS_HIT_KINDS];
+	const __u64 *runs;  /* the skeleton's tp_runs */
+	uint64_t runs_start[TCPRETRANS_HIT_KINDS], missed_start[TCPRETRANS_HIT_KINDS];
+	bool checked, stopped;
+	uint64_t skipped;  /* once stopped; before, a lower bound (hits_so_far) */
+	uint64_t prev_hits[TCPRETRANS_HIT_KINDS];
+	bool prev_known[TCPRETRANS_HIT_KINDS];
+};
+
 struct ctx {
 	struct out *out;
 	struct identity *idn;
-	/* CLOCK_REALTIME minus CLOCK_MONOTONIC (bpf_ktime_get_ns), to date events. */
+	struct hit_check hits;
 };
 
 static const char doc[] =
@@ -298,11 +316,118 @@ out:
 	return err;
 }
 
+/* The one program of progs[] that is loaded, or NULL. */
+static const struct bpf_program *loaded_of(struct bpf_program *const *progs, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (bpf_program__autoload(progs[i]))
+			return progs[i];
+	return NULL;
+}
+
+/* After load: one counting event per CPU on each traced tracepoint. Without them (no
+ * tracefs for the tracepoint's id, perf events refused) nothing is checked: said with -v. */
+static void hits_open(struct hit_check *hc, struct tcpretrans_bpf *skel)
+{
+	static const char *const names[TCPRETRANS_HIT_KINDS] = {
+		[TCPRETRANS_HIT_RETRANSMIT] = "tcp_retransmit_skb",
+		[TCPRETRANS_HIT_SYNACK] = "tcp_retransmit_synack",
+	};
+	struct bpf_program *retrans[] = { skel->progs.retrans_raw, skel->progs.retrans_btf_sk,
+					   skel->progs.retrans_btf, skel->progs.retrans_tp };
+	struct bpf_program *synack[] = { skel->progs.synack_raw, skel->progs.synack_btf_sk,
+					  skel->progs.synack_btf, skel->progs.synack_tp };
+	int i, err;
+
+	hc->prog[TCPRETRANS_HIT_RETRANSMIT] = loaded_of(retrans, 4);
+	hc->prog[TCPRETRANS_HIT_SYNACK] = loaded_of(synack, 4);
+	hc->runs = skel->bss->tp_runs;
+	for (i = 0; i < TCPRETRANS_HIT_KINDS; i++) {
+		if (!hc->prog[i])
+			continue;
+		err = tp_count__open(&hc->tc[i], "tcp", names[i]);
+		if (err)
+			p_info("tcp:%s: its hits are not counted, so hits the kernel skipped the "
+			       "program for would go unnoticed: %s", names[i], strerror(-err));
+	}
+}
+
+static void hits_start(void *vctx)
+{
+	struct hit_check *hc = &((struct ctx *)vctx)->hits;
+	int i, err;
+
+	for (i = 0; i < TCPRETRANS_HIT_KINDS; i++) {
+		if (!hc->tc[i].n)
+			continue;
+		hc->runs_start[i] = __atomic_load_n(&hc->runs[i], __ATOMIC_ACQUIRE);
+		hc->missed_start[i] = bpfobj__prog_missed_runs(hc->prog[i]);
+		err = tp_count__enable(&hc->tc[i]);
+		if (err) {
+			p_info("enabling the count of tracepoint hits: %s", strerror(-err));
+			tp_count__close(&hc->tc[i]);
+			continue;
+		}
+		hc->checked = true;
+	}
+}
+
+/* While counting (--openmetrics): the hits read one call ago against the runs now. Every
+ * hit counted then has long finished its program's run, so a run still under way at a read
+ * is never taken for a skip; and the value only grows, as a counter must. */
+static uint64_t hits_so_far(struct hit_check *hc)
+{
+	uint64_t runs, missed, sum = 0;
+	int i;
+
+	if (hc->stopped)
+		return hc->skipped;
+	for (i = 0; i < TCPRETRANS_HIT_KINDS; i++) {
+		if (!hc->tc[i].n)
+			continue;
+		runs = __atomic_load_n(&hc->runs[i], __ATOMIC_ACQUIRE) - hc->runs_start[i];
+		missed = bpfobj__prog_missed_runs(hc->prog[i]) - hc->missed_start[i];
+		if (hc->prev_known[i] && hc->prev_hits[i] > runs + missed)
+			sum += hc->prev_hits[i] - runs - missed;
+		hc->prev_known[i] = tp_count__read(&hc->tc[i], &hc->prev_hits[i]);
+	}
+	if (sum > hc->skipped)
+		hc->skipped = sum;
+	return hc->skipped;
+}
+
+/* Hits minus runs, less the runs the kernel counted as missed (reported as missed_events). */
+static void hits_stop(void *vctx)
+{
+	struct hit_check *hc = &((struct ctx *)vctx)->hits;
+	uint64_t hits, runs, missed, sum = 0;
+	int i;
+
+	for (i = 0; i < TCPRETRANS_HIT_KINDS; i++) {
+		if (!hc->tc[i].n)
+			continue;
+		tp_count__disable(&hc->tc[i]);
+		runs = __atomic_load_n(&hc->runs[i], __ATOMIC_ACQUIRE) - hc->runs_start[i];
+		missed = bpfobj__prog_missed_runs(hc->prog[i]) - hc->missed_start[i];
+		if (tp_count__read(&hc->tc[i], &hits) && hits > runs + missed)
+			sum += hits - runs - missed;
+		tp_count__close(&hc->tc[i]);
+	}
+	/* A bound published while counting never goes back (see hits_so_far). */
+	if (sum > hc->skipped)
+		hc->skipped = sum;
+	hc->stopped = true;
+}
+
 /* --openmetrics: the kernel's totals per family and state (tcpretrans.h); a series appears
  * with its first retransmit and, being a counter, stays. */
 struct om_ctx {
 	const struct env *env;
 	const struct tcpretrans_count (*counts)[TCPRETRANS_STATES];
+	struct hit_check *hits;
+	uint64_t skipped;  /* hits_so_far() at this write */
 };
 
 static int om_family(struct om_writer *w, const struct om_ctx *ctx, const char *name,
@@ -354,6 +479,14 @@ static int om_write(FILE *f, void *vctx)
 		err = om_family(w, ctx, "corescope_tcpretrans_loss_probes_total",
 				"TCP tail loss probes sent.",
 				offsetof(struct tcpretrans_count, loss_probes));
+	/* Only where checked: absent, not 0, when nothing was. */
+	if (!err && ctx->hits->checked)
+		err = om__metric(w, "corescope_tcpretrans_skipped_by_kernel_total", OM_COUNTER,
+				 NULL, "Retransmits of any flow that the kernel traced without "
+				 "running tcpretrans's program (perf's count of the tracepoints' "
+				 "hits is higher): in no other series.");
+	if (!err && ctx->hits->checked)
+		err = om__u64(w, NULL, NULL, 0, ctx->skipped);
 	if (err) {
 		om__free(w);
 		return err;
@@ -365,22 +498,34 @@ static int count_tick(void *vctx)
 {
 	struct om_ctx *ctx = vctx;
 
-	return ctx->env->om_path ? om__update_file(ctx->env->om_path, om_write, ctx) : 0;
+	if (!ctx->env->om_path)
+		return 0;
+	ctx->skipped = hits_so_far(ctx->hits);
+	return om__update_file(ctx->env->om_path, om_write, ctx);
 }
 
-/* At exit: retransmits -p or --mntns left out because their socket's owner is not known,
- * and sockets whose owner could not be recorded (their events were all shown, with OWNER
- * unknown: a warning, not events lost). See the man page, The PID and OWNER columns. */
-static void report_owner_drops(struct tcpretrans_bpf *skel, const struct env *env)
+/* At exit: retransmits the kernel hit without running the program, retransmits -p or --mntns
+ * left out because their socket's owner is not known, with -c the runs the kernel counted as
+ * missed (the event mode reports those itself, as missed_events), and sockets whose owner
+ * could not be recorded (their events were all shown, with OWNER unknown: a warning, not
+ * events lost). See the man page: The PID and OWNER columns, and OUTPUT. */
+static void report_not_counted(struct tcpretrans_bpf *skel, const struct env *env,
+			       const struct hit_check *hc)
 {
 	struct tool_drop drops[] = {
+		{ "skipped_by_kernel",
+		  "retransmits the kernel did not run tcpretrans's program for (perf's count of "
+		  "the tracepoint's hits is higher): neither shown nor counted",
+		  hc->skipped },
 		{ "owner_unknown",
 		  "retransmits not matched by -p/--mntns: their socket's owner is not known (the "
 		  "socket is older than tcpretrans, or its listening port had several owners)",
 		  skel->bss->owner_unknown },
+		{ "missed_events", TOOL_MISSED_WHAT,
+		  env->count ? bpfobj__missed_runs(skel->obj) : 0 },
 	};
 
-	tool__report_drops(env->c.json, drops, 1);
+	tool__report_drops(env->c.json, drops, 3);
 	if (skel->bss->owners_full)
 		p_warn("%llu sockets have no known owner: there was no room to record it (the "
 		       "table holds %u sockets)", (unsigned long long)skel->bss->owners_full,
@@ -413,7 +558,7 @@ int main(int argc, char **argv)
 	struct ctx ctx = { 0 };
 	struct om_ctx om = { 0 };
 	char why[160], tlp_why[2][160];
-	int err;
+	int i, err;
 
 	cli__parse(&argp, argc, argv, &env);
 	err = tool__init("tcpretrans", &env.c);
@@ -531,6 +676,7 @@ int main(int argc, char **argv)
 			 env.count ? TCPRETRANS_COUNT_RING_BYTES : TCPRETRANS_RING_BYTES);
 	if (err)
 		goto cleanup;
+	hits_open(&ctx.hits, skel);
 
 	if (env.family == AF_INET) {
 		columns[COL_LOCAL].width = columns[COL_REMOTE].width = INET_ENDPOINT4_WIDTH;
@@ -552,9 +698,10 @@ int main(int argc, char **argv)
 			.json = env.c.json, .out = &ctx.out, .handler = handle_event, .ctx = &ctx,
 			.what = env.loss_probes ? "TCP retransmits and tail loss probes"
 						: "TCP retransmits",
-			.duration_ms = env.c.duration_ms });
+			.duration_ms = env.c.duration_ms,
+			.attached = hits_start, .detaching = hits_stop });
 		if (!err)
-			report_owner_drops(skel, &env);
+			report_not_counted(skel, &env, &ctx.hits);
 		goto cleanup;
 	}
 
@@ -569,8 +716,10 @@ int main(int argc, char **argv)
 		p_bpf_err("attaching BPF programs", err);
 		goto cleanup;
 	}
+	hits_start(&ctx);
 	om.env = &env;
 	om.counts = (const void *)skel->bss->state_counts;
+	om.hits = &ctx.hits;
 	/* An empty exposition first: a bad path fails before tracing starts. */
 	err = count_tick(&om);
 	if (err)
@@ -582,13 +731,19 @@ int main(int argc, char **argv)
 	err = loop__interval(env.om_path ? OM_WRITE_MS
 			     : env.c.duration_ms ? env.c.duration_ms : 366ull * 86400 * 1000,
 			     env.om_path ? 0 : 1, env.c.duration_ms, true, count_tick, &om);
+	hits_stop(&ctx);
+	/* The exposition's last word has the exact count. */
+	if (!err && ctx.hits.skipped)
+		err = count_tick(&om);
 	if (!err)
 		err = print_counts(skel, o, ctx.idn);
 	if (!err)
-		report_owner_drops(skel, &env);
+		report_not_counted(skel, &env, &ctx.hits);
 	loop__flush();
 
 cleanup:
+	for (i = 0; i < TCPRETRANS_HIT_KINDS; i++)
+		tp_count__close(&ctx.hits.tc[i]);
 	out__free(o);
 	tcpretrans_bpf__destroy(skel);
 	identity__free(ctx.idn);
