@@ -3,8 +3,8 @@
 over thousands of short-lived processes. Checks: no crash, memory stays bounded (RSS of the
 last minute within a small margin of the first), and, for every tool but profile, that the
 events the workload counted it generated equal those the tool delivered plus those it
-reported not delivered (lost_events, unread_events, not_counted: the records the tools
-print). Prints a table; writes build/soak.json."""
+reported not delivered (lost_events, unread_events, missed_events, not_counted: the records
+the tools print). Prints a table; writes build/soak.json."""
 import json
 import os
 import signal
@@ -121,7 +121,7 @@ def rss_kb(pid):
 
 def count_lines(stream, result, delivered_of, pid_box):
     """Counts delivered events and the not-printed counts a tool's JSON lines report
-    (lost_events, unread_events, not_counted), without keeping the lines."""
+    (lost_events, unread_events, missed_events, not_counted), without keeping the lines."""
     events = lines_n = lost = 0
     not_counted = {}
     tail = b""
@@ -136,7 +136,7 @@ def count_lines(stream, result, delivered_of, pid_box):
             lines_n += 1
             if not line.startswith(b"{"):
                 continue
-            if line.startswith(b'{"lost_events"') or line.startswith(b'{"unread_events"'):
+            if line.startswith((b'{"lost_events"', b'{"unread_events"', b'{"missed_events"')):
                 lost += sum(json.loads(line).values())
             elif line.startswith(b'{"not_counted"'):
                 for k, v in json.loads(line)["not_counted"].items():
