@@ -34,10 +34,11 @@ struct ring {
 #define RING_BUSY (1u << 31)
 #define RING_DISCARD (1u << 30)
 
-/* How long a final read waits for a record still being written: a program commits its
- * record microseconds after reserving it, but under a hypervisor (or qemu's TCG) the vCPU
- * running it can be descheduled for tens of milliseconds. */
-#define RING_COMMIT_WAIT_NS (200ull * 1000000)
+/* How long a final read waits for a record still being written, in pauses of 50 us (at
+ * least 200 ms): a program commits its record microseconds after reserving it, but under a
+ * hypervisor (or qemu's TCG) the vCPU running it can be descheduled for tens of
+ * milliseconds. */
+#define RING_COMMIT_PAUSES 4000
 
 struct evbuf {
 	struct ring *rb;
@@ -169,17 +170,13 @@ void evbuf__bound(struct evbuf *eb)
 /* The record's header once its writer committed it, or still busy after the wait. */
 static uint32_t ring_wait_committed(const char *hdr, uint32_t len)
 {
-	struct timespec pause = { .tv_nsec = 50000 }, t;
-	uint64_t start_ns, now_ns;
+	const struct timespec pause = { .tv_nsec = 50000 };
+	int i;
 
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	start_ns = t.tv_sec * 1000000000ull + t.tv_nsec;
-	do {
+	for (i = 0; i < RING_COMMIT_PAUSES && (len & RING_BUSY); i++) {
 		nanosleep(&pause, NULL);
 		len = __atomic_load_n((const uint32_t *)hdr, __ATOMIC_ACQUIRE);
-		clock_gettime(CLOCK_MONOTONIC, &t);
-		now_ns = t.tv_sec * 1000000000ull + t.tv_nsec;
-	} while ((len & RING_BUSY) && now_ns - start_ns < RING_COMMIT_WAIT_NS);
+	}
 	return len;
 }
 
