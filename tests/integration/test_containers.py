@@ -306,7 +306,7 @@ def test_tcpretrans_names_the_sockets_container_nspawn():
 def _tcpretrans_names_the_sockets_container(shape):
     """The server's retransmits fire from its RTO timer (softirq), where the task on the
     CPU is not the server: the container and the user still come from the socket."""
-    from netns import Pair
+    from netns import Pair, accounted, skipped_by_kernel
     port, nobody = 5556, 65534
     with Pair() as pair, Container(shape) as srv, Container("podman") as other:
         addr = pair.addr("server", 4)
@@ -358,16 +358,23 @@ def _tcpretrans_names_the_sockets_container(shape):
 
     def key(e):
         return (e["laddr"], e["lport"], e["raddr"], e["rport"], e["segs"], e["state"])
-    # -u keeps exactly the server's user's retransmits; root's sockets had none of them.
-    assert sorted(map(key, ours(by_uid.json()))) == sorted(map(key, ev)), (by_uid.out, ev)
+    rows = ours(counts.json())
+    assert len(rows) == 1, (rows, ev)
+    seen = {all_: len(ev), mine: len(ours(mine.json())), by_uid: len(ours(by_uid.json())),
+            counts: rows[0]["retransmits"]}
+    if not any(map(skipped_by_kernel, seen)):
+        # -u keeps exactly the server's user's retransmits.
+        assert sorted(map(key, ours(by_uid.json()))) == sorted(map(key, ev)), (by_uid.out, ev)
+    # Every tool saw them all, or says how many the kernel did not run its program for
+    # (docs/reliability.md): each of them is one retransmit here.
+    for tool, n in seen.items():
+        accounted(n, max(seen.values()), [tool])
+    # root's sockets had none of them.
     assert ours(root_counts.json()) == [], root_counts.out
     # The retransmits ran from the RTO timer (softirq): the task on the CPU was not the
     # server, but for those the kernel deferred to the server's own release of the socket.
     assert any(e["pid"] not in server_pids for e in ev), (server_pids, ev)
-    assert len(ours(mine.json())) == len(ev), (mine.out, ev)
     assert ours(others.json()) == [], others.out
-    rows = ours(counts.json())
-    assert len(rows) == 1 and rows[0]["retransmits"] == len(ev), (rows, ev)
     assert rows[0]["uid"] == nobody, rows
     assert_identity(rows[0], srv)
 
@@ -384,7 +391,7 @@ def _tcpretrans_owner_filters(attach):
     timer. A socket older than the tools has no owner: in every event, never in a filter's,
     and counted as such at exit. attach: --attach KIND (tp_btf: owners on the socket where
     the kernel allows, else in a table; the others: in a table)."""
-    from netns import Pair
+    from netns import Pair, accounted, skipped_by_kernel
     opts = ["--attach", attach] if attach else []
     port, agent_port = 5557, 5558
     with Pair() as pair, Container("docker") as srv:
@@ -468,18 +475,29 @@ def _tcpretrans_owner_filters(attach):
         assert e["mntns"] == client_ns and e["container_id"] is None, e
     for e in old_ev:  # connected before the tools started
         assert e["owner_pid"] is None and e["ns_pid"] is None and e["mntns"] is None, e
-    # Exactly: every retransmit of the owner's sockets, and nothing else.
+    # Exactly: every retransmit of the owner's sockets, and nothing else; where the kernel
+    # skipped a tool's program, as many fewer as that tool says (docs/reliability.md).
+    skips = any(map(skipped_by_kernel, (all_, by_pid, by_ns, by_client, counts)))
     for t, want in ((by_pid, srv_ev), (by_ns, srv_ev), (by_client, new_ev)):
         got = [e for e in t.json() if "ts_ns" in e]
 
         def key(e):
             return (e["laddr"], e["lport"], e["raddr"], e["rport"], e["owner_pid"])
-        assert sorted(map(key, got)) == sorted(map(key, want)), (t.argv, got, want)
+        if skips:
+            assert set(map(key, got)) <= set(map(key, want)), (t.argv, got, want)
+            most = max(len(got), len(want))
+            accounted(len(got), most, [t])
+            accounted(len(want), most, [all_])
+        else:
+            assert sorted(map(key, got)) == sorted(map(key, want)), (t.argv, got, want)
         # The old socket's retransmits are owner_unknown (and the host's, if any).
         unknown = [r["not_counted"] for r in t.json() if "not_counted" in r]
         assert unknown and unknown[0]["owner_unknown"] >= len(old_ev), (t.argv, t.out)
     rows = [r for r in counts.json() if "retransmits" in r]
-    assert len(rows) == 1 and rows[0]["retransmits"] == len(srv_ev), (rows, srv_ev)
+    assert len(rows) == 1, (rows, srv_ev)
+    most = max(rows[0]["retransmits"], len(srv_ev))
+    accounted(rows[0]["retransmits"], most, [counts])
+    accounted(len(srv_ev), most, [all_])
     assert (rows[0]["owner_pid"], rows[0]["ns_pid"], rows[0]["mntns"]) == (spid, ns_pid, mntns)
     assert_identity(rows[0], srv)
 

@@ -1,4 +1,5 @@
 """opensnoop against the real kernel: a workload of opens the test controls."""
+import errno
 import os
 import subprocess
 import tempfile
@@ -56,15 +57,17 @@ def test_pid_filter_and_failed_only():
                                     "import os,sys,time\n"
                                     "sys.stdin.readline()\n"
                                     f"for p in [{name!r}, {missing!r}]:\n"
-                                    "    try: os.close(os.open(p, os.O_RDONLY))\n"
-                                    "    except OSError: pass\n"],
-                                   stdin=subprocess.PIPE)
+                                    "    try: os.close(os.open(p, os.O_RDONLY)); print(0)\n"
+                                    "    except OSError as e: print(e.errno)\n"],
+                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         try:
             with Tool("opensnoop", "-j", "-x", "-p", sleeper.pid) as t:
                 opener(name, missing)  # another process: filtered out
-                sleeper.communicate(b"go\n", timeout=10)
+                said, _ = sleeper.communicate("go\n", timeout=10)
         finally:
             sleeper.kill()
+        # The process's own word that it made both opens while the tool was attached.
+        assert said.split() == ["0", str(errno.ENOENT)] and sleeper.returncode == 0, said
         ev = t.json()
         assert ev, t.err
         assert all(e["pid"] == sleeper.pid for e in ev), ev

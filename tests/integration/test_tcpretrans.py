@@ -2,12 +2,11 @@
 packets (its ACKs) for a moment while the client sends, so the client retransmits; the
 kernel's own counters for that namespace (nstat, ss -ti) say how many segments."""
 import os
-import re
 import time
 
 import harness
 from harness import Tool
-from netns import Pair
+from netns import Pair, accounted
 
 PORT = 5555
 DROP_SECONDS = 1.0
@@ -53,29 +52,6 @@ def ours(events, pair):
     """Events of any flow between the two namespaces (either direction)."""
     addrs = set(pair.addr4.values()) | set(pair.addr6.values())
     return [e for e in events if e.get("laddr") in addrs or e.get("raddr") in addrs]
-
-
-def skipped_by_kernel(tool):
-    """The retransmits the tool says the kernel hit its tracepoints for without running its
-    program (perf's count of the hits against the program's runs; docs/reliability.md):
-    from the warning, and, with -j, the not_counted record, which must agree."""
-    m = re.search(r"(\d+) retransmits the kernel did not run", tool.err)
-    said = int(m.group(1)) if m else 0
-    if "-j" in tool.argv:
-        counted = [r["not_counted"].get("skipped_by_kernel", 0) for r in tool.json()
-                   if "not_counted" in r]
-        assert sum(counted) == said, (counted, tool.err)
-    return said
-
-
-def accounted(seen, kernel, tools, max_segs=1):
-    """seen of kernel segments: exact, or short by no more than what every tool reported
-    the kernel skipped its program for (a skipped retransmit has at most max_segs)."""
-    assert seen <= kernel, (seen, kernel)
-    if seen < kernel:
-        skipped = [skipped_by_kernel(t) for t in tools]
-        assert all(n and kernel - seen <= n * max_segs for n in skipped), \
-            (seen, kernel, skipped, [t.err for t in tools])
 
 
 KINDS = ("raw_tp", "tp_btf", "tracepoint")
