@@ -247,9 +247,32 @@ struct trace_event_raw_tcp_retransmit_skb___err {
 #define EBUSY 16
 #define EHOSTUNREACH 113
 
+/* Per reason (tcpretrans.h), reported with -v. */
+__u64 uncounted_attempts[TCPRETRANS_UNCOUNTED_KINDS] = {};
+
+/* Counts the attempt under its reason if the kernel did not count it as a retransmit. */
 static __always_inline bool counted_by_kernel(int err)
 {
-	return err != -EBUSY && err != -EAGAIN && err != -ENOMEM && err != -EHOSTUNREACH;
+	int why;
+
+	switch (err) {
+	case -EBUSY:
+		why = TCPRETRANS_UNCOUNTED_EBUSY;
+		break;
+	case -EAGAIN:
+		why = TCPRETRANS_UNCOUNTED_EAGAIN;
+		break;
+	case -ENOMEM:
+		why = TCPRETRANS_UNCOUNTED_ENOMEM;
+		break;
+	case -EHOSTUNREACH:
+		why = TCPRETRANS_UNCOUNTED_EHOSTUNREACH;
+		break;
+	default:
+		return true;
+	}
+	__sync_fetch_and_add(&uncounted_attempts[why], 1);
+	return false;
 }
 
 static __always_inline int on_retransmit(__u64 *ctx, const bool sk_storage)

@@ -22,6 +22,17 @@ enum tcpretrans_hit_kind {
 	TCPRETRANS_HIT_KINDS,
 };
 
+/* Retransmit attempts the kernel gave up on before counting them (tcp:tcp_retransmit_skb's
+ * err, 6.17+), which are not retransmits: counted by reason for -v, so where the line is
+ * drawn can be checked. */
+enum tcpretrans_uncounted {
+	TCPRETRANS_UNCOUNTED_EBUSY,        /* the previous copy still queued below TCP */
+	TCPRETRANS_UNCOUNTED_EAGAIN,       /* outside the receiver's window */
+	TCPRETRANS_UNCOUNTED_ENOMEM,       /* no memory to split the packet */
+	TCPRETRANS_UNCOUNTED_EHOSTUNREACH, /* no route */
+	TCPRETRANS_UNCOUNTED_KINDS,
+};
+
 enum tcpretrans_flags {
 	TCPRETRANS_F_SYNACK = 1 << 0, /* a SYN-ACK of a connection not yet accepted */
 };

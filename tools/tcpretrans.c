@@ -509,6 +509,22 @@ static int count_tick(void *vctx)
  * missed (the event mode reports those itself, as missed_events), and sockets whose owner
  * could not be recorded (their events were all shown, with OWNER unknown: a warning, not
  * events lost). See the man page: The PID and OWNER columns, and OUTPUT. */
+/* -v: the attempts left out because the kernel did not count them either (not sent). */
+static void report_uncounted(const struct tcpretrans_bpf *skel)
+{
+	const __u64 *n = skel->bss->uncounted_attempts;
+
+	if (n[TCPRETRANS_UNCOUNTED_EBUSY] || n[TCPRETRANS_UNCOUNTED_EAGAIN] ||
+	    n[TCPRETRANS_UNCOUNTED_ENOMEM] || n[TCPRETRANS_UNCOUNTED_EHOSTUNREACH])
+		p_info("attempts the kernel gave up before counting a retransmit, left out: "
+		       "%llu EBUSY (still queued), %llu EAGAIN (outside the window), %llu ENOMEM, "
+		       "%llu EHOSTUNREACH",
+		       (unsigned long long)n[TCPRETRANS_UNCOUNTED_EBUSY],
+		       (unsigned long long)n[TCPRETRANS_UNCOUNTED_EAGAIN],
+		       (unsigned long long)n[TCPRETRANS_UNCOUNTED_ENOMEM],
+		       (unsigned long long)n[TCPRETRANS_UNCOUNTED_EHOSTUNREACH]);
+}
+
 static void report_not_counted(struct tcpretrans_bpf *skel, const struct env *env,
 			       const struct hit_check *hc)
 {
@@ -526,6 +542,7 @@ static void report_not_counted(struct tcpretrans_bpf *skel, const struct env *en
 	};
 
 	tool__report_drops(env->c.json, drops, 3);
+	report_uncounted(skel);
 	if (skel->bss->owners_full)
 		p_warn("%llu sockets have no known owner: there was no room to record it (the "
 		       "table holds %u sockets)", (unsigned long long)skel->bss->owners_full,

@@ -243,11 +243,12 @@ def skipped_by_kernel(tool):
     return said
 
 
-def accounted(seen, kernel, tools, max_segs=1):
+def accounted(seen, kernel, tools, max_segs=1, context=None):
     """seen of kernel segments: exact, or short by no more than what every tool reported
-    the kernel skipped its program for (a skipped retransmit has at most max_segs)."""
-    assert seen <= kernel, (seen, kernel)
+    the kernel skipped its program for (a skipped retransmit has at most max_segs).
+    context: shown if not (the kernel's other counters, say)."""
+    assert seen <= kernel, (seen, kernel, context)
     if seen < kernel:
         skipped = [skipped_by_kernel(t) for t in tools]
         assert all(n and kernel - seen <= n * max_segs for n in skipped), \
-            (seen, kernel, skipped, [t.err for t in tools])
+            (seen, kernel, skipped, [t.err for t in tools], context)

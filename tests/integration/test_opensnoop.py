@@ -213,7 +213,8 @@ def test_lost_events_are_counted():
         got = sum(1 for e in ev if e.get("path") == name)
         lost = [e["lost_events"] for e in ev if "lost_events" in e]
         assert lost and lost[0] > 0, "the ring should have overflowed"
-        assert got + lost[0] == n, (got, lost)
+        assert got + lost[0] == n, (got, lost, t.err,
+                                    [e for e in ev if e.get("path") != name][:5])
         assert "events lost" in t.err
 
 

@@ -54,6 +54,10 @@ def ours(events, pair):
     return [e for e in events if e.get("laddr") in addrs or e.get("raddr") in addrs]
 
 
+# The client namespace's counters a shortfall is shown with (both connections': 4 and 6).
+NS_COUNTERS = ("TcpRetransSegs", "TcpExtTCPLossProbes", "TcpExtTCPTimeouts",
+               "TcpExtTCPRetransFail", "TcpExtTCPSynRetrans")
+
 KINDS = ("raw_tp", "tp_btf", "tracepoint")
 POINT = dict(tp="tcp:tcp_retransmit_skb")
 # Tail loss probes have no tracepoint: -l follows the function that sends them.
@@ -111,12 +115,15 @@ def test_ipv6_text_family_filters_and_classic_tracepoint():
         client, conns = setup(pair, [4, 6])
         # A handshake slowed by load may have retransmitted its SYN before the tools start.
         before6 = pair.ss_retrans("client", conns[6][1])
+        ns_before = {c: pair.snmp("client", c) for c in NS_COUNTERS}
         # The text tool also takes the perf buffer fallback (kernels before 5.8).
-        with Tool("tcpretrans", "-6", env=dict(os.environ, CORESCOPE_EVENTS="perf")) as v6_text, \
+        with Tool("tcpretrans", "-6", "-v",
+                  env=dict(os.environ, CORESCOPE_EVENTS="perf")) as v6_text, \
              Tool("tcpretrans", "-4", "-j", "-v", "--attach", "tracepoint") as v4_json, \
-             Tool("tcpretrans", "-c", "-6") as v6_counts:
+             Tool("tcpretrans", "-c", "-6", "-v") as v6_counts:
             retransmit_while_dropped(pair, client, [conns[4][0], conns[6][0]], [4, 6])
             kernel6 = pair.ss_retrans("client", conns[6][1]) - before6
+            ns = {c: pair.snmp("client", c) - ns_before[c] for c in NS_COUNTERS}
         assert "retransmits: tracepoint tcp:tcp_retransmit_skb" in v4_json.err, v4_json.err
         v4 = ours(v4_json.json(), pair)
         assert v4 and all(e["ip"] == 4 and e["lport"] == conns[4][1] for e in v4), v4
@@ -144,7 +151,8 @@ def test_ipv6_text_family_filters_and_classic_tracepoint():
         # under load) is still one, reported by the tool too (F> in text, err in JSON).
         assert all(l.split()[0] == "6" for l in counted[1:]), counted
         assert int(row[0][3]) == len(mine) and kernel6 >= 1, (row, mine, kernel6)
-        accounted(int(row[0][4]), kernel6, (v6_text, v6_counts), 64)
+        accounted(int(row[0][4]), kernel6, (v6_text, v6_counts), 64,
+                  context=(ns, [l for l in v6_text.lines() if l.split()[:1] != ["TIME"]]))
 
 
 def test_synack_retransmits_against_nstat():
