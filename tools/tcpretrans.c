@@ -504,11 +504,6 @@ static int count_tick(void *vctx)
 	return om__update_file(ctx->env->om_path, om_write, ctx);
 }
 
-/* At exit: retransmits the kernel hit without running the program, retransmits -p or --mntns
- * left out because their socket's owner is not known, with -c the runs the kernel counted as
- * missed (the event mode reports those itself, as missed_events), and sockets whose owner
- * could not be recorded (their events were all shown, with OWNER unknown: a warning, not
- * events lost). See the man page: The PID and OWNER columns, and OUTPUT. */
 /* -v: the attempts left out because the kernel did not count them either (not sent). */
 static void report_uncounted(const struct tcpretrans_bpf *skel)
 {
@@ -525,6 +520,11 @@ static void report_uncounted(const struct tcpretrans_bpf *skel)
 		       (unsigned long long)n[TCPRETRANS_UNCOUNTED_EHOSTUNREACH]);
 }
 
+/* At exit: retransmits the kernel hit without running the program, retransmits -p or --mntns
+ * left out because their socket's owner is not known, with -c the runs the kernel counted as
+ * missed (the event mode reports those itself, as missed_events), and sockets whose owner
+ * could not be recorded (their events were all shown, with OWNER unknown: a warning, not
+ * events lost). See the man page: The PID and OWNER columns, and OUTPUT. */
 static void report_not_counted(struct tcpretrans_bpf *skel, const struct env *env,
 			       const struct hit_check *hc)
 {
